@@ -1,0 +1,64 @@
+/**
+ * Causal multi-head attention with an additive bias for causality and key padding.
+ * Callers run these inside `tf.tidy`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Large negative bias for disallowed keys. Finite on purpose: a query row whose keys are all masked (a pad
+ * position under left padding) then gets a uniform softmax instead of NaN (-Inf - -Inf).
+ */
+export const MASK_BIAS = -1e9;
+
+/**
+ * The additive attention bias, built once per forward and shared by every layer.
+ * Query i (absolute position tPast + i in the key sequence) may attend to key j iff j <= tPast + i and
+ * `keyMask[b, j] == 1`.
+ *
+ * @param keyMask [B, Tk] float32 0/1, Tk = tPast + T. @returns [B, 1, T, Tk]: 0 where allowed, -1e9 elsewhere.
+ */
+export function attentionBias(keyMask: tf.Tensor2D, tPast: number, T: number): tf.Tensor4D {
+  const [B, Tk] = keyMask.shape;
+  const rows = tf.reshape(tf.range(tPast, tPast + T, 1, 'int32'), [T, 1]);
+  const cols = tf.reshape(tf.range(0, Tk, 1, 'int32'), [1, Tk]);
+  const causal = tf.reshape(tf.cast(tf.lessEqual(cols, rows), 'float32'), [1, 1, T, Tk]);
+  const keep = tf.mul(causal, tf.reshape(keyMask, [B, 1, 1, Tk]));
+  return tf.mul(tf.sub(keep, 1), -MASK_BIAS) as tf.Tensor4D;
+}
+
+/**
+ * [B*T, D] -> [B, H, T, Dh]: a reshape to rank 4 then a rank-4 transpose (rank-5 transposes are ~25x slower
+ * on wasm). With T = 1 (a decode step) the transpose is a pure reshape.
+ */
+export function splitHeads(x: tf.Tensor2D, B: number, T: number, H: number): tf.Tensor4D {
+  const Dh = x.shape[1] / H;
+  if (T === 1) return tf.reshape(x, [B, H, 1, Dh]);
+  return tf.transpose(tf.reshape(x, [B, T, H, Dh]), [0, 2, 1, 3]);
+}
+
+/** [B, H, T, Dh] -> [B*T, H*Dh], the inverse of {@link splitHeads}. */
+export function mergeHeads(x: tf.Tensor4D): tf.Tensor2D {
+  const [B, H, T, Dh] = x.shape;
+  if (T === 1) return tf.reshape(x, [B, H * Dh]);
+  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [B * T, H * Dh]);
+}
+
+/**
+ * softmax(q k^T * scale + bias) v.
+ *
+ * @param q [B, H, T, Dh]; @param k [B, H, Tk, Dh]; @param v [B, H, Tk, Dh];
+ * @param bias [B or 1, 1, T, Tk] from {@link attentionBias}; @param scale usually 1/sqrt(Dh).
+ * @returns [B, H, T, Dh].
+ */
+export function attend(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  bias: tf.Tensor4D,
+  scale: number,
+): tf.Tensor4D {
+  // Scaling q (T*Dh values per head) is cheaper than scaling the scores (T*Tk).
+  const qs = scale === 1 ? q : tf.mul(q, scale);
+  const scores = tf.add(tf.matMul(qs, k, false, true), bias);
+  return tf.matMul(tf.softmax(scores), v) as tf.Tensor4D;
+}

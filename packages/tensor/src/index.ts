@@ -1,0 +1,12 @@
+/**
+ * @relign/tensor — the ground relign stands on: backend selection, wasm kernels that make tfjs's
+ * WebAssembly backend fit for training, RLHF numerics, a seeded splittable RNG, AdamW, and safetensors I/O.
+ */
+export * from './backend.js';
+export { registerWasmKernels } from './wasm/index.js';
+export * from './numerics/index.js';
+export * from './rng.js';
+export * from './optim/adamw.js';
+export * from './optim/schedule.js';
+export * from './io/safetensors.js';
+export * from './io/atomic.js';

@@ -1,0 +1,515 @@
+/**
+ * Hugging Face safetensors reading and writing.
+ *
+ * Layout: an 8-byte little-endian u64 `N`, then `N` bytes of UTF-8 JSON (possibly padded with trailing
+ * spaces), then the data buffer. The JSON maps each tensor name to
+ * `{ dtype, shape, data_offsets: [begin, end] }` (offsets relative to the data buffer, little-endian,
+ * row-major) plus an optional `__metadata__` map of string to string.
+ *
+ * tfjs computes in float32 and int32 only, so every stored dtype is widened or narrowed to one of these on
+ * read (F16/BF16/F64 -> float32; I64/I16/I8/U8/BOOL -> int32), and writing produces F32 and I32.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic.js';
+
+/** Element types of the safetensors format that relign reads. */
+export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+
+/** One tensor in host memory. `data.length` equals the product of `shape` (1 for a scalar, shape `[]`). */
+export interface TensorData {
+  dtype: 'float32' | 'int32';
+  shape: number[];
+  data: Float32Array | Int32Array;
+}
+
+/** A parsed safetensors file. `tensors` is in data-buffer order; `metadata` is `{}` when absent. */
+export interface SafetensorsFile {
+  tensors: Map<string, TensorData>;
+  metadata: Record<string, string>;
+}
+
+const DTYPE_SIZE: Record<SafetensorsDtype, number> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
+
+/** A header longer than this is certainly corrupt (real headers are kilobytes to a few megabytes). */
+const MAX_HEADER_BYTES = 100_000_000;
+const METADATA_KEY = '__metadata__';
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function fmtSource(source: string | undefined): string {
+  return source === undefined ? 'safetensors data' : `safetensors file ${source}`;
+}
+
+function headerError(source: string | undefined, tensor: string | undefined, problem: string): Error {
+  const where = tensor === undefined ? '' : ` tensor ${JSON.stringify(tensor)}:`;
+  return new Error(`${fmtSource(source)}:${where} ${problem}`);
+}
+
+function isNonNegInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function product(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+interface Entry {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/**
+ * Parses a safetensors file held in memory. Tensors stored as F32/I32 at 4-byte-aligned positions are
+ * returned as views on `bytes` (no copy); everything else is copied/converted.
+ *
+ * @param bytes the whole file.
+ * @param source a path or label used in error messages.
+ * @throws Error naming the source, the tensor concerned and the problem, for any malformed header or a
+ *   truncated file (the message then says "truncated").
+ */
+export function parseSafetensors(bytes: Uint8Array, source?: string): SafetensorsFile {
+  if (bytes.length < 8) {
+    throw headerError(
+      source,
+      undefined,
+      `file is ${bytes.length} bytes, shorter than the 8-byte header-length prefix: it is truncated or not a safetensors file`,
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLen = view.getBigUint64(0, true);
+  if (headerLen === 0n) {
+    throw headerError(source, undefined, 'header length is 0; a safetensors header is at least "{}"');
+  }
+  if (headerLen > BigInt(MAX_HEADER_BYTES)) {
+    throw headerError(
+      source,
+      undefined,
+      `header length ${headerLen} bytes is absurd (limit ${MAX_HEADER_BYTES}): the file is corrupt or not a safetensors file`,
+    );
+  }
+  const n = Number(headerLen);
+  if (8 + n > bytes.length) {
+    throw headerError(
+      source,
+      undefined,
+      `header length ${n} bytes exceeds the ${bytes.length - 8} bytes after the length prefix: the file is truncated or not a safetensors file`,
+    );
+  }
+
+  let header: unknown;
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    header = JSON.parse(text);
+  } catch (err) {
+    throw headerError(source, undefined, `header is not valid UTF-8 JSON (${(err as Error).message})`);
+  }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) {
+    throw headerError(source, undefined, 'header JSON is not an object of tensor entries');
+  }
+
+  const dataStart = 8 + n;
+  const dataLen = bytes.length - dataStart;
+  const metadata = parseMetadata((header as Record<string, unknown>)[METADATA_KEY], source);
+
+  const entries: Entry[] = [];
+  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    if (name === METADATA_KEY) continue;
+    entries.push(parseEntry(name, raw, dataLen, source));
+  }
+
+  // Overlap check: walk the non-empty ranges by start offset. Gaps (unused bytes) are tolerated.
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let prev: Entry | undefined;
+  for (const e of entries) {
+    if (e.begin === e.end) continue;
+    if (prev !== undefined && e.begin < prev.end) {
+      throw headerError(
+        source,
+        e.name,
+        `data_offsets [${e.begin}, ${e.end}] overlap those of tensor ${JSON.stringify(prev.name)} ` +
+          `[${prev.begin}, ${prev.end}]; each tensor needs its own byte range`,
+      );
+    }
+    prev = e;
+  }
+
+  const tensors = new Map<string, TensorData>();
+  for (const e of entries) {
+    tensors.set(e.name, decode(bytes, dataStart, e, source));
+  }
+  return { tensors, metadata };
+}
+
+function parseMetadata(raw: unknown, source: string | undefined): Record<string, string> {
+  if (raw === undefined) return {};
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw headerError(source, undefined, `"${METADATA_KEY}" must be an object of string values`);
+  }
+  const out: [string, string][] = [];
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (typeof v !== 'string') {
+      throw headerError(
+        source,
+        undefined,
+        `"${METADATA_KEY}" value for key ${JSON.stringify(k)} is ${JSON.stringify(v)}; metadata values must be strings`,
+      );
+    }
+    out.push([k, v]);
+  }
+  // fromEntries defines own properties, so a key such as "__proto__" stays plain data.
+  return Object.fromEntries(out);
+}
+
+function parseEntry(name: string, raw: unknown, dataLen: number, source: string | undefined): Entry {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw headerError(source, name, 'entry must be an object {dtype, shape, data_offsets}');
+  }
+  const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
+  if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_SIZE, dtype)) {
+    throw headerError(
+      source,
+      name,
+      `unknown or unsupported dtype ${JSON.stringify(dtype)}; supported: ${Object.keys(DTYPE_SIZE).join(', ')}`,
+    );
+  }
+  const dt = dtype as SafetensorsDtype;
+  if (!Array.isArray(shape) || !shape.every(isNonNegInt)) {
+    throw headerError(
+      source,
+      name,
+      `shape ${JSON.stringify(shape)} must be an array of non-negative integers ([] for a scalar)`,
+    );
+  }
+  if (
+    !Array.isArray(offsets) ||
+    offsets.length !== 2 ||
+    !isNonNegInt(offsets[0]) ||
+    !isNonNegInt(offsets[1]) ||
+    offsets[0] > offsets[1]
+  ) {
+    throw headerError(
+      source,
+      name,
+      `data_offsets ${JSON.stringify(offsets)} must be two non-negative integers [begin, end] with begin <= end`,
+    );
+  }
+  const begin = offsets[0] as number;
+  const end = offsets[1] as number;
+  const count = product(shape as number[]);
+  const expected = count * DTYPE_SIZE[dt];
+  if (end - begin !== expected) {
+    throw headerError(
+      source,
+      name,
+      `data_offsets [${begin}, ${end}] span ${end - begin} bytes but shape ${JSON.stringify(shape)} of ` +
+        `${dt} needs ${count} x ${DTYPE_SIZE[dt]} = ${expected} bytes`,
+    );
+  }
+  if (end > dataLen) {
+    throw headerError(
+      source,
+      name,
+      `data_offsets [${begin}, ${end}] reach past the end of the data buffer (${dataLen} bytes): ` +
+        `the file is truncated (or its header is wrong); re-download or re-save it`,
+    );
+  }
+  return { name, dtype: dt, shape: (shape as number[]).slice(), begin, end };
+}
+
+/**
+ * Returns the bytes `[from, to)` of `bytes` as an ArrayBuffer region aligned for `size`-byte elements
+ * and in host byte order: a view when possible, otherwise a copy (unaligned offsets, big-endian hosts).
+ */
+function alignedRegion(
+  bytes: Uint8Array,
+  from: number,
+  to: number,
+  size: number,
+): { buffer: ArrayBufferLike; offset: number; view: boolean } {
+  const abs = bytes.byteOffset + from;
+  if (abs % size === 0 && (LITTLE_ENDIAN || size === 1)) {
+    return { buffer: bytes.buffer, offset: abs, view: true };
+  }
+  const copy = bytes.slice(from, to); // fresh buffer at offset 0: aligned for any element size
+  if (!LITTLE_ENDIAN && size > 1) {
+    for (let i = 0; i < copy.length; i += size) copy.subarray(i, i + size).reverse();
+  }
+  return { buffer: copy.buffer, offset: 0, view: false };
+}
+
+let halfTable: Float32Array | undefined;
+
+/**
+ * IEEE 754 binary16 -> number. Subnormals are mant * 2^-24; exponent 31 is Inf (mant 0) or NaN.
+ */
+export function float16ToFloat32(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 31) return mant === 0 ? sign * Infinity : NaN;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+function f16Table(): Float32Array {
+  // 65536 entries (256 KiB), built once: a lookup per element beats the branches on large checkpoints.
+  if (halfTable === undefined) {
+    halfTable = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) halfTable[i] = float16ToFloat32(i);
+  }
+  return halfTable;
+}
+
+function decode(bytes: Uint8Array, dataStart: number, e: Entry, source: string | undefined): TensorData {
+  const size = DTYPE_SIZE[e.dtype];
+  const count = (e.end - e.begin) / size;
+  const from = dataStart + e.begin;
+  const to = dataStart + e.end;
+  const shape = e.shape;
+  if (count === 0) {
+    const isFloat = e.dtype === 'F64' || e.dtype === 'F32' || e.dtype === 'F16' || e.dtype === 'BF16';
+    return isFloat
+      ? { dtype: 'float32', shape, data: new Float32Array(0) }
+      : { dtype: 'int32', shape, data: new Int32Array(0) };
+  }
+  const r = alignedRegion(bytes, from, to, size);
+  switch (e.dtype) {
+    case 'F32':
+      return { dtype: 'float32', shape, data: new Float32Array(r.buffer, r.offset, count) };
+    case 'I32':
+      return { dtype: 'int32', shape, data: new Int32Array(r.buffer, r.offset, count) };
+    case 'F64':
+      return { dtype: 'float32', shape, data: Float32Array.from(new Float64Array(r.buffer, r.offset, count)) };
+    case 'F16': {
+      const src = new Uint16Array(r.buffer, r.offset, count);
+      const table = f16Table();
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = table[src[i]!]!;
+      return { dtype: 'float32', shape, data: out };
+    }
+    case 'BF16': {
+      // bfloat16 is the top half of a float32: shift the bits into place.
+      const src = new Uint16Array(r.buffer, r.offset, count);
+      const out = new Float32Array(count);
+      const bits = new Uint32Array(out.buffer);
+      for (let i = 0; i < count; i++) bits[i] = src[i]! << 16;
+      return { dtype: 'float32', shape, data: out };
+    }
+    case 'I64': {
+      // Read as (lo, hi) int32 pairs: the value fits int32 exactly when hi is the sign extension of lo.
+      const src = new Int32Array(r.buffer, r.offset, count * 2);
+      const out = new Int32Array(count);
+      const [loIdx, hiIdx] = LITTLE_ENDIAN ? [0, 1] : [1, 0];
+      for (let i = 0; i < count; i++) {
+        const lo = src[2 * i + loIdx]!;
+        const hi = src[2 * i + hiIdx]!;
+        if (hi !== lo >> 31) {
+          const value = new BigInt64Array(r.buffer, r.offset + 8 * i, 1)[0];
+          throw headerError(
+            source,
+            e.name,
+            `I64 element ${i} = ${value} is outside the int32 range tfjs supports ` +
+              `[-2147483648, 2147483647]; store this tensor as I32 or F32`,
+          );
+        }
+        out[i] = lo;
+      }
+      return { dtype: 'int32', shape, data: out };
+    }
+    case 'I16':
+      return { dtype: 'int32', shape, data: Int32Array.from(new Int16Array(r.buffer, r.offset, count)) };
+    case 'I8':
+      return { dtype: 'int32', shape, data: Int32Array.from(new Int8Array(r.buffer, r.offset, count)) };
+    case 'U8':
+      return { dtype: 'int32', shape, data: Int32Array.from(new Uint8Array(r.buffer, r.offset, count)) };
+    case 'BOOL': {
+      const src = new Uint8Array(r.buffer, r.offset, count);
+      const out = new Int32Array(count);
+      for (let i = 0; i < count; i++) out[i] = src[i] === 0 ? 0 : 1;
+      return { dtype: 'int32', shape, data: out };
+    }
+  }
+}
+
+function entriesOf<T>(tensors: Record<string, T> | Map<string, T>): [string, T][] {
+  return tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+}
+
+function validateForWrite(name: string, t: TensorData): void {
+  const where = `serializeSafetensors: tensor ${JSON.stringify(name)}:`;
+  if (name === METADATA_KEY) {
+    throw new Error(`${where} "${METADATA_KEY}" is reserved for metadata; rename the tensor`);
+  }
+  if (t.dtype !== 'float32' && t.dtype !== 'int32') {
+    throw new Error(`${where} dtype ${JSON.stringify(t.dtype)} cannot be written; use 'float32' or 'int32'`);
+  }
+  const ok = t.dtype === 'float32' ? t.data instanceof Float32Array : t.data instanceof Int32Array;
+  if (!ok) {
+    throw new Error(
+      `${where} dtype '${t.dtype}' needs data as ${t.dtype === 'float32' ? 'Float32Array' : 'Int32Array'}, ` +
+        `got ${(t.data as object)?.constructor?.name ?? typeof t.data}`,
+    );
+  }
+  if (!Array.isArray(t.shape) || !t.shape.every(isNonNegInt)) {
+    throw new Error(`${where} shape ${JSON.stringify(t.shape)} must be an array of non-negative integers`);
+  }
+  const count = product(t.shape);
+  if (t.data.length !== count) {
+    throw new Error(
+      `${where} data has ${t.data.length} elements but shape ${JSON.stringify(t.shape)} needs ${count}`,
+    );
+  }
+}
+
+/**
+ * Serializes tensors to safetensors bytes. Tensors are laid out in sorted-name order (UTF-16 code unit
+ * order), float32 as F32 and int32 as I32; the JSON header is padded with spaces so that the data buffer
+ * starts at a multiple of 8 bytes (every tensor is then 4-byte aligned for zero-copy reads).
+ *
+ * @param tensors name -> tensor data; `data.length` must equal product(shape).
+ * @param metadata optional string -> string map, stored as `__metadata__` (omitted when empty).
+ */
+export function serializeSafetensors(
+  tensors: Record<string, TensorData> | Map<string, TensorData>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const list = entriesOf(tensors).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [name, t] of list) validateForWrite(name, t);
+
+  // Built by hand rather than with JSON.stringify on one object: JS objects put integer-like keys
+  // ("0", "1") first, and the header should list tensors in the order their data is laid out.
+  const parts: string[] = [];
+  const meta = Object.entries(metadata ?? {});
+  if (meta.length > 0) {
+    for (const [k, v] of meta) {
+      if (typeof v !== 'string') {
+        throw new Error(
+          `serializeSafetensors: metadata value for key ${JSON.stringify(k)} must be a string, got ${typeof v}`,
+        );
+      }
+    }
+    parts.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(Object.fromEntries(meta))}`);
+  }
+  let offset = 0;
+  for (const [name, t] of list) {
+    const nbytes = t.data.length * 4;
+    const info = {
+      dtype: t.dtype === 'float32' ? 'F32' : 'I32',
+      shape: t.shape,
+      data_offsets: [offset, offset + nbytes],
+    };
+    parts.push(`${JSON.stringify(name)}:${JSON.stringify(info)}`);
+    offset += nbytes;
+  }
+  const json = new TextEncoder().encode(`{${parts.join(',')}}`);
+  const headerLen = Math.ceil((8 + json.length) / 8) * 8 - 8;
+  const out = new Uint8Array(8 + headerLen + offset);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, BigInt(headerLen), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + headerLen); // trailing spaces are valid JSON whitespace
+
+  let pos = 8 + headerLen;
+  for (const [, t] of list) {
+    if (LITTLE_ENDIAN) {
+      out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
+    } else if (t.data instanceof Float32Array) {
+      for (let i = 0; i < t.data.length; i++) view.setFloat32(pos + 4 * i, t.data[i]!, true);
+    } else {
+      for (let i = 0; i < t.data.length; i++) view.setInt32(pos + 4 * i, t.data[i]!, true);
+    }
+    pos += t.data.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Reads and parses a safetensors file (the whole file is read into memory).
+ * @throws Error naming `path` when the file cannot be read or is malformed (see {@link parseSafetensors}).
+ */
+export async function readSafetensors(path: string): Promise<SafetensorsFile> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch (err) {
+    throw new Error(`cannot read safetensors file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseSafetensors(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), path);
+}
+
+/**
+ * Serializes (see {@link serializeSafetensors}) and writes atomically (see {@link writeFileAtomic}):
+ * an existing file at `path` is replaced only once the new one is complete on disk.
+ */
+export async function writeSafetensors(
+  path: string,
+  tensors: Record<string, TensorData> | Map<string, TensorData>,
+  metadata?: Record<string, string>,
+): Promise<void> {
+  await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+}
+
+/**
+ * Reads a safetensors file into tfjs tensors on the active backend (float32 or int32, shapes as stored).
+ * The caller owns the returned tensors and must dispose them.
+ */
+export async function loadTensors(path: string): Promise<Map<string, tf.Tensor>> {
+  const file = await readSafetensors(path);
+  const out = new Map<string, tf.Tensor>();
+  try {
+    for (const [name, t] of file.tensors) out.set(name, tf.tensor(t.data, t.shape, t.dtype));
+  } catch (err) {
+    for (const t of out.values()) t.dispose();
+    throw err;
+  }
+  return out;
+}
+
+/**
+ * Downloads tfjs tensors and writes them atomically as safetensors. float32 tensors are stored as F32,
+ * int32 as I32 and bool as I32 0/1 (so they load back as int32). The tensors are not disposed.
+ */
+export async function saveTensors(
+  path: string,
+  tensors: Record<string, tf.Tensor> | Map<string, tf.Tensor>,
+  metadata?: Record<string, string>,
+): Promise<void> {
+  const data = new Map<string, TensorData>();
+  for (const [name, t] of entriesOf(tensors)) {
+    if (!(t instanceof tf.Tensor)) {
+      throw new Error(`saveTensors: ${JSON.stringify(name)} is not a tf.Tensor`);
+    }
+    if (t.isDisposed) {
+      throw new Error(`saveTensors: tensor ${JSON.stringify(name)} is disposed; save before disposing it`);
+    }
+    const shape = t.shape.slice();
+    if (t.dtype === 'float32') {
+      data.set(name, { dtype: 'float32', shape, data: (await t.data()) as Float32Array });
+    } else if (t.dtype === 'int32') {
+      data.set(name, { dtype: 'int32', shape, data: (await t.data()) as Int32Array });
+    } else if (t.dtype === 'bool') {
+      data.set(name, { dtype: 'int32', shape, data: Int32Array.from((await t.data()) as Uint8Array) });
+    } else {
+      throw new Error(
+        `saveTensors: tensor ${JSON.stringify(name)} has dtype ${t.dtype}; only float32, int32 and bool can be saved`,
+      );
+    }
+  }
+  await writeSafetensors(path, data, metadata);
+}

@@ -1,0 +1,90 @@
+/**
+ * Token log-probabilities from logits at a sampling temperature (spec §0, §4.2):
+ * `ℓ[b,t] = logsoftmax(logits[b,t,:] / τ)[tokens[b,t]]`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { assertFloat, assertPositive, assertRank, assertTensor } from './validate.js';
+
+const FN = 'logprobsFromLogits';
+
+/**
+ * Log-probability of each token under `softmax(logits / temperature)`.
+ *
+ * @param logits float32 `[B, T, V]`: the logit row that predicts each token (apply the causal-LM shift,
+ *   logits `[:, :-1]` against tokens `[:, 1:]`, before calling; spec §0).
+ * @param tokens int32 `[B, T]`, each in `[0, V)`.
+ * @param temperature τ > 0, the temperature the tokens were sampled at (spec §4.2: use the same τ for the
+ *   policy, the old policy and the reference). Default 1.
+ * @returns float32 `[B, T]`.
+ *
+ * Differentiable w.r.t. `logits` on every backend: the forward picks the token logit with one `tf.gather`
+ * on the flattened `[B·T·V]` logits (O(B·T), no `[B, T, V]` one-hot), and the gradient is given in closed
+ * form through `tf.customGrad`, `∂ℓ/∂logits = (onehot(token) − softmax(logits/τ)) / τ`, which needs only
+ * dense elementwise kernels (no `UnsortedSegmentSum`, the gather gradient missing on stock wasm).
+ *
+ * Token ids are checked on the host (one read of `tokens`, O(B·T)): an id outside `[0, V)` throws instead of
+ * reading an arbitrary logit, which some backends would do silently.
+ */
+export function logprobsFromLogits(logits: tf.Tensor3D, tokens: tf.Tensor2D, temperature = 1): tf.Tensor2D {
+  assertTensor(logits, 'logits', FN);
+  assertTensor(tokens, 'tokens', FN);
+  assertRank(logits, 3, 'logits', FN, '[B, T, V]');
+  assertRank(tokens, 2, 'tokens', FN, '[B, T]');
+  assertFloat(logits, 'logits', FN);
+  if (tokens.dtype !== 'int32') {
+    throw new Error(`${FN}: \`tokens\` must be int32, got ${tokens.dtype}; cast it with tf.cast(tokens, 'int32').`);
+  }
+  assertPositive(temperature, 'temperature', FN);
+  const [B, T, V] = logits.shape;
+  if (tokens.shape[0] !== B || tokens.shape[1] !== T) {
+    throw new Error(
+      `${FN}: \`tokens\` must have shape [B, T] = [${B}, ${T}] to match \`logits\` [${logits.shape.join(', ')}], ` +
+        `got [${tokens.shape.join(', ')}]. For a causal LM, pair logits[:, :-1] with tokens[:, 1:].`,
+    );
+  }
+  if (B * T * V > 2 ** 31 - 1) {
+    throw new Error(`${FN}: \`logits\` has ${B * T * V} elements, more than int32 flat indices can address; split the batch.`);
+  }
+  checkTokenRange(tokens, V);
+
+  const n = B * T;
+  const invTau = 1 / temperature;
+  const op = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    const z = temperature === 1 ? x : tf.mul(x, invTau);
+    const lse = tf.logSumExp(z, -1); // [B, T]
+    // Flat index of (row r = b·T + t, token) in the [B·T·V] logits: r·V + token.
+    const flatIdx = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), V), tf.reshape(tokens, [n]));
+    const picked = tf.reshape(tf.gather(tf.reshape(z, [n * V]), flatIdx), [B, T]);
+    // `tokens` is saved too (a kept clone), so the caller may dispose it before backprop runs.
+    save([x, lse, tokens]);
+    return {
+      value: tf.sub(picked, lse),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, lseS, tok] = saved as [tf.Tensor, tf.Tensor, tf.Tensor2D];
+        const zs = temperature === 1 ? xs : tf.mul(xs, invTau);
+        const probs = tf.exp(tf.sub(zs, tf.expandDims(lseS, -1))); // softmax(z), [B, T, V]
+        // int32 one-hot then a cast: tfjs-backend-wasm 4.22's OneHot ignores `dtype` and writes int32 bits into a
+        // float32 output (1 comes out as 1.4e-45).
+        const onehot = tf.cast(tf.oneHot(tok, V), 'float32');
+        const dyScaled = tf.expandDims(temperature === 1 ? dy : tf.mul(dy, invTau), -1);
+        return tf.mul(tf.sub(onehot, probs), dyScaled);
+      },
+    };
+  });
+  return op(logits) as tf.Tensor2D;
+}
+
+function checkTokenRange(tokens: tf.Tensor2D, V: number): void {
+  const ids = tokens.dataSync();
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (!(id >= 0 && id < V)) {
+      const b = Math.floor(i / tokens.shape[1]);
+      const t = i % tokens.shape[1];
+      throw new Error(
+        `${FN}: token id ${id} at [${b}, ${t}] is outside the vocabulary [0, ${V}); ` +
+          'map padding to a valid id (and mask it out) or check the tokenizer/vocab size.',
+      );
+    }
+  }
+}
