@@ -14,8 +14,15 @@ describe('Rng (xoshiro128**)', () => {
   it('is deterministic per seed, and different seeds (numbers, strings) give different streams', () => {
     expect(draw(createRng(42), 20)).toEqual(draw(createRng(42), 20));
     expect(draw(createRng('run-a'), 20)).toEqual(draw(createRng('run-a'), 20));
-    const streams = [createRng(0), createRng(1), createRng(-1), createRng(2 ** 40), createRng('1'), createRng('run-a'), createRng('')]
-      .map((r) => draw(r, 4).join(','));
+    const streams = [
+      createRng(0),
+      createRng(1),
+      createRng(-1),
+      createRng(2 ** 40),
+      createRng('1'),
+      createRng('run-a'),
+      createRng(''),
+    ].map((r) => draw(r, 4).join(','));
     expect(new Set(streams).size).toBe(streams.length);
   });
 
@@ -27,7 +34,9 @@ describe('Rng (xoshiro128**)', () => {
     const json = JSON.stringify(saved);
     const expected = [...draw(rng, 10), rng.uniform(), rng.normal(), rng.int(1000)];
     for (const restored of [rngFromState(saved), rngFromState(json), Rng.fromState(JSON.parse(json))]) {
-      expect([...draw(restored, 10), restored.uniform(), restored.normal(), restored.int(1000)]).toEqual(expected);
+      expect([...draw(restored, 10), restored.uniform(), restored.normal(), restored.int(1000)]).toEqual(
+        expected,
+      );
     }
   });
 
@@ -87,7 +96,9 @@ describe('Rng (xoshiro128**)', () => {
     expect(Math.abs(mean - 0.5)).toBeLessThan(0.005);
     expect(Math.abs(variance - 1 / 12)).toBeLessThan(0.003);
     // 53-bit resolution: a draw is not a multiple of 2^-32 in general.
-    const fine = Array.from({ length: 100 }, () => rng.uniform()).filter((u) => (u * 2 ** 32) % 1 !== 0).length;
+    const fine = Array.from({ length: 100 }, () => rng.uniform()).filter(
+      (u) => (u * 2 ** 32) % 1 !== 0,
+    ).length;
     expect(fine).toBeGreaterThan(90);
   });
 

@@ -52,7 +52,7 @@ function seedWords(seed: number | string): number[] {
           'round it (Math.floor) or pass it as a string.',
       );
     }
-    const lo = seed % TWO_32 >>> 0;
+    const lo = (seed % TWO_32) >>> 0;
     const hi = Math.floor(seed / TWO_32) >>> 0;
     return [0x6e756d00 /* "num" tag */, lo, hi];
   }
@@ -61,7 +61,9 @@ function seedWords(seed: number | string): number[] {
     for (let i = 0; i < seed.length; i++) words.push(seed.charCodeAt(i));
     return words;
   }
-  throw new TypeError(`createRng: \`seed\` must be a number or a string, got ${seed === null ? 'null' : typeof seed}.`);
+  throw new TypeError(
+    `createRng: \`seed\` must be a number or a string, got ${seed === null ? 'null' : typeof seed}.`,
+  );
 }
 
 /** A seeded PRNG stream. Create with {@link createRng} or {@link rngFromState}. */
@@ -136,7 +138,8 @@ export class Rng {
 
   /** Fisher–Yates shuffle of `array` in place; returns the same array. */
   shuffle<T>(array: T[]): T[] {
-    if (!Array.isArray(array)) throw new TypeError('Rng.shuffle: `array` must be an array (use permutation(n) for indices).');
+    if (!Array.isArray(array))
+      throw new TypeError('Rng.shuffle: `array` must be an array (use permutation(n) for indices).');
     for (let i = array.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
       const tmp = array[i]!;
@@ -148,7 +151,8 @@ export class Rng {
 
   /** A uniformly random permutation of `0..n−1`. */
   permutation(n: number): number[] {
-    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`Rng.permutation: \`n\` must be an integer >= 0, got ${String(n)}.`);
+    if (!Number.isSafeInteger(n) || n < 0)
+      throw new Error(`Rng.permutation: \`n\` must be an integer >= 0, got ${String(n)}.`);
     return this.shuffle(Array.from({ length: n }, (_, i) => i));
   }
 
@@ -158,7 +162,13 @@ export class Rng {
    * continuation differs from every child.
    */
   split(): Rng {
-    const words = [0x73706c74 /* "splt" tag */, this.nextUint32(), this.nextUint32(), this.nextUint32(), this.nextUint32()];
+    const words = [
+      0x73706c74 /* "splt" tag */,
+      this.nextUint32(),
+      this.nextUint32(),
+      this.nextUint32(),
+      this.nextUint32(),
+    ];
     return new Rng(expandSeed(words));
   }
 
@@ -192,7 +202,9 @@ function rotl(x: number, k: number): number {
 
 function validateWords(words: unknown, fn: string): [number, number, number, number] {
   if (!Array.isArray(words) || words.length !== 4) {
-    throw new Error(`${fn}: state \`s\` must be an array of 4 uint32 words, got ${Array.isArray(words) ? `length ${words.length}` : typeof words}.`);
+    throw new Error(
+      `${fn}: state \`s\` must be an array of 4 uint32 words, got ${Array.isArray(words) ? `length ${words.length}` : typeof words}.`,
+    );
   }
   for (let i = 0; i < 4; i++) {
     const w: unknown = words[i];
@@ -201,7 +213,9 @@ function validateWords(words: unknown, fn: string): [number, number, number, num
     }
   }
   if (words.every((w) => w === 0)) {
-    throw new Error(`${fn}: state words are all zero, which xoshiro128** never leaves; the state is corrupt.`);
+    throw new Error(
+      `${fn}: state words are all zero, which xoshiro128** never leaves; the state is corrupt.`,
+    );
   }
   return [words[0], words[1], words[2], words[3]] as [number, number, number, number];
 }
@@ -229,7 +243,9 @@ export function rngFromState(state: RngState | string): Rng {
   }
   const o = obj as Record<string, unknown>;
   if (o.algorithm !== 'xoshiro128**') {
-    throw new Error(`rngFromState: unsupported algorithm ${JSON.stringify(o.algorithm)}; expected "xoshiro128**".`);
+    throw new Error(
+      `rngFromState: unsupported algorithm ${JSON.stringify(o.algorithm)}; expected "xoshiro128**".`,
+    );
   }
   if (o.version !== 1) {
     throw new Error(`rngFromState: unsupported state version ${JSON.stringify(o.version)}; expected 1.`);

@@ -34,7 +34,10 @@ export interface GPT2Config {
 }
 
 /** What {@link resolveConfig} accepts: the five shape fields are required, the rest default as in HF. */
-export type GPT2ConfigInput = Pick<GPT2Config, 'vocab_size' | 'n_positions' | 'n_embd' | 'n_layer' | 'n_head'> &
+export type GPT2ConfigInput = Pick<
+  GPT2Config,
+  'vocab_size' | 'n_positions' | 'n_embd' | 'n_layer' | 'n_head'
+> &
   Partial<GPT2Config>;
 
 /** The MLP width: `n_inner`, or 4 * n_embd when it is null. */
@@ -70,7 +73,12 @@ function fail(source: string, field: string, problem: string, fix: string): neve
 function positiveInt(raw: Record<string, unknown>, field: string, source: string, allowZero = false): number {
   const v = raw[field];
   if (v === undefined || v === null) {
-    fail(source, field, 'is missing', `Set "${field}" to a ${allowZero ? 'non-negative' : 'positive'} integer.`);
+    fail(
+      source,
+      field,
+      'is missing',
+      `Set "${field}" to a ${allowZero ? 'non-negative' : 'positive'} integer.`,
+    );
   }
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < (allowZero ? 0 : 1)) {
     fail(
@@ -92,7 +100,10 @@ function positiveInt(raw: Record<string, unknown>, field: string, source: string
  * @param source what error messages call it (e.g. the config.json path).
  * @throws Error naming the field, the bad value and the fix.
  */
-export function resolveConfig(raw: GPT2ConfigInput | Record<string, unknown>, source = 'GPT-2 config'): GPT2Config {
+export function resolveConfig(
+  raw: GPT2ConfigInput | Record<string, unknown>,
+  source = 'GPT-2 config',
+): GPT2Config {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new Error(`${source}: expected a JSON object with GPT-2 config fields, got ${JSON.stringify(raw)}`);
   }
@@ -124,7 +135,11 @@ export function resolveConfig(raw: GPT2ConfigInput | Record<string, unknown>, so
   if (r.n_inner !== undefined && r.n_inner !== null) n_inner = positiveInt(r, 'n_inner', source);
 
   const layer_norm_epsilon = r.layer_norm_epsilon ?? 1e-5;
-  if (typeof layer_norm_epsilon !== 'number' || !(layer_norm_epsilon > 0) || !Number.isFinite(layer_norm_epsilon)) {
+  if (
+    typeof layer_norm_epsilon !== 'number' ||
+    !(layer_norm_epsilon > 0) ||
+    !Number.isFinite(layer_norm_epsilon)
+  ) {
     fail(
       source,
       'layer_norm_epsilon',
@@ -133,7 +148,11 @@ export function resolveConfig(raw: GPT2ConfigInput | Record<string, unknown>, so
     );
   }
   const initializer_range = r.initializer_range ?? 0.02;
-  if (typeof initializer_range !== 'number' || !(initializer_range >= 0) || !Number.isFinite(initializer_range)) {
+  if (
+    typeof initializer_range !== 'number' ||
+    !(initializer_range >= 0) ||
+    !Number.isFinite(initializer_range)
+  ) {
     fail(
       source,
       'initializer_range',
@@ -153,7 +172,12 @@ export function resolveConfig(raw: GPT2ConfigInput | Record<string, unknown>, so
   }
   const scale_attn_weights = r.scale_attn_weights ?? true;
   if (typeof scale_attn_weights !== 'boolean') {
-    fail(source, 'scale_attn_weights', `must be a boolean, got ${JSON.stringify(scale_attn_weights)}`, 'Use true.');
+    fail(
+      source,
+      'scale_attn_weights',
+      `must be a boolean, got ${JSON.stringify(scale_attn_weights)}`,
+      'Use true.',
+    );
   }
   for (const field of ['scale_attn_by_inverse_layer_idx', 'reorder_and_upcast_attn', 'add_cross_attention']) {
     if (r[field] !== undefined && r[field] !== false && r[field] !== null) {
@@ -231,7 +255,10 @@ export function extraConfigFields(raw: Record<string, unknown>): Record<string, 
  * The `config.json` object HF's `GPT2LMHeadModel.from_pretrained` expects. Dropout fields are written as 0
  * because this implementation trains without dropout. `extras` (unknown fields of a loaded config) are kept.
  */
-export function configToJSON(config: GPT2Config, extras: Record<string, unknown> = {}): Record<string, unknown> {
+export function configToJSON(
+  config: GPT2Config,
+  extras: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     ...extras,
     architectures: ['GPT2LMHeadModel'],

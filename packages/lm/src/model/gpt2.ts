@@ -11,11 +11,17 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { attend, attentionBias, mergeHeads, splitHeads } from './attention.js';
 import { matchCheckpoint } from './checkpoint.js';
-import { configToJSON, extraConfigFields, resolveConfig, type GPT2Config, type GPT2ConfigInput } from './config.js';
-import { SeededRandom } from './init.js';
+import {
+  configToJSON,
+  extraConfigFields,
+  resolveConfig,
+  type GPT2Config,
+  type GPT2ConfigInput,
+} from './config.js';
+import { createRng, uniqueVariableScope } from './init.js';
 import { readSafetensors, writeFileAtomic, writeSafetensors } from './io.js';
 import { KVCache } from './kv-cache.js';
-import { gelu, layerNorm, linear } from './layers.js';
+import { gelu, layerNorm, linear, qkvProjection } from './layers.js';
 import { initialValue, parameterSpecs, sizeOf, type ParamSpec } from './params.js';
 
 /** File names of a checkpoint directory (HF's). */
@@ -80,8 +86,6 @@ interface Block {
   mlpProjB: tf.Variable;
 }
 
-let modelCounter = 0;
-
 /**
  * The causal LM. Create with {@link CausalLM.create} (seeded random init) or {@link CausalLM.fromPretrained};
  * free with {@link CausalLM.dispose}.
@@ -104,7 +108,7 @@ export class CausalLM {
     this.extras = extras;
     this.vars = new Map();
     // tfjs variable names are global: prefix them so several models (policy, reference) can coexist.
-    const scope = `relign_gpt2_${modelCounter++}`;
+    const scope = uniqueVariableScope('relign_gpt2', 'wte.weight');
     try {
       for (const spec of parameterSpecs(config)) {
         const v = tf.tidy(() => {
@@ -145,9 +149,13 @@ export class CausalLM {
    * @param config the shape fields (`vocab_size`, `n_positions`, `n_embd`, `n_layer`, `n_head`) and any
    *   other HF GPT-2 config field; validated (errors name the field).
    */
-  static create(config: GPT2ConfigInput, seed = 0, { trainable = true }: CreateOptions = {}): CausalLM {
+  static create(
+    config: GPT2ConfigInput,
+    seed: number | string = 0,
+    { trainable = true }: CreateOptions = {},
+  ): CausalLM {
     const resolved = resolveConfig(config);
-    const rng = new SeededRandom(seed);
+    const rng = createRng(seed);
     return new CausalLM(resolved, (spec) => initialValue(spec, rng), trainable, {});
   }
 
@@ -157,7 +165,10 @@ export class CausalLM {
    *
    * @throws Error naming the file and, for weights, every missing / wrong-shape / unexpected tensor.
    */
-  static async fromPretrained(dir: string, { trainable = true, strict = true }: LoadOptions = {}): Promise<CausalLM> {
+  static async fromPretrained(
+    dir: string,
+    { trainable = true, strict = true }: LoadOptions = {},
+  ): Promise<CausalLM> {
     const configPath = join(dir, CONFIG_FILE);
     let text: string;
     try {
@@ -188,7 +199,12 @@ export class CausalLM {
     });
     const specs = parameterSpecs(config);
     const data = matchCheckpoint(file.tensors, specs, config, { strict, source: weightsPath });
-    return new CausalLM(config, (spec) => data.get(spec.name)!, trainable, extraConfigFields(raw as Record<string, unknown>));
+    return new CausalLM(
+      config,
+      (spec) => data.get(spec.name)!,
+      trainable,
+      extraConfigFields(raw as Record<string, unknown>),
+    );
   }
 
   /**
@@ -216,7 +232,9 @@ export class CausalLM {
    */
   clone({ trainable = true }: CreateOptions = {}): CausalLM {
     this.assertLive('clone');
-    return new CausalLM(this.config, (spec) => this.vars.get(spec.name)!.clone(), trainable, { ...this.extras });
+    return new CausalLM(this.config, (spec) => this.vars.get(spec.name)!.clone(), trainable, {
+      ...this.extras,
+    });
   }
 
   /** Every parameter by HF name (no prefix), in checkpoint order. A new Map; the variables are the model's. */
@@ -283,14 +301,19 @@ export class CausalLM {
     const wantCache = past !== undefined || options.useCache === true;
     const [B, T] = shape2D(inputIds, 'inputIds');
     if (inputIds instanceof tf.Tensor && inputIds.dtype !== 'int32') {
-      throw new Error(`forward: inputIds must be an int32 tensor, got ${inputIds.dtype}. Use tf.tensor2d(ids, shape, 'int32').`);
+      throw new Error(
+        `forward: inputIds must be an int32 tensor, got ${inputIds.dtype}. Use tf.tensor2d(ids, shape, 'int32').`,
+      );
     }
-    if (T === 0 || B === 0) throw new Error(`forward: inputIds has shape [${B}, ${T}]; B and T must be at least 1`);
+    if (T === 0 || B === 0)
+      throw new Error(`forward: inputIds has shape [${B}, ${T}]; B and T must be at least 1`);
     let tPast = 0;
     if (past !== undefined) {
       if (past.isDisposed) throw new Error('forward: the cache passed in options.cache was disposed');
       if (past.numLayers !== cfg.n_layer) {
-        throw new Error(`forward: the cache has ${past.numLayers} layers but the model has n_layer=${cfg.n_layer}`);
+        throw new Error(
+          `forward: the cache has ${past.numLayers} layers but the model has n_layer=${cfg.n_layer}`,
+        );
       }
       if (past.batchSize !== B) {
         throw new Error(`forward: the cache has batch size ${past.batchSize} but inputIds has ${B} rows`);
@@ -328,10 +351,17 @@ export class CausalLM {
     const wte = this.vars.get('wte.weight')! as tf.Tensor2D;
     const wpe = this.vars.get('wpe.weight')! as tf.Tensor2D;
 
+    // No padding so far and default positions: positions are tPast + t in every row.
+    const dense =
+      options.attentionMask === undefined &&
+      options.positionIds === undefined &&
+      (past === undefined || past.dense);
+
     const out = tf.tidy(() => {
       const ids = inputIds instanceof tf.Tensor ? inputIds : tf.tensor2d(inputIds, [B, T], 'int32');
 
-      // Masks: `full` covers past + new keys; `fresh` the new tokens only. (spec: attention mask 0/1.)
+      // Masks: `full` covers past + new keys, `fresh` the new tokens only; 1 = real token, 0 = padding (spec
+      // §4.1: prompts are left-padded, responses right-padded).
       let full: tf.Tensor2D;
       let fresh: tf.Tensor2D;
       if (options.attentionMask !== undefined) {
@@ -350,15 +380,22 @@ export class CausalLM {
 
       // Positions: continue each row from its next free position; pads before the first real token clamp to 0.
       const prevNext: tf.Tensor1D = past !== undefined ? past.nextPosition : tf.zeros([B]);
-      const positions: tf.Tensor2D =
-        options.positionIds !== undefined
-          ? toFloat2D(options.positionIds)
-          : tf.maximum(tf.sub(tf.add(tf.cumsum(fresh, 1), tf.reshape(prevNext, [B, 1])), 1), 0);
-
-      let x = tf.add(
-        tf.gather(wte, tf.reshape(ids, [B * T])),
-        tf.gather(wpe, tf.reshape(tf.cast(positions, 'int32'), [B * T])),
-      ) as tf.Tensor2D;
+      let positions: tf.Tensor2D | undefined;
+      let x: tf.Tensor2D;
+      const tokens = tf.gather(wte, tf.reshape(ids, [B * T]));
+      if (dense) {
+        // Every row sits at positions tPast..tPast+T-1: a slice of wpe, broadcast over the batch, instead of
+        // a second gather (wasm's GatherV2 costs ~9 ms for 1024 rows of 128, a slice is a plain copy).
+        const pos = tf.slice(wpe, [tPast, 0], [T, D]);
+        x = tf.reshape(tf.add(tf.reshape(tokens, [B, T, D]), pos), [B * T, D]);
+      } else {
+        const pos: tf.Tensor2D =
+          options.positionIds !== undefined
+            ? toFloat2D(options.positionIds)
+            : tf.maximum(tf.sub(tf.add(tf.cumsum(fresh, 1), tf.reshape(prevNext, [B, 1])), 1), 0);
+        positions = pos;
+        x = tf.add(tokens, tf.gather(wpe, tf.reshape(tf.cast(pos, 'int32'), [B * T]))) as tf.Tensor2D;
+      }
       const bias = attentionBias(full, tPast, T);
 
       const keys: tf.Tensor4D[] = [];
@@ -366,9 +403,7 @@ export class CausalLM {
       for (let i = 0; i < this.blocks.length; i++) {
         const blk = this.blocks[i]!;
         const h = layerNorm(x, blk.ln1g as tf.Tensor1D, blk.ln1b as tf.Tensor1D, eps);
-        // Fused QKV projection: one [B*T, D] x [D, 3D] matmul.
-        const qkv = linear(h, blk.attnW as tf.Tensor2D, blk.attnB as tf.Tensor1D);
-        const [q2, k2, v2] = tf.split(qkv, 3, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+        const [q2, k2, v2] = qkvProjection(h, blk.attnW as tf.Tensor2D, blk.attnB as tf.Tensor1D);
         const q = splitHeads(q2, B, T, H);
         let k = splitHeads(k2, B, T, H);
         let v = splitHeads(v2, B, T, H);
@@ -406,8 +441,10 @@ export class CausalLM {
       }
       if (wantCache) {
         // Next free position per row: one past the largest position of a real token (unchanged if none).
-        const lastReal = tf.max(tf.mul(fresh, tf.add(positions, 1)), 1);
-        result.next = tf.maximum(prevNext, lastReal) as tf.Tensor1D;
+        result.next =
+          positions === undefined
+            ? tf.fill([B], tPast + T)
+            : (tf.maximum(prevNext, tf.max(tf.mul(fresh, tf.add(positions, 1)), 1)) as tf.Tensor1D);
         // `full` is always a tensor made here (a cast or concat), never the caller's mask or the old cache's.
         result.mask = full;
       }
@@ -416,7 +453,7 @@ export class CausalLM {
 
     const res: { logits?: tf.Tensor3D; hidden: tf.Tensor3D; cache?: KVCache } = { hidden: out.hidden };
     if (out.logits !== undefined) res.logits = out.logits;
-    if (wantCache) res.cache = new KVCache(out.keys, out.values, out.mask!, out.next!);
+    if (wantCache) res.cache = new KVCache(out.keys, out.values, out.mask!, out.next!, dense);
     return res;
   }
 

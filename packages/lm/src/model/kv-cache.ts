@@ -27,12 +27,15 @@ export class KVCache {
    * @param keys per layer [B, H, Tpast, Dh]. @param values per layer [B, H, Tpast, Dh].
    * @param mask [B, Tpast] float32 0/1: which cached positions are real tokens (padding is 0).
    * @param nextPosition [B] float32: the position id the next real token of each row gets.
+   * @param dense true when no mask or position ids were ever given: no padding, and every row's positions
+   *   are 0..Tpast-1 (lets the model skip position bookkeeping).
    */
   constructor(
     readonly keys: readonly tf.Tensor4D[],
     readonly values: readonly tf.Tensor4D[],
     readonly mask: tf.Tensor2D,
     readonly nextPosition: tf.Tensor1D,
+    readonly dense = false,
   ) {
     if (keys.length !== values.length) {
       throw new Error(`KVCache: ${keys.length} key tensors but ${values.length} value tensors`);

@@ -12,8 +12,10 @@ import * as tf from '@tensorflow/tfjs-core';
  * @param x [N, D]; @param gamma [D]; @param beta [D]. @returns [N, D].
  */
 export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor2D {
-  const { mean, variance } = tf.moments(x, -1, true);
-  const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+  // Written out rather than with tf.moments, which adds a (copying, on wasm) cast and a second subtraction.
+  const centered = tf.sub(x, tf.mean(x, -1, true));
+  const variance = tf.mean(tf.square(centered), -1, true);
+  const normed = tf.mul(centered, tf.rsqrt(tf.add(variance, eps)));
   return tf.add(tf.mul(normed, gamma), beta) as tf.Tensor2D;
 }
 
@@ -32,9 +34,28 @@ export function gelu<T extends tf.Tensor>(x: T): T {
 }
 
 /**
- * HF Conv1D: `x @ w + b` with `w` stored [in, out].
+ * HF Conv1D: `x @ w + b` with `w` stored [in, out], as one fused matmul-with-bias op.
  * @param x [N, in]; @param w [in, out]; @param b [out]. @returns [N, out].
  */
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
-  return tf.add(tf.matMul(x, w), b) as tf.Tensor2D;
+  return tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D;
+}
+
+/**
+ * The attention input projection `x @ W + b` (W [D, 3D], b [3D], HF `attn.c_attn`), returned as q, k, v
+ * [N, D] each. Two equivalent schedules:
+ * - decode-sized inputs (N <= D): one fused [N, D] x [D, 3D] matmul, then split the [N, 3D] activations;
+ * - larger inputs: split W and b (3 D^2 values) and run three [N, D] x [D, D] matmuls, because splitting
+ *   the [N, 3D] activations is a strided copy that costs about as much as the matmul itself on wasm.
+ */
+export function qkvProjection(
+  x: tf.Tensor2D,
+  w: tf.Tensor2D,
+  b: tf.Tensor1D,
+): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
+  const [N, D] = x.shape;
+  if (N <= D) return tf.split(linear(x, w, b), 3, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+  const ws = tf.split(w, 3, 1) as tf.Tensor2D[];
+  const bs = tf.split(b, 3, 0) as tf.Tensor1D[];
+  return [0, 1, 2].map((i) => linear(x, ws[i]!, bs[i]!)) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
 }

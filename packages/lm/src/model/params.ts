@@ -3,7 +3,7 @@
  * HF checkpoint) and GPT-2's initialisation.
  */
 import { innerDim, type GPT2Config } from './config.js';
-import { SeededRandom } from './init.js';
+import { fillNormal, type Rng } from './init.js';
 
 export type ParamInit = { kind: 'normal'; std: number } | { kind: 'ones' } | { kind: 'zeros' };
 
@@ -62,9 +62,9 @@ export function sizeOf(shape: readonly number[]): number {
 }
 
 /** Draws the initial value of one parameter (normal draws consume `rng`; ones/zeros do not). */
-export function initialValue(spec: ParamSpec, rng: SeededRandom): Float32Array {
+export function initialValue(spec: ParamSpec, rng: Rng): Float32Array {
   const out = new Float32Array(sizeOf(spec.shape));
-  if (spec.init.kind === 'normal') rng.fillNormal(out, spec.init.std);
+  if (spec.init.kind === 'normal') fillNormal(rng, out, spec.init.std);
   else if (spec.init.kind === 'ones') out.fill(1);
   return out;
 }

@@ -153,7 +153,10 @@ export class BpeTokenizer {
     }
     const fs = await import('node:fs/promises');
     const path = await import('node:path');
-    const read = async (name: string, required: boolean): Promise<{ text: string; file: string } | undefined> => {
+    const read = async (
+      name: string,
+      required: boolean,
+    ): Promise<{ text: string; file: string } | undefined> => {
       const file = path.join(dir, name);
       try {
         return { text: await fs.readFile(file, 'utf8'), file };
@@ -211,7 +214,9 @@ export class BpeTokenizer {
       }
       const prior = tokens[id];
       if (prior !== undefined) {
-        throw new Error(`${names.vocab}: tokens ${describeToken(prior)} and ${describeToken(tok)} share id ${id}`);
+        throw new Error(
+          `${names.vocab}: tokens ${describeToken(prior)} and ${describeToken(tok)} share id ${id}`,
+        );
       }
       while (tokens.length <= id) tokens.push(undefined);
       tokens[id] = tok;
@@ -261,7 +266,8 @@ export class BpeTokenizer {
         }
       }
       const earlier = table.add(left!, right!, merged!);
-      if (earlier >= 0) throw new Error(`${where(rank)}: merge ${describeToken(`${a} ${b}`)} repeats ${where(earlier)}`);
+      if (earlier >= 0)
+        throw new Error(`${where(rank)}: merge ${describeToken(`${a} ${b}`)} repeats ${where(earlier)}`);
     });
 
     // ---- specials
@@ -278,7 +284,9 @@ export class BpeTokenizer {
     } else {
       const eos = specialsIn.eos ?? (hasEot ? GPT2_EOS : undefined);
       if (eos === undefined) {
-        throw new Error(`${specialsSource}: no eos token given and ${names.vocab} has no ${GPT2_EOS}; set eos`);
+        throw new Error(
+          `${specialsSource}: no eos token given and ${names.vocab} has no ${GPT2_EOS}; set eos`,
+        );
       }
       specials = { eos, pad: specialsIn.pad ?? eos };
       if (specialsIn.bos !== undefined) specials.bos = specialsIn.bos;
@@ -313,7 +321,8 @@ export class BpeTokenizer {
    * unless `allowSpecial` is true, in which case each occurrence becomes its single special id.
    */
   encode(text: string, options: { allowSpecial?: boolean } = {}): number[] {
-    if (typeof text !== 'string') throw new Error(`BpeTokenizer.encode: text must be a string, got ${typeof text}`);
+    if (typeof text !== 'string')
+      throw new Error(`BpeTokenizer.encode: text must be a string, got ${typeof text}`);
     const out: number[] = [];
     const re = this.specialRe;
     if (options.allowSpecial === true && re !== undefined) {
@@ -431,7 +440,8 @@ export class BpeTokenizer {
 
   /** Writes vocab.json, merges.txt (`#version: 0.2` header) and special_tokens_map.json into `dir` (created). */
   async save(dir: string): Promise<void> {
-    if (typeof dir !== 'string' || dir === '') throw new Error('BpeTokenizer.save: dir must be a non-empty path');
+    if (typeof dir !== 'string' || dir === '')
+      throw new Error('BpeTokenizer.save: dir must be a non-empty path');
     const fs = await import('node:fs/promises');
     const path = await import('node:path');
     await fs.mkdir(dir, { recursive: true });

@@ -78,7 +78,9 @@ export class BpeWordMerger {
   /** Linked list of symbols + min-heap of candidate merges with lazy invalidation. */
   mergeHeap(ids: Int32Array, n: number): number {
     if (n >= POS_SCALE) {
-      throw new Error(`BpeTokenizer: a single pre-token piece of ${n} bytes is too long (limit ${POS_SCALE - 1})`);
+      throw new Error(
+        `BpeTokenizer: a single pre-token piece of ${n} bytes is too long (limit ${POS_SCALE - 1})`,
+      );
     }
     if (this.prev.length < n) {
       this.prev = new Int32Array(n * 2);

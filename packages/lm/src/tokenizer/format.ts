@@ -14,7 +14,10 @@ export const MERGES_HEADER = '#version: 0.2';
  * @returns the merges in rank order, and the 1-based line number of each.
  * @throws on a line that is not two tokens separated by one space, naming the line number.
  */
-export function parseMergesWithLines(text: string, source = 'merges.txt'): { merges: [string, string][]; lines: number[] } {
+export function parseMergesWithLines(
+  text: string,
+  source = 'merges.txt',
+): { merges: [string, string][]; lines: number[] } {
   const rows = text.split('\n');
   const merges: [string, string][] = [];
   const lines: number[] = [];

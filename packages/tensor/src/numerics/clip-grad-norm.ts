@@ -33,7 +33,10 @@ export interface ClippedGrads<G> {
  *   Inputs are not disposed.
  * @param maxNorm finite, > 0.
  */
-export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): ClippedGrads<Record<string, tf.Tensor>>;
+export function clipByGlobalNorm(
+  grads: Record<string, tf.Tensor>,
+  maxNorm: number,
+): ClippedGrads<Record<string, tf.Tensor>>;
 export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): ClippedGrads<tf.Tensor[]>;
 export function clipByGlobalNorm(
   grads: Record<string, tf.Tensor> | tf.Tensor[],
@@ -48,7 +51,8 @@ export function clipByGlobalNorm(
     : Object.entries(grads);
   for (const [key, g] of entries) {
     const name = Array.isArray(grads) ? `grads[${key}]` : `grads[${JSON.stringify(key)}]`;
-    if (!(g instanceof tf.Tensor)) throw new TypeError(`${FN}: \`${name}\` must be a tf.Tensor, got ${describe(g)}.`);
+    if (!(g instanceof tf.Tensor))
+      throw new TypeError(`${FN}: \`${name}\` must be a tf.Tensor, got ${describe(g)}.`);
     if (g.isDisposed) throw new Error(`${FN}: \`${name}\` has been disposed.`);
     if (g.dtype !== 'float32') throw new Error(`${FN}: \`${name}\` must be float32, got ${g.dtype}.`);
   }

@@ -19,20 +19,39 @@ const FN = 'logprobsFromLogits';
  *
  * Differentiable w.r.t. `logits` on every backend: the forward picks the token logit with one `tf.gather`
  * on the flattened `[B·T·V]` logits (O(B·T), no `[B, T, V]` one-hot), and the gradient is given in closed
- * form through `tf.customGrad`, `∂ℓ/∂logits = (onehot(token) − softmax(logits/τ)) / τ`, which needs only
- * dense elementwise kernels (no `UnsortedSegmentSum`, the gather gradient missing on stock wasm).
+ * form through `tf.customGrad`, `∂ℓ/∂logits = (onehot(token) − softmax(logits/τ)) / τ`, so it never needs
+ * `UnsortedSegmentSum` (the gather gradient, missing on stock wasm). The gradient is `−softmax·dy/τ` plus an
+ * O(B·T) fix-up of the token entries with `tf.tensorScatterUpdate` where the backend has that kernel (cpu,
+ * wasm), else plus a dense one-hot.
  *
  * Token ids are checked on the host (one read of `tokens`, O(B·T)): an id outside `[0, V)` throws instead of
  * reading an arbitrary logit, which some backends would do silently.
  */
 export function logprobsFromLogits(logits: tf.Tensor3D, tokens: tf.Tensor2D, temperature = 1): tf.Tensor2D {
+  const scatter = tf.getKernel('TensorScatterUpdate', tf.getBackend()) !== undefined;
+  return logprobsFromLogitsWith(logits, tokens, temperature, scatter ? 'scatter' : 'onehot');
+}
+
+/**
+ * {@link logprobsFromLogits} with the gradient strategy chosen by the caller (exported for tests, which
+ * check both on every backend): `'scatter'` fixes up the token entries with `tf.tensorScatterUpdate`,
+ * `'onehot'` adds a dense one-hot. @internal
+ */
+export function logprobsFromLogitsWith(
+  logits: tf.Tensor3D,
+  tokens: tf.Tensor2D,
+  temperature: number,
+  gradient: 'scatter' | 'onehot',
+): tf.Tensor2D {
   assertTensor(logits, 'logits', FN);
   assertTensor(tokens, 'tokens', FN);
   assertRank(logits, 3, 'logits', FN, '[B, T, V]');
   assertRank(tokens, 2, 'tokens', FN, '[B, T]');
   assertFloat(logits, 'logits', FN);
   if (tokens.dtype !== 'int32') {
-    throw new Error(`${FN}: \`tokens\` must be int32, got ${tokens.dtype}; cast it with tf.cast(tokens, 'int32').`);
+    throw new Error(
+      `${FN}: \`tokens\` must be int32, got ${tokens.dtype}; cast it with tf.cast(tokens, 'int32').`,
+    );
   }
   assertPositive(temperature, 'temperature', FN);
   const [B, T, V] = logits.shape;
@@ -43,31 +62,45 @@ export function logprobsFromLogits(logits: tf.Tensor3D, tokens: tf.Tensor2D, tem
     );
   }
   if (B * T * V > 2 ** 31 - 1) {
-    throw new Error(`${FN}: \`logits\` has ${B * T * V} elements, more than int32 flat indices can address; split the batch.`);
+    throw new Error(
+      `${FN}: \`logits\` has ${B * T * V} elements, more than int32 flat indices can address; split the batch.`,
+    );
   }
   checkTokenRange(tokens, V);
 
   const n = B * T;
   const invTau = 1 / temperature;
-  const op = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  /** Flat index of (row r = b·T + t, token) in the [B·T·V] logits: r·V + token, int32 [B·T]. */
+  const flatIndex = (tok: tf.Tensor): tf.Tensor =>
+    tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(V, 'int32')), tf.reshape(tok, [n]));
+  // tfjs types the custom function's parameters as one variadic list of inputs and the save callback.
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor;
+    const save = args[1] as tf.GradSaveFunc;
     const z = temperature === 1 ? x : tf.mul(x, invTau);
     const lse = tf.logSumExp(z, -1); // [B, T]
-    // Flat index of (row r = b·T + t, token) in the [B·T·V] logits: r·V + token.
-    const flatIdx = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), V), tf.reshape(tokens, [n]));
-    const picked = tf.reshape(tf.gather(tf.reshape(z, [n * V]), flatIdx), [B, T]);
+    const picked = tf.reshape(tf.gather(tf.reshape(z, [n * V]), flatIndex(tokens)), [B, T]);
     // `tokens` is saved too (a kept clone), so the caller may dispose it before backprop runs.
-    save([x, lse, tokens]);
+    save([x, tokens]);
     return {
       value: tf.sub(picked, lse),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, lseS, tok] = saved as [tf.Tensor, tf.Tensor, tf.Tensor2D];
+        const [xs, tok] = saved as [tf.Tensor, tf.Tensor2D];
         const zs = temperature === 1 ? xs : tf.mul(xs, invTau);
-        const probs = tf.exp(tf.sub(zs, tf.expandDims(lseS, -1))); // softmax(z), [B, T, V]
-        // int32 one-hot then a cast: tfjs-backend-wasm 4.22's OneHot ignores `dtype` and writes int32 bits into a
-        // float32 output (1 comes out as 1.4e-45).
+        const dyScaled = temperature === 1 ? dy : tf.mul(dy, invTau); // [B, T]
+        // −softmax(z)·dy/τ everywhere, then +dy/τ at each row's token.
+        const dense = tf.mul(tf.softmax(zs), tf.expandDims(tf.neg(dyScaled), -1));
+        if (gradient === 'scatter') {
+          // O(B·T) fix-up of the token entries instead of a dense one-hot (3 fewer [B, T, V] passes).
+          const flat = tf.reshape(dense, [n * V]);
+          const idx = tf.reshape(flatIndex(tok), [n, 1]);
+          const atToken = tf.add(tf.gather(flat, tf.reshape(idx, [n])), tf.reshape(dyScaled, [n]));
+          return tf.reshape(tf.tensorScatterUpdate(flat, idx, atToken), [B, T, V]);
+        }
+        // int32 one-hot then a cast: tfjs-backend-wasm 4.22's OneHot ignores `dtype` and writes int32 bits
+        // into a float32 output (1 comes out as 1.4e-45).
         const onehot = tf.cast(tf.oneHot(tok, V), 'float32');
-        const dyScaled = tf.expandDims(temperature === 1 ? dy : tf.mul(dy, invTau), -1);
-        return tf.mul(tf.sub(onehot, probs), dyScaled);
+        return tf.add(dense, tf.mul(onehot, tf.expandDims(dyScaled, -1)));
       },
     };
   });

@@ -56,7 +56,9 @@ export function maskedSum(values: tf.Tensor, mask: tf.Tensor, axis?: number | nu
  */
 export function maskedMean(values: tf.Tensor, mask: tf.Tensor, axis?: number | number[]): tf.Tensor {
   check(values, mask, 'maskedMean');
-  return tf.tidy(() => tf.div(tf.sum(selectMasked(values, mask), axis), tf.maximum(maskCount(mask, axis), 1)));
+  return tf.tidy(() =>
+    tf.div(tf.sum(selectMasked(values, mask), axis), tf.maximum(maskCount(mask, axis), 1)),
+  );
 }
 
 export interface MaskedVarOptions {
@@ -79,13 +81,21 @@ export interface MaskedVarOptions {
  * @param values float32, any shape.
  * @param mask same shape as `values`; any dtype.
  */
-export function maskedVar(values: tf.Tensor, mask: tf.Tensor, { unbiased = true }: MaskedVarOptions = {}): tf.Scalar {
+export function maskedVar(
+  values: tf.Tensor,
+  mask: tf.Tensor,
+  { unbiased = true }: MaskedVarOptions = {},
+): tf.Scalar {
   check(values, mask, 'maskedVar');
   return tf.tidy(() => maskedVarUnchecked(values, mask, unbiased));
 }
 
 /** Masked mean and variance (scalars) without re-validating; shared with maskedWhiten. */
-export function maskedMeanVar(values: tf.Tensor, mask: tf.Tensor, unbiased: boolean): { mean: tf.Scalar; variance: tf.Scalar } {
+export function maskedMeanVar(
+  values: tf.Tensor,
+  mask: tf.Tensor,
+  unbiased: boolean,
+): { mean: tf.Scalar; variance: tf.Scalar } {
   const cond = maskToBool(mask);
   const safe = tf.where(cond, values, tf.zerosLike(values));
   const count = tf.sum(tf.cast(cond, 'float32'));

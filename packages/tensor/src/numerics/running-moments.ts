@@ -86,7 +86,7 @@ export class RunningMoments {
     const delta = batchMean - this.#mean;
     const total = this.#count + k;
     this.#mean += (delta * k) / total;
-    this.#var = (this.#var * this.#count + ((delta * delta * this.#count * k) / total) + batchVar * k) / total;
+    this.#var = (this.#var * this.#count + (delta * delta * this.#count * k) / total + batchVar * k) / total;
     this.#count = total;
 
     return { batchMean, batchStd: k > 1 ? Math.sqrt(ss / (k - 1)) : 0 };
@@ -123,7 +123,9 @@ export class RunningMoments {
   scale(x: readonly number[]): number[];
   scale(x: Float32Array): Float32Array;
   scale(x: tf.Tensor): tf.Tensor;
-  scale(x: number | readonly number[] | Float32Array | tf.Tensor): number | number[] | Float32Array | tf.Tensor {
+  scale(
+    x: number | readonly number[] | Float32Array | tf.Tensor,
+  ): number | number[] | Float32Array | tf.Tensor {
     return this.#apply(x, 0, this.std + RUNNING_MOMENTS_EPS, 'scale');
   }
 
@@ -132,7 +134,9 @@ export class RunningMoments {
   normalize(x: readonly number[]): number[];
   normalize(x: Float32Array): Float32Array;
   normalize(x: tf.Tensor): tf.Tensor;
-  normalize(x: number | readonly number[] | Float32Array | tf.Tensor): number | number[] | Float32Array | tf.Tensor {
+  normalize(
+    x: number | readonly number[] | Float32Array | tf.Tensor,
+  ): number | number[] | Float32Array | tf.Tensor {
     return this.#apply(x, this.#mean, this.std + RUNNING_MOMENTS_EPS, 'normalize');
   }
 
@@ -146,7 +150,9 @@ export class RunningMoments {
     if (x instanceof tf.Tensor) return tf.tidy(() => tf.div(tf.sub(x, shift), div));
     if (x instanceof Float32Array) return x.map((v) => (v - shift) / div);
     if (Array.isArray(x)) return x.map((v: number) => (v - shift) / div);
-    throw new TypeError(`RunningMoments.${fn}: expected a number, number[], Float32Array or tf.Tensor, got ${describe(x)}.`);
+    throw new TypeError(
+      `RunningMoments.${fn}: expected a number, number[], Float32Array or tf.Tensor, got ${describe(x)}.`,
+    );
   }
 
   /** The state as plain JSON (for checkpoints). */
@@ -165,7 +171,9 @@ export class RunningMoments {
       }
     }
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-      throw new Error(`RunningMoments.fromJSON: expected an object {mean, var, count}, got ${describe(obj)}.`);
+      throw new Error(
+        `RunningMoments.fromJSON: expected an object {mean, var, count}, got ${describe(obj)}.`,
+      );
     }
     const o = obj as Record<string, unknown>;
     const field = (name: 'mean' | 'var' | 'count', ok: (v: number) => boolean, rule: string): number => {
@@ -191,10 +199,14 @@ function toArray(values: MomentValues, fn: string): ArrayLike<number> {
   if (Array.isArray(values) || values instanceof Float32Array || values instanceof Float64Array) {
     for (let i = 0; i < values.length; i++) {
       if (typeof values[i] !== 'number') {
-        throw new TypeError(`RunningMoments.${fn}: \`values[${i}]\` is ${describe(values[i])}, expected a number.`);
+        throw new TypeError(
+          `RunningMoments.${fn}: \`values[${i}]\` is ${describe(values[i])}, expected a number.`,
+        );
       }
     }
     return values;
   }
-  throw new TypeError(`RunningMoments.${fn}: \`values\` must be a number[], Float32Array or tf.Tensor, got ${describe(values)}.`);
+  throw new TypeError(
+    `RunningMoments.${fn}: \`values\` must be a number[], Float32Array or tf.Tensor, got ${describe(values)}.`,
+  );
 }

@@ -17,14 +17,18 @@ export function assertTensor(value: unknown, name: string, fn: string): asserts 
 /** Throws unless `t` has rank `rank`; `layout` names the axes for the message (e.g. '[B, T, V]'). */
 export function assertRank(t: tf.Tensor, rank: number, name: string, fn: string, layout: string): void {
   if (t.rank !== rank) {
-    throw new Error(`${fn}: \`${name}\` must have rank ${rank} ${layout}, got shape [${t.shape.join(', ')}].`);
+    throw new Error(
+      `${fn}: \`${name}\` must have rank ${rank} ${layout}, got shape [${t.shape.join(', ')}].`,
+    );
   }
 }
 
 /** Throws unless `t` is float32 (log-probs and statistics are computed in float32 only). */
 export function assertFloat(t: tf.Tensor, name: string, fn: string): void {
   if (t.dtype !== 'float32') {
-    throw new Error(`${fn}: \`${name}\` must be float32, got ${t.dtype}; cast it with tf.cast(x, 'float32').`);
+    throw new Error(
+      `${fn}: \`${name}\` must be float32, got ${t.dtype}; cast it with tf.cast(x, 'float32').`,
+    );
   }
 }
 
@@ -51,6 +55,7 @@ export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
-  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
+  if (typeof value === 'string')
+    return `string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
   return typeof value;
 }

@@ -1,2 +1,73 @@
-// Placeholder: filled in by the wasm kernels work (UnsortedSegmentSum, BatchMatMul).
-export function registerWasmKernels(): void {}
+/**
+ * relign's kernels for tfjs's `wasm` backend, which make it fit for training:
+ *
+ * - `UnsortedSegmentSum` (absent on wasm): the gradient of `tf.gather`, i.e. of embedding lookups.
+ * - `BatchMatMul`: every transpose/batch/broadcast combination on one SIMD GEMM (the stock kernel is
+ *   fast only for an untransposed, unbatched product and 10-45x slower otherwise).
+ * - `_FusedMatMul`: the same GEMM, then the bias and activation.
+ * - `GatherV2`: one memory copy per gathered row (the stock kernel is ~50x slower on embeddings).
+ *
+ * The GEMM is a small wasm SIMD module assembled at run time that shares the backend's memory; where
+ * it cannot run (no wasm SIMD), the stock kernels are used.
+ */
+import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs-core';
+import { batchMatMul, setStockBatchMatMul } from './batch_mat_mul.js';
+import { fusedMatMul, setStockFusedMatMul } from './fused_mat_mul.js';
+import { gatherV2, setStockGatherV2 } from './gather_v2.js';
+import { unsortedSegmentSum } from './unsorted_segment_sum.js';
+
+const BACKEND = 'wasm';
+
+const ours = {
+  BatchMatMul: batchMatMul as unknown as KernelFunc,
+  _FusedMatMul: fusedMatMul as unknown as KernelFunc,
+  GatherV2: gatherV2 as unknown as KernelFunc,
+  UnsortedSegmentSum: unsortedSegmentSum as unknown as KernelFunc,
+};
+
+/** The stock configs we replaced, to restore them. */
+const replaced = new Map<string, KernelConfig>();
+
+function replaceKernel(name: keyof typeof ours, setStock?: (fn: KernelFunc | undefined) => void): void {
+  const current = getKernel(name, BACKEND) as KernelConfig | undefined;
+  if (current?.kernelFunc === ours[name]) return;
+  if (current) {
+    if (!setStock) return; // a kernel we only add (UnsortedSegmentSum) that tfjs now has: keep it
+    replaced.set(name, current);
+    setStock(current.kernelFunc);
+    unregisterKernel(name, BACKEND);
+  }
+  registerKernel({
+    kernelName: name,
+    backendName: BACKEND,
+    kernelFunc: ours[name],
+    // Keep the stock setup/dispose hooks, so a re-created wasm backend still initializes the stock
+    // kernel that ours falls back to.
+    ...(current?.setupFunc ? { setupFunc: current.setupFunc } : {}),
+    ...(current?.disposeFunc ? { disposeFunc: current.disposeFunc } : {}),
+  });
+}
+
+/**
+ * Registers relign's wasm kernels. Idempotent; a no-op until `@tensorflow/tfjs-backend-wasm` has been
+ * loaded (its kernels registered). Called by `initBackend` whenever wasm becomes the active backend.
+ */
+export function registerWasmKernels(): void {
+  if (!getKernel('BatchMatMul', BACKEND)) return; // the wasm backend package is not loaded
+  replaceKernel('BatchMatMul', setStockBatchMatMul);
+  replaceKernel('_FusedMatMul', setStockFusedMatMul);
+  replaceKernel('GatherV2', setStockGatherV2);
+  replaceKernel('UnsortedSegmentSum');
+}
+
+/** Puts the stock wasm kernels back (benchmarks and tests compare against them). */
+export function restoreStockWasmKernels(): void {
+  for (const name of Object.keys(ours) as (keyof typeof ours)[]) {
+    const current = getKernel(name, BACKEND) as KernelConfig | undefined;
+    if (current?.kernelFunc !== ours[name]) continue;
+    unregisterKernel(name, BACKEND);
+    const stock = replaced.get(name);
+    if (stock) registerKernel(stock);
+    replaced.delete(name);
+  }
+}

@@ -1,0 +1,64 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
+import { attentionBias, mergeHeads, splitHeads } from './attention.js';
+import { gelu, layerNorm } from './layers.js';
+import { geluRef, maxAbsDiff } from './test-helpers.js';
+
+describe.each(TEST_BACKENDS)('layers on %s', (backend) => {
+  beforeAll(() => useBackend(backend));
+
+  it('gelu (sigmoid form) equals the tanh form 0.5x(1+tanh(...)) within 1e-6', () => {
+    const xs = Array.from({ length: 161 }, (_, i) => -8 + i * 0.1);
+    const got = tf.tidy(() => gelu(tf.tensor1d(xs)).dataSync());
+    expect(maxAbsDiff(got, xs.map(geluRef))).toBeLessThan(1e-6);
+    // Hand values: gelu(0) = 0, gelu(1) = 0.8411920, gelu(-1) = -0.1588080.
+    const [a, b, c] = tf.tidy(() => Array.from(gelu(tf.tensor1d([0, 1, -1])).dataSync()));
+    expect(a).toBe(0);
+    expect(b).toBeCloseTo(0.841192, 6);
+    expect(c).toBeCloseTo(-0.158808, 6);
+  });
+
+  it('layerNorm normalises with biased variance, then scales and shifts', () => {
+    // Row [1, 2, 3, 6]: mean 3, biased var (4+1+0+9)/4 = 3.5.
+    const got = tf.tidy(() =>
+      layerNorm(
+        tf.tensor2d([[1, 2, 3, 6]]),
+        tf.tensor1d([1, 2, 1, 1]),
+        tf.tensor1d([0, 0, 0, 10]),
+        0,
+      ).dataSync(),
+    );
+    const s = Math.sqrt(3.5);
+    expect(maxAbsDiff(got, [-2 / s, (2 * -1) / s, 0, 3 / s + 10])).toBeLessThan(1e-5);
+  });
+
+  it('attentionBias is causal (offset by the cached length) and masks padded keys', () => {
+    // B=1, past 2, T=2, keys 4; key 0 is padding.
+    const bias = tf.tidy(() => attentionBias(tf.tensor2d([[0, 1, 1, 1]]), 2, 2).arraySync());
+    const N = -1e9;
+    expect(bias[0]![0]).toEqual([
+      [N, 0, 0, N],
+      [N, 0, 0, 0],
+    ]);
+  });
+
+  it('splitHeads / mergeHeads are inverse and put head h in columns h*Dh..(h+1)*Dh', () => {
+    for (const T of [1, 3]) {
+      const B = 2;
+      const H = 2;
+      const D = 4;
+      const x = tf.range(0, B * T * D).reshape([B * T, D]) as tf.Tensor2D;
+      const heads = splitHeads(x, B, T, H);
+      expect(heads.shape).toEqual([B, H, T, 2]);
+      // batch 1, head 1, time 0 = row T (first row of batch 1), columns 2..3.
+      expect(Array.from(tf.tidy(() => heads.slice([1, 1, 0, 0], [1, 1, 1, 2]).dataSync()))).toEqual([
+        T * D + 2,
+        T * D + 3,
+      ]);
+      const back = mergeHeads(heads);
+      expect(Array.from(back.dataSync())).toEqual(Array.from(x.dataSync()));
+      tf.dispose([x, heads, back]);
+    }
+  });
+});

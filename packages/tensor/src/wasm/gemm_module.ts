@@ -1,0 +1,392 @@
+/**
+ * SIMD kernels for the tfjs wasm backend, assembled at run time (see `emit.ts`) into a small module
+ * that imports the backend's own linear memory, so they read and write tensors in place.
+ *
+ * GEMM: C[i, j] (+)= sum_p A[i, p] * B[p, j]. A is addressed through arbitrary byte strides (row
+ * `a_rs`, column `a_cs`), which is how a transposed A costs nothing extra; B is read in panels of 8
+ * columns, each k-row of a panel being 8 contiguous floats `b_ks` bytes after the previous one and
+ * panels `b_ps` bytes apart: either B itself (row-major, N a multiple of 8: `b_ks` = row stride,
+ * `b_ps` = 32) or a copy made by `pack_b` (`b_ks` = 32, `b_ps` = 32 * kc), which also takes any
+ * strides (a transposed B). C is row-major with row stride `c_rs`.
+ *
+ * - `pack_b(kc, n, b, b_rs, b_cs, dst)`: copies the kc x n block of B into panels
+ *   `dst[panel][p][0..8]`, zero-padding the last panel.
+ * - `gemm(m, n, kc, a, a_rs, a_cs, bp, b_ks, b_ps, c, c_rs, accumulate, tile)`: register tiles of
+ *   MR rows x 8 columns (`v128.load32_splat` of A times two f32x4 of B, MR*2 f32x4 accumulators).
+ *   `accumulate` adds into C instead of overwriting it; `tile` is 32*MR bytes of scratch for the
+ *   partial tiles at the bottom and right edges.
+ * - `zero(ptr, bytes)`: memory.fill with 0.
+ * - `scatter_add_f32` / `scatter_add_i32(out, x, ids, rows, tail, num_segments)`: for each row r of x
+ *   (`tail` elements) whose id s = ids[r] is in [0, num_segments), out row s += x row r.
+ * - `gather(out, x, idx, batch, outer, n_idx, dim, slice_bytes)`: with x viewed as
+ *   [batch, outer, dim, slice] and idx as [batch, n_idx] (in-range int32),
+ *   out[b, o, i, :] = x[b, o, idx[b, i], :], one memory.copy per slice.
+ */
+import { assemble, Fn, I32, V128 } from './emit.js';
+
+/** Rows per register tile (5 x 8 measured fastest on x86-64 V8: 15 of the 16 xmm registers). */
+export const MR = 5;
+/** Columns per register tile (two f32x4). */
+export const NR = 8;
+
+export interface GemmExports {
+  pack_b(kc: number, n: number, b: number, bRs: number, bCs: number, dst: number): void;
+  gemm(
+    m: number,
+    n: number,
+    kc: number,
+    a: number,
+    aRs: number,
+    aCs: number,
+    bp: number,
+    bKs: number,
+    bPs: number,
+    c: number,
+    cRs: number,
+    accumulate: number,
+    tile: number,
+  ): void;
+  zero(ptr: number, bytes: number): void;
+  scatter_add_f32(
+    out: number,
+    x: number,
+    ids: number,
+    rows: number,
+    tail: number,
+    numSegments: number,
+  ): void;
+  scatter_add_i32(
+    out: number,
+    x: number,
+    ids: number,
+    rows: number,
+    tail: number,
+    numSegments: number,
+  ): void;
+  gather(
+    out: number,
+    x: number,
+    idx: number,
+    batch: number,
+    outer: number,
+    nIdx: number,
+    dim: number,
+    sliceBytes: number,
+  ): void;
+}
+
+const P = (n: number) => new Array<typeof I32>(n).fill(I32);
+
+/** kernel(kc, a, a_rs, a_cs, bp, b_ks, c, c_rs, mr, nr, accumulate, tile): one MR x 8 tile. */
+function kernel(mrMax: number): Fn {
+  const f = new Fn('kernel', P(12), false);
+  const [kc, a, aRs, aCs, bp, bKs, c, cRs, mr, nr, accum, tile] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const rows: number[] = [a];
+  for (let r = 1; r < mrMax; r++) rows.push(f.local(I32));
+  const k = f.local(I32);
+  const acc: [number, number][] = [];
+  for (let r = 0; r < mrMax; r++) acc.push([f.local(V128), f.local(V128)]);
+  const b0 = f.local(V128);
+  const b1 = f.local(V128);
+  const av = f.local(V128);
+  const i = f.local(I32);
+  const j = f.local(I32);
+  const src = f.local(I32);
+  const dst = f.local(I32);
+
+  // Row pointers; rows at or past mr alias row 0 (computed, never stored), so loads stay in bounds.
+  for (let r = 1; r < mrMax; r++) {
+    f.get(rows[r - 1]!).get(aRs).add();
+    f.get(a);
+    f.get(mr).i32(r).gtS();
+    f.select().set(rows[r]!);
+  }
+  // Row 0 is `a` itself; rows r >= 1 were derived from it before any increment.
+
+  f.get(kc).set(k);
+  f.block().loop();
+  f.get(k).eqz().brIf(1);
+  f.get(bp).v128Load(0).set(b0);
+  f.get(bp).v128Load(16).set(b1);
+  for (let r = 0; r < mrMax; r++) {
+    const [lo, hi] = acc[r]!;
+    f.get(rows[r]!).v128Load32Splat().set(av);
+    f.get(lo).get(av).get(b0).f32x4Mul().f32x4Add().set(lo);
+    f.get(hi).get(av).get(b1).f32x4Mul().f32x4Add().set(hi);
+    f.incBy(rows[r]!, aCs);
+  }
+  f.incBy(bp, bKs);
+  f.get(k).i32(1).sub().set(k);
+  f.br(0);
+  f.end().end();
+
+  // Full tile: v128 stores (or load-add-store) straight into C.
+  const fullTile = (accumulate: boolean) => {
+    f.get(c).set(dst);
+    for (let r = 0; r < mrMax; r++) {
+      for (let h = 0; h < 2; h++) {
+        f.get(dst);
+        if (accumulate) f.get(dst).v128Load(16 * h).get(acc[r]![h]!).f32x4Add();
+        else f.get(acc[r]![h]!);
+        f.v128Store(16 * h);
+      }
+      if (r < mrMax - 1) f.incBy(dst, cRs);
+    }
+  };
+  f.get(mr).i32(mrMax).eq().get(nr).i32(NR).eq().and().if();
+  f.get(accum).if();
+  fullTile(true);
+  f.else();
+  fullTile(false);
+  f.end();
+  f.else();
+  // Partial tile: spill the accumulators to `tile`, then copy the valid mr x nr part.
+  for (let r = 0; r < mrMax; r++) {
+    f.get(tile).get(acc[r]![0]).v128Store(32 * r);
+    f.get(tile).get(acc[r]![1]).v128Store(32 * r + 16);
+  }
+  f.i32(0).set(i);
+  f.block().loop();
+  f.get(i).get(mr).geS().brIf(1);
+  f.get(c).get(i).get(cRs).mul().add().set(dst);
+  f.get(tile).get(i).i32(32).mul().add().set(src);
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get(nr).geS().brIf(1);
+  f.get(dst);
+  f.get(src).f32Load();
+  f.get(dst).f32Load().f32(0).get(accum).select(); // accumulate ? C[i][j] : 0
+  f.f32Add();
+  f.f32Store();
+  f.incConst(dst, 4).incConst(src, 4).incConst(j, 1);
+  f.br(0);
+  f.end().end();
+  f.incConst(i, 1);
+  f.br(0);
+  f.end().end();
+  f.end();
+  return f;
+}
+
+/** gemm(m, n, kc, a, a_rs, a_cs, bp, b_ks, b_ps, c, c_rs, accumulate, tile) */
+function gemmFn(kernelIndex: number, mrMax: number): Fn {
+  const f = new Fn('gemm', P(13));
+  const [m, n, kc, a, aRs, aCs, bp, bKs, bPs, c, cRs, accum, tile] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const i0 = f.local(I32);
+  const j0 = f.local(I32);
+  const arow = f.local(I32);
+  const crow = f.local(I32);
+  const bpp = f.local(I32);
+  const aStep = f.local(I32);
+  const cStep = f.local(I32);
+  const rem = f.local(I32);
+
+  f.get(aRs).i32(mrMax).mul().set(aStep);
+  f.get(cRs).i32(mrMax).mul().set(cStep);
+  f.get(a).set(arow);
+  f.get(c).set(crow);
+  f.i32(0).set(i0);
+  f.block().loop();
+  f.get(i0).get(m).geS().brIf(1);
+  f.i32(0).set(j0);
+  f.get(bp).set(bpp);
+  f.block().loop();
+  f.get(j0).get(n).geS().brIf(1);
+  // kernel(kc, arow, a_rs, a_cs, bpp, b_ks, crow + 4*j0, c_rs, min(MR, m-i0), min(8, n-j0), accum, tile)
+  f.get(kc).get(arow).get(aRs).get(aCs).get(bpp).get(bKs);
+  f.get(crow).get(j0).i32(4).mul().add();
+  f.get(cRs);
+  f.i32(mrMax).get(m).get(i0).sub().tee(rem).get(rem).i32(mrMax).gtS().select();
+  f.i32(NR).get(n).get(j0).sub().tee(rem).get(rem).i32(NR).gtS().select();
+  f.get(accum).get(tile);
+  f.call(kernelIndex);
+  f.incConst(j0, NR).incBy(bpp, bPs);
+  f.br(0);
+  f.end().end();
+  f.incConst(i0, mrMax).incBy(arow, aStep).incBy(crow, cStep);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
+/** pack_b(kc, n, b, b_rs, b_cs, dst) */
+function packB(): Fn {
+  const f = new Fn('pack_b', P(6));
+  const [kc, n, b, bRs, bCs, dst] = [0, 1, 2, 3, 4, 5];
+  const j0 = f.local(I32);
+  const p = f.local(I32);
+  const s = f.local(I32);
+  const t = f.local(I32);
+  const nr = f.local(I32);
+  const jj = f.local(I32);
+  const bStep = f.local(I32);
+
+  f.get(bCs).i32(NR).mul().set(bStep);
+  f.i32(0).set(j0);
+  f.block().loop();
+  f.get(j0).get(n).geS().brIf(1);
+  f.i32(NR).get(n).get(j0).sub().tee(nr).get(nr).i32(NR).gtS().select().set(nr);
+  f.get(b).set(s);
+  f.i32(0).set(p);
+
+  const pLoop = (body: () => void) => {
+    f.block().loop();
+    f.get(p).get(kc).geS().brIf(1);
+    body();
+    f.incBy(s, bRs).incConst(dst, 32).incConst(p, 1);
+    f.br(0);
+    f.end().end();
+  };
+
+  f.get(nr).i32(NR).eq().if();
+  f.get(bCs).i32(4).eq().if();
+  pLoop(() => {
+    f.get(dst).get(s).v128Load(0).v128Store(0);
+    f.get(dst).get(s).v128Load(16).v128Store(16);
+  });
+  f.else();
+  pLoop(() => {
+    f.get(s).set(t);
+    for (let q = 0; q < NR; q++) {
+      f.get(dst).get(t).f32Load().f32Store(4 * q);
+      if (q < NR - 1) f.incBy(t, bCs);
+    }
+  });
+  f.end();
+  f.else();
+  pLoop(() => {
+    // Zero the panel row, then copy the nr valid columns.
+    f.get(dst).i32(0).i32(32).memoryFill();
+    f.get(s).set(t);
+    f.i32(0).set(jj);
+    f.block().loop();
+    f.get(jj).get(nr).geS().brIf(1);
+    f.get(dst).get(jj).i32(4).mul().add();
+    f.get(t).f32Load();
+    f.f32Store();
+    f.incBy(t, bCs).incConst(jj, 1);
+    f.br(0);
+    f.end().end();
+  });
+  f.end();
+  f.incConst(j0, NR).incBy(b, bStep);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
+/** zero(ptr, bytes) */
+function zeroFn(): Fn {
+  const f = new Fn('zero', P(2));
+  f.get(0).i32(0).get(1).memoryFill();
+  return f;
+}
+
+/** scatter_add_{f32,i32}(out, x, ids, rows, tail, num_segments) */
+function scatterAdd(kind: 'f32' | 'i32'): Fn {
+  const f = new Fn(`scatter_add_${kind}`, P(6));
+  const [out, x, ids, rows, tail, numSegments] = [0, 1, 2, 3, 4, 5];
+  const r = f.local(I32);
+  const s = f.local(I32);
+  const src = f.local(I32);
+  const dst = f.local(I32);
+  const e = f.local(I32);
+  const vecEnd = f.local(I32);
+  const rowBytes = f.local(I32);
+
+  f.get(tail).i32(4).mul().set(rowBytes);
+  f.get(tail).i32(-4).and().set(vecEnd); // tail rounded down to a multiple of 4
+  f.get(x).set(src);
+  f.i32(0).set(r);
+  f.block().loop();
+  f.get(r).get(rows).geS().brIf(1);
+  f.get(ids).get(r).i32(4).mul().add().i32Load().set(s);
+  f.get(s).get(numSegments).ltU().if();
+  f.get(out).get(s).get(rowBytes).mul().add().set(dst);
+  f.i32(0).set(e);
+  f.block().loop();
+  f.get(e).get(vecEnd).geS().brIf(1);
+  f.get(dst).get(e).i32(4).mul().add();
+  f.get(dst).get(e).i32(4).mul().add().v128Load();
+  f.get(src).get(e).i32(4).mul().add().v128Load();
+  if (kind === 'f32') f.f32x4Add();
+  else f.i32x4Add();
+  f.v128Store();
+  f.incConst(e, 4);
+  f.br(0);
+  f.end().end();
+  f.block().loop();
+  f.get(e).get(tail).geS().brIf(1);
+  f.get(dst).get(e).i32(4).mul().add();
+  if (kind === 'f32') {
+    f.get(dst).get(e).i32(4).mul().add().f32Load();
+    f.get(src).get(e).i32(4).mul().add().f32Load();
+    f.f32Add().f32Store();
+  } else {
+    f.get(dst).get(e).i32(4).mul().add().i32Load();
+    f.get(src).get(e).i32(4).mul().add().i32Load();
+    f.add().i32Store();
+  }
+  f.incConst(e, 1);
+  f.br(0);
+  f.end().end();
+  f.end(); // if in range
+  f.incBy(src, rowBytes).incConst(r, 1);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
+/** gather(out, x, idx, batch, outer, n_idx, dim, slice_bytes) */
+function gatherFn(): Fn {
+  const f = new Fn('gather', P(8));
+  const [out, x, idx, batch, outer, nIdx, dim, sliceBytes] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const b = f.local(I32);
+  const o = f.local(I32);
+  const i = f.local(I32);
+  const ip = f.local(I32);
+  const xBlock = f.local(I32);
+  const blockBytes = f.local(I32);
+
+  f.get(dim).get(sliceBytes).mul().set(blockBytes); // one [dim, slice] block of x
+  f.get(x).set(xBlock);
+  f.i32(0).set(b);
+  f.block().loop();
+  f.get(b).get(batch).geS().brIf(1);
+  f.i32(0).set(o);
+  f.block().loop();
+  f.get(o).get(outer).geS().brIf(1);
+  f.get(idx).get(b).get(nIdx).mul().i32(4).mul().add().set(ip);
+  f.i32(0).set(i);
+  f.block().loop();
+  f.get(i).get(nIdx).geS().brIf(1);
+  // memory.copy(out, xBlock + idx[b, i] * slice_bytes, slice_bytes); out += slice_bytes
+  f.get(out);
+  f.get(xBlock).get(ip).i32Load().get(sliceBytes).mul().add();
+  f.get(sliceBytes);
+  f.memoryCopy();
+  f.incBy(out, sliceBytes).incConst(ip, 4).incConst(i, 1);
+  f.br(0);
+  f.end().end();
+  f.incBy(xBlock, blockBytes).incConst(o, 1);
+  f.br(0);
+  f.end().end();
+  f.incConst(b, 1);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
+/** The module's bytes (`shared`: whether the memory it imports is a shared one). */
+export function gemmModuleBytes(shared: boolean, mr = MR): Uint8Array<ArrayBuffer> {
+  const fns = [kernel(mr), gemmFn(0, mr), packB(), zeroFn(), scatterAdd('f32'), scatterAdd('i32'), gatherFn()];
+  return assemble(fns, { shared });
+}
+
+/** Instantiates the kernels against `memory` (the tfjs wasm backend's). */
+export function instantiateGemm(memory: WebAssembly.Memory, mr = MR): GemmExports {
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const module = new WebAssembly.Module(gemmModuleBytes(shared, mr));
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  return instance.exports as unknown as GemmExports;
+}
