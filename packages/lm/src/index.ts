@@ -4,3 +4,60 @@
  */
 export * from './tokenizer/index.js';
 export * from './model/index.js';
+export {
+  parsePromptCompletionJsonl,
+  readPromptCompletionJsonl,
+  type PromptCompletion,
+  type JsonlText,
+} from './data/jsonl.js';
+export {
+  tokenizePromptCompletion,
+  type TextTokenizer,
+  type TokenizedExample,
+  type TokenizeOptions,
+  type TokenizeResult,
+} from './data/tokenize.js';
+export { collate, type CollatedBatch, type CollateOptions } from './data/collate.js';
+export {
+  detokenizeBrown,
+  brownParagraphs,
+  loadBrownCorpus,
+  type BrownParagraph,
+  type LoadBrownOptions,
+} from './data/brown.js';
+export {
+  loadReviewSentences,
+  REVIEW_DATA_ATTRIBUTION,
+  type ReviewSentence,
+  type ReviewSource,
+  type LoadReviewOptions,
+} from './data/reviews.js';
+export { sft, type SftDataset, type SftOptions, type SftResult } from './sft/sft.js';
+export { trainCausalLM, type TrainLoopOptions, type TrainMetrics, type TrainResult } from './sft/train-loop.js';
+export {
+  causalLmLoss,
+  causalLmNllSum,
+  batchToTensors,
+  disposeBatchTensors,
+  type BatchTensors,
+} from './sft/loss.js';
+export { evaluateLoss, type EvaluateOptions, type EvalResult } from './sft/evaluate.js';
+export {
+  saveTrainingCheckpoint,
+  loadTrainingCheckpoint,
+  latestCheckpoint,
+  type TrainerState,
+  type RunFingerprint,
+} from './sft/checkpoint.js';
+export {
+  pretrain,
+  DEFAULT_PRETRAIN_MODEL,
+  DEFAULT_SAMPLE_PROMPTS,
+  type PretrainOptions,
+  type PretrainReport,
+  type TrainTokenizer,
+} from './pretrain/pretrain.js';
+export { loadDefaultPretrainCorpus, type PretrainCorpus, type DefaultCorpusOptions } from './pretrain/corpus.js';
+export { packDocuments, type PackOptions } from './pretrain/pack.js';
+export { unigramBaseline, type UnigramResult } from './pretrain/unigram.js';
+export { sampleTokens, sampleTopK, type SampleOptions } from './pretrain/sample.js';

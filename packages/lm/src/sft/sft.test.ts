@@ -53,6 +53,15 @@ describe.each(TEST_BACKENDS)('sft on %s', (backend) => {
     ).toBe(true);
     expect(r.numEval).toBe(0);
     expect(Number.isNaN(r.evalLoss)).toBe(true);
+    // The EOS that ends a completion was trained although pad == eos: after "cat sat" the model now ends.
+    const ids = charTokenizer.encode('cat sat');
+    const { logits, hidden } = model.forward([ids]);
+    const last = tf.tidy(
+      () => tf.argMax(tf.slice(logits, [0, ids.length - 1, 0], [1, 1, -1]), -1).dataSync()[0],
+    );
+    logits.dispose();
+    hidden.dispose();
+    expect(last).toBe(charTokenizer.eosId);
     model.dispose();
   });
 

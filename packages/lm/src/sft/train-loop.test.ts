@@ -23,7 +23,7 @@ describe('trainCausalLM (cpu)', () => {
     });
     expect(r.totalSteps).toBeGreaterThan(4);
     expect(r.steps).toBe(r.totalSteps);
-    expect(r.seconds).toBeLessThan(4);
+    expect(r.seconds).toBeLessThan(5); // 1.5 s budget; generous for a loaded machine
     expect(lrs.slice(0, 4)).toEqual([2.5e-3, 5e-3, 7.5e-3, 1e-2].map((x) => expect.closeTo(x, 12)));
     expect(lrs[lrs.length - 1]).toBeCloseTo(
       1e-3 + 0.5 * 9e-3 * (1 + Math.cos((Math.PI * (r.totalSteps - 5)) / (r.totalSteps - 4))),

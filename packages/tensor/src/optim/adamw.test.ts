@@ -151,6 +151,20 @@ describe.each(TEST_BACKENDS)('AdamW on %s', (backend) => {
     opt.dispose();
   });
 
+  it('frees everything it allocated on dispose, including after load', () => {
+    const w = tf.variable(tf.ones([3, 2]));
+    const g = tf.onesLike(w);
+    const before = tf.memory().numTensors;
+    const opt = new AdamW();
+    opt.applyGradients({ w: g }, { w });
+    const saved = opt.state();
+    opt.load(saved);
+    saved.tensors.forEach((t) => t.dispose());
+    opt.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    [w, g].forEach((t) => t.dispose());
+  });
+
   it('does not leak tensors across steps', async () => {
     const w = tf.variable(tf.randomNormal([4, 3], 0, 1, 'float32', 1));
     const b = tf.variable(tf.zeros([3]));

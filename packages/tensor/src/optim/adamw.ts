@@ -129,8 +129,9 @@ export class AdamW {
       let m = this.m.get(name);
       let v = this.v.get(name);
       if (!m || !v) {
-        m = tf.variable(tf.zerosLike(p), false, `adamw/m/${name}/${nextId()}`);
-        v = tf.variable(tf.zerosLike(p), false, `adamw/v/${name}/${nextId()}`);
+        // tf.variable keeps its initial value alive as a separate tensor: create it inside tidy.
+        m = tf.tidy(() => tf.variable(tf.zerosLike(p), false, `adamw/m/${name}/${nextId()}`));
+        v = tf.tidy(() => tf.variable(tf.zerosLike(p), false, `adamw/v/${name}/${nextId()}`));
         this.m.set(name, m);
         this.v.set(name, v);
       }
@@ -179,8 +180,8 @@ export class AdamW {
     }
     this.disposeMoments();
     for (const [name, { m, v }] of pending) {
-      this.m.set(name, tf.variable(m!.clone(), false, `adamw/m/${name}/${nextId()}`));
-      this.v.set(name, tf.variable(v!.clone(), false, `adamw/v/${name}/${nextId()}`));
+      this.m.set(name, tf.tidy(() => tf.variable(m!.clone(), false, `adamw/m/${name}/${nextId()}`)));
+      this.v.set(name, tf.tidy(() => tf.variable(v!.clone(), false, `adamw/v/${name}/${nextId()}`)));
     }
     this.t = state.step;
   }

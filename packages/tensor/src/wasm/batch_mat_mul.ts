@@ -82,7 +82,12 @@ export function fastMatMul(
   }
   const state = kernelState(backend);
   if (!state) return null;
-  const { m, n, k, batchDimsA, batchDimsB, batchOut, outShape } = matMulShapes(a.shape, b.shape, transposeA, transposeB);
+  const { m, n, k, batchDimsA, batchDimsB, batchOut, outShape } = matMulShapes(
+    a.shape,
+    b.shape,
+    transposeA,
+    transposeB,
+  );
   const out = backend.makeOutput(outShape, 'float32');
   const batches = util.sizeFromShape(batchOut);
   if (batches === 0 || m === 0 || n === 0) return out;
@@ -106,7 +111,17 @@ export function fastMatMul(
 
   // B shared by every batch and A's batches stacked as rows: merge the batch into one product.
   if (batchesB === 1 && !transposeA && mapA === null) {
-    gemm(backend, state, batches * m, n, k, { ptr: aPtr, rs: aRs, cs: aCs }, { ptr: bPtr, rs: bRs, cs: bCs }, cPtr, 4 * n);
+    gemm(
+      backend,
+      state,
+      batches * m,
+      n,
+      k,
+      { ptr: aPtr, rs: aRs, cs: aCs },
+      { ptr: bPtr, rs: bRs, cs: bCs },
+      cPtr,
+      4 * n,
+    );
     return out;
   }
   for (let o = 0; o < batches; o++) {

@@ -216,7 +216,12 @@ export class Fn {
       if (last && last[1] === t) last[0]!++;
       else groups.push([1, t]);
     }
-    const bytes = [...uleb(groups.length), ...groups.flatMap(([n, t]) => [...uleb(n!), t!]), ...this.code, 0x0b];
+    const bytes = [
+      ...uleb(groups.length),
+      ...groups.flatMap(([n, t]) => [...uleb(n!), t!]),
+      ...this.code,
+      0x0b,
+    ];
     return [...uleb(bytes.length), ...bytes];
   }
 }

@@ -4,7 +4,13 @@
  * activation are applied with the backend's own elementwise kernels (which broadcast the bias as the
  * op allows, where the stock kernel takes only a rank-1 bias).
  */
-import { getKernel, type DataId, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  getKernel,
+  type DataId,
+  type KernelFunc,
+  type NamedAttrMap,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import { fastMatMul } from './batch_mat_mul.js';
 import type { WasmBackendLike } from './state.js';
 
@@ -67,7 +73,8 @@ export function fusedMatMul(args: FusedArgs): TensorInfo {
       replace(runKernel('LeakyRelu', backend, { x: out }, { alpha: attrs.leakyreluAlpha ?? 0.2 }));
       break;
     case 'prelu':
-      if (!preluActivationWeights) throw new Error("_FusedMatMul: activation 'prelu' needs preluActivationWeights");
+      if (!preluActivationWeights)
+        throw new Error("_FusedMatMul: activation 'prelu' needs preluActivationWeights");
       replace(runKernel('Prelu', backend, { x: out, alpha: preluActivationWeights }));
       break;
     default:

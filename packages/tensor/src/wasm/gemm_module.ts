@@ -18,6 +18,8 @@
  * - `zero(ptr, bytes)`: memory.fill with 0.
  * - `scatter_add_f32` / `scatter_add_i32(out, x, ids, rows, tail, num_segments)`: for each row r of x
  *   (`tail` elements) whose id s = ids[r] is in [0, num_segments), out row s += x row r.
+ * - `col_sum_f32` / `col_sum_i32(out, x, outer, red, inner)`: with x viewed as [outer, red, inner],
+ *   out[o, j] = sum over r of x[o, r, j] (rows added in order, f32x4 / i32x4 across j).
  * - `gather(out, x, idx, batch, outer, n_idx, dim, slice_bytes)`: with x viewed as
  *   [batch, outer, dim, slice] and idx as [batch, n_idx] (in-range int32),
  *   out[b, o, i, :] = x[b, o, idx[b, i], :], one memory.copy per slice.
@@ -47,22 +49,10 @@ export interface GemmExports {
     tile: number,
   ): void;
   zero(ptr: number, bytes: number): void;
-  scatter_add_f32(
-    out: number,
-    x: number,
-    ids: number,
-    rows: number,
-    tail: number,
-    numSegments: number,
-  ): void;
-  scatter_add_i32(
-    out: number,
-    x: number,
-    ids: number,
-    rows: number,
-    tail: number,
-    numSegments: number,
-  ): void;
+  scatter_add_f32(out: number, x: number, ids: number, rows: number, tail: number, numSegments: number): void;
+  scatter_add_i32(out: number, x: number, ids: number, rows: number, tail: number, numSegments: number): void;
+  col_sum_f32(out: number, x: number, outer: number, red: number, inner: number): void;
+  col_sum_i32(out: number, x: number, outer: number, red: number, inner: number): void;
   gather(
     out: number,
     x: number,
@@ -96,7 +86,9 @@ function kernel(mrMax: number): Fn {
 
   // Row pointers; rows at or past mr alias row 0 (computed, never stored), so loads stay in bounds.
   for (let r = 1; r < mrMax; r++) {
-    f.get(rows[r - 1]!).get(aRs).add();
+    f.get(rows[r - 1]!)
+      .get(aRs)
+      .add();
     f.get(a);
     f.get(mr).i32(r).gtS();
     f.select().set(rows[r]!);
@@ -126,7 +118,11 @@ function kernel(mrMax: number): Fn {
     for (let r = 0; r < mrMax; r++) {
       for (let h = 0; h < 2; h++) {
         f.get(dst);
-        if (accumulate) f.get(dst).v128Load(16 * h).get(acc[r]![h]!).f32x4Add();
+        if (accumulate)
+          f.get(dst)
+            .v128Load(16 * h)
+            .get(acc[r]![h]!)
+            .f32x4Add();
         else f.get(acc[r]![h]!);
         f.v128Store(16 * h);
       }
@@ -142,8 +138,12 @@ function kernel(mrMax: number): Fn {
   f.else();
   // Partial tile: spill the accumulators to `tile`, then copy the valid mr x nr part.
   for (let r = 0; r < mrMax; r++) {
-    f.get(tile).get(acc[r]![0]).v128Store(32 * r);
-    f.get(tile).get(acc[r]![1]).v128Store(32 * r + 16);
+    f.get(tile)
+      .get(acc[r]![0])
+      .v128Store(32 * r);
+    f.get(tile)
+      .get(acc[r]![1])
+      .v128Store(32 * r + 16);
   }
   f.i32(0).set(i);
   f.block().loop();
@@ -171,7 +171,9 @@ function kernel(mrMax: number): Fn {
 /** gemm(m, n, kc, a, a_rs, a_cs, bp, b_ks, b_ps, c, c_rs, accumulate, tile) */
 function gemmFn(kernelIndex: number, mrMax: number): Fn {
   const f = new Fn('gemm', P(13));
-  const [m, n, kc, a, aRs, aCs, bp, bKs, bPs, c, cRs, accum, tile] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const [m, n, kc, a, aRs, aCs, bp, bKs, bPs, c, cRs, accum, tile] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+  ];
   const i0 = f.local(I32);
   const j0 = f.local(I32);
   const arow = f.local(I32);
@@ -248,7 +250,10 @@ function packB(): Fn {
   pLoop(() => {
     f.get(s).set(t);
     for (let q = 0; q < NR; q++) {
-      f.get(dst).get(t).f32Load().f32Store(4 * q);
+      f.get(dst)
+        .get(t)
+        .f32Load()
+        .f32Store(4 * q);
       if (q < NR - 1) f.incBy(t, bCs);
     }
   });
@@ -282,6 +287,48 @@ function zeroFn(): Fn {
   return f;
 }
 
+/**
+ * Emits dst[0..len) += src[0..len) (f32 or i32): f32x4/i32x4 up to vecEnd (len rounded down to 4),
+ * then scalars. `e` is a scratch i32 local.
+ */
+function emitRowAdd(
+  f: Fn,
+  kind: 'f32' | 'i32',
+  dst: number,
+  src: number,
+  len: number,
+  vecEnd: number,
+  e: number,
+): void {
+  f.i32(0).set(e);
+  f.block().loop();
+  f.get(e).get(vecEnd).geS().brIf(1);
+  f.get(dst).get(e).i32(4).mul().add();
+  f.get(dst).get(e).i32(4).mul().add().v128Load();
+  f.get(src).get(e).i32(4).mul().add().v128Load();
+  if (kind === 'f32') f.f32x4Add();
+  else f.i32x4Add();
+  f.v128Store();
+  f.incConst(e, 4);
+  f.br(0);
+  f.end().end();
+  f.block().loop();
+  f.get(e).get(len).geS().brIf(1);
+  f.get(dst).get(e).i32(4).mul().add();
+  if (kind === 'f32') {
+    f.get(dst).get(e).i32(4).mul().add().f32Load();
+    f.get(src).get(e).i32(4).mul().add().f32Load();
+    f.f32Add().f32Store();
+  } else {
+    f.get(dst).get(e).i32(4).mul().add().i32Load();
+    f.get(src).get(e).i32(4).mul().add().i32Load();
+    f.add().i32Store();
+  }
+  f.incConst(e, 1);
+  f.br(0);
+  f.end().end();
+}
+
 /** scatter_add_{f32,i32}(out, x, ids, rows, tail, num_segments) */
 function scatterAdd(kind: 'f32' | 'i32'): Fn {
   const f = new Fn(`scatter_add_${kind}`, P(6));
@@ -303,35 +350,40 @@ function scatterAdd(kind: 'f32' | 'i32'): Fn {
   f.get(ids).get(r).i32(4).mul().add().i32Load().set(s);
   f.get(s).get(numSegments).ltU().if();
   f.get(out).get(s).get(rowBytes).mul().add().set(dst);
-  f.i32(0).set(e);
-  f.block().loop();
-  f.get(e).get(vecEnd).geS().brIf(1);
-  f.get(dst).get(e).i32(4).mul().add();
-  f.get(dst).get(e).i32(4).mul().add().v128Load();
-  f.get(src).get(e).i32(4).mul().add().v128Load();
-  if (kind === 'f32') f.f32x4Add();
-  else f.i32x4Add();
-  f.v128Store();
-  f.incConst(e, 4);
-  f.br(0);
-  f.end().end();
-  f.block().loop();
-  f.get(e).get(tail).geS().brIf(1);
-  f.get(dst).get(e).i32(4).mul().add();
-  if (kind === 'f32') {
-    f.get(dst).get(e).i32(4).mul().add().f32Load();
-    f.get(src).get(e).i32(4).mul().add().f32Load();
-    f.f32Add().f32Store();
-  } else {
-    f.get(dst).get(e).i32(4).mul().add().i32Load();
-    f.get(src).get(e).i32(4).mul().add().i32Load();
-    f.add().i32Store();
-  }
-  f.incConst(e, 1);
-  f.br(0);
-  f.end().end();
+  emitRowAdd(f, kind, dst, src, tail, vecEnd, e);
   f.end(); // if in range
   f.incBy(src, rowBytes).incConst(r, 1);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
+/** col_sum_{f32,i32}(out, x, outer, red, inner) */
+function colSum(kind: 'f32' | 'i32'): Fn {
+  const f = new Fn(`col_sum_${kind}`, P(5));
+  const [out, x, outer, red, inner] = [0, 1, 2, 3, 4];
+  const o = f.local(I32);
+  const r = f.local(I32);
+  const src = f.local(I32);
+  const e = f.local(I32);
+  const vecEnd = f.local(I32);
+  const rowBytes = f.local(I32);
+
+  f.get(inner).i32(4).mul().set(rowBytes);
+  f.get(inner).i32(-4).and().set(vecEnd);
+  f.get(x).set(src);
+  f.i32(0).set(o);
+  f.block().loop();
+  f.get(o).get(outer).geS().brIf(1);
+  f.get(out).i32(0).get(rowBytes).memoryFill();
+  f.i32(0).set(r);
+  f.block().loop();
+  f.get(r).get(red).geS().brIf(1);
+  emitRowAdd(f, kind, out, src, inner, vecEnd, e);
+  f.incBy(src, rowBytes).incConst(r, 1);
+  f.br(0);
+  f.end().end();
+  f.incBy(out, rowBytes).incConst(o, 1);
   f.br(0);
   f.end().end();
   return f;
@@ -379,7 +431,17 @@ function gatherFn(): Fn {
 
 /** The module's bytes (`shared`: whether the memory it imports is a shared one). */
 export function gemmModuleBytes(shared: boolean, mr = MR): Uint8Array<ArrayBuffer> {
-  const fns = [kernel(mr), gemmFn(0, mr), packB(), zeroFn(), scatterAdd('f32'), scatterAdd('i32'), gatherFn()];
+  const fns = [
+    kernel(mr),
+    gemmFn(0, mr),
+    packB(),
+    zeroFn(),
+    scatterAdd('f32'),
+    scatterAdd('i32'),
+    colSum('f32'),
+    colSum('i32'),
+    gatherFn(),
+  ];
   return assemble(fns, { shared });
 }
 

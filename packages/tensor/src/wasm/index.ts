@@ -6,14 +6,27 @@
  *   fast only for an untransposed, unbatched product and 10-45x slower otherwise).
  * - `_FusedMatMul`: the same GEMM, then the bias and activation.
  * - `GatherV2`: one memory copy per gathered row (the stock kernel is ~50x slower on embeddings).
+ * - `Sum` over a contiguous block of leading/middle axes (bias and layer-norm gradients): SIMD row
+ *   additions instead of the stock transpose-then-sum.
+ * - `Identity` (and `Transpose` by a permutation that keeps the memory order): share the input's data
+ *   instead of copying it. tfjs clones every tensor saved for a backward pass with Identity, so the
+ *   stock copy costs every training step a copy of all saved activations and weights.
  *
  * The GEMM is a small wasm SIMD module assembled at run time that shares the backend's memory; where
  * it cannot run (no wasm SIMD), the stock kernels are used.
  */
-import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs-core';
+import {
+  getKernel,
+  registerKernel,
+  unregisterKernel,
+  type KernelConfig,
+  type KernelFunc,
+} from '@tensorflow/tfjs-core';
 import { batchMatMul, setStockBatchMatMul } from './batch_mat_mul.js';
 import { fusedMatMul, setStockFusedMatMul } from './fused_mat_mul.js';
 import { gatherV2, setStockGatherV2 } from './gather_v2.js';
+import { identity, setStockIdentity, setStockTranspose, transpose } from './identity.js';
+import { setStockSum, sum } from './sum.js';
 import { unsortedSegmentSum } from './unsorted_segment_sum.js';
 
 const BACKEND = 'wasm';
@@ -22,6 +35,9 @@ const ours = {
   BatchMatMul: batchMatMul as unknown as KernelFunc,
   _FusedMatMul: fusedMatMul as unknown as KernelFunc,
   GatherV2: gatherV2 as unknown as KernelFunc,
+  Identity: identity as unknown as KernelFunc,
+  Transpose: transpose as unknown as KernelFunc,
+  Sum: sum as unknown as KernelFunc,
   UnsortedSegmentSum: unsortedSegmentSum as unknown as KernelFunc,
 };
 
@@ -57,6 +73,9 @@ export function registerWasmKernels(): void {
   replaceKernel('BatchMatMul', setStockBatchMatMul);
   replaceKernel('_FusedMatMul', setStockFusedMatMul);
   replaceKernel('GatherV2', setStockGatherV2);
+  replaceKernel('Identity', setStockIdentity);
+  replaceKernel('Transpose', setStockTranspose);
+  replaceKernel('Sum', setStockSum);
   replaceKernel('UnsortedSegmentSum');
 }
 

@@ -46,8 +46,12 @@ describe('wasm UnsortedSegmentSum', () => {
     const index1 = ids(7, 0, 6, 7);
     const f = () => {
       const p = tf.tensor(params, [9, 6, 4]);
-      const g2d = tf.grad((x: tf.Tensor) => tf.sum(tf.square(tf.gather(x, tf.tensor2d(index, [3, 5], 'int32')))))(p);
-      const gAxis1 = tf.grad((x: tf.Tensor) => tf.sum(tf.square(tf.gather(x, tf.tensor1d(index1, 'int32'), 1))))(p);
+      const g2d = tf.grad((x: tf.Tensor) =>
+        tf.sum(tf.square(tf.gather(x, tf.tensor2d(index, [3, 5], 'int32')))),
+      )(p);
+      const gAxis1 = tf.grad((x: tf.Tensor) =>
+        tf.sum(tf.square(tf.gather(x, tf.tensor1d(index1, 'int32'), 1))),
+      )(p);
       return [g2d, gAxis1];
     };
     const want = await on('cpu', f);
@@ -86,7 +90,20 @@ describe('wasm UnsortedSegmentSum', () => {
     const x = tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], [5, 3], 'int32');
     const out = tf.unsortedSegmentSum(x, tf.tensor1d([2, 0, 2, 5, 0], 'int32'), 4);
     expect(out.dtype).toBe('int32');
-    expect(Array.from(out.dataSync())).toEqual([4 + 13, 5 + 14, 6 + 15, 0, 0, 0, 1 + 7, 2 + 8, 3 + 9, 0, 0, 0]);
+    expect(Array.from(out.dataSync())).toEqual([
+      4 + 13,
+      5 + 14,
+      6 + 15,
+      0,
+      0,
+      0,
+      1 + 7,
+      2 + 8,
+      3 + 9,
+      0,
+      0,
+      0,
+    ]);
     tf.dispose([x, out]);
   });
 
@@ -119,10 +136,15 @@ describe('wasm UnsortedSegmentSum', () => {
     await activate('wasm');
     const p = tf.randomNormal([40, 16], 0, 1, 'float32', 1);
     const index = tf.tensor1d(ids(32, 0, 40, 3), 'int32');
-    await assertNoLeaks(() => tf.grad((x: tf.Tensor) => tf.sum(tf.gather(x, index)))(p), { label: 'gather grad' });
-    await assertNoLeaks(() => tf.tidy(() => tf.unsortedSegmentSum(p, tf.tensor1d(ids(40, 0, 8, 4), 'int32'), 8)), {
-      label: 'unsortedSegmentSum',
+    await assertNoLeaks(() => tf.grad((x: tf.Tensor) => tf.sum(tf.gather(x, index)))(p), {
+      label: 'gather grad',
     });
+    await assertNoLeaks(
+      () => tf.tidy(() => tf.unsortedSegmentSum(p, tf.tensor1d(ids(40, 0, 8, 4), 'int32'), 8)),
+      {
+        label: 'unsortedSegmentSum',
+      },
+    );
     tf.dispose([p, index]);
   });
 });

@@ -24,7 +24,8 @@ export function unsortedSegmentSum(args: SegmentSumArgs): TensorInfo {
   if (x.dtype !== 'float32' && x.dtype !== 'int32') {
     throw new Error(`unsortedSegmentSum on wasm supports float32 and int32 data, got ${x.dtype}`);
   }
-  if (ids.dtype !== 'int32') throw new Error(`unsortedSegmentSum: segmentIds must be int32, got ${ids.dtype}`);
+  if (ids.dtype !== 'int32')
+    throw new Error(`unsortedSegmentSum: segmentIds must be int32, got ${ids.dtype}`);
   if (!Number.isInteger(numSegments) || numSegments < 0) {
     throw new Error(`unsortedSegmentSum: numSegments must be a non-negative integer, got ${numSegments}`);
   }
