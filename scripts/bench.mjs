@@ -16,7 +16,13 @@ if (!script) {
 const { name } = JSON.parse(readFileSync('package.json', 'utf8'));
 const build = spawnSync(
   process.execPath,
-  [resolve(root, 'node_modules/turbo/bin/turbo'), 'run', 'build', `--filter=${name}...`, '--output-logs=errors-only'],
+  [
+    resolve(root, 'node_modules/turbo/bin/turbo'),
+    'run',
+    'build',
+    `--filter=${name}...`,
+    '--output-logs=errors-only',
+  ],
   { cwd: root, stdio: ['ignore', 2, 2] },
 );
 if (build.status !== 0) process.exit(build.status ?? 1);

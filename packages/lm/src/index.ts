@@ -33,7 +33,12 @@ export {
   type LoadReviewOptions,
 } from './data/reviews.js';
 export { sft, type SftDataset, type SftOptions, type SftResult } from './sft/sft.js';
-export { trainCausalLM, type TrainLoopOptions, type TrainMetrics, type TrainResult } from './sft/train-loop.js';
+export {
+  trainCausalLM,
+  type TrainLoopOptions,
+  type TrainMetrics,
+  type TrainResult,
+} from './sft/train-loop.js';
 export {
   causalLmLoss,
   causalLmNllSum,
@@ -57,7 +62,11 @@ export {
   type PretrainReport,
   type TrainTokenizer,
 } from './pretrain/pretrain.js';
-export { loadDefaultPretrainCorpus, type PretrainCorpus, type DefaultCorpusOptions } from './pretrain/corpus.js';
+export {
+  loadDefaultPretrainCorpus,
+  type PretrainCorpus,
+  type DefaultCorpusOptions,
+} from './pretrain/corpus.js';
 export { packDocuments, type PackOptions } from './pretrain/pack.js';
 export { unigramBaseline, type UnigramResult } from './pretrain/unigram.js';
 export { sampleTokens, sampleTopK, type SampleOptions } from './pretrain/sample.js';

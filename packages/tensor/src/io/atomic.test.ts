@@ -61,7 +61,9 @@ describe('writeFileAtomic', () => {
       return handle;
     }) as unknown as typeof fsp.open);
 
-    const err = await writeFileAtomic(p, 'new contents that do not fit').catch((e: NodeJS.ErrnoException) => e);
+    const err = await writeFileAtomic(p, 'new contents that do not fit').catch(
+      (e: NodeJS.ErrnoException) => e,
+    );
     expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
     expect((err as Error).message).toContain(p);
     // The temp file was really created in the target's directory, then cleaned up.

@@ -129,7 +129,11 @@ describe('parseSafetensors: hand-built files', () => {
     };
     const t = parseSafetensors(build(header, new Uint8Array(buf))).tensors;
     expect(t.get('d')).toEqual({ dtype: 'float32', shape: [2], data: Float32Array.from([0.1, -Infinity]) });
-    expect(t.get('l')).toEqual({ dtype: 'int32', shape: [3], data: Int32Array.from([-1, 2147483647, -2147483648]) });
+    expect(t.get('l')).toEqual({
+      dtype: 'int32',
+      shape: [3],
+      data: Int32Array.from([-1, 2147483647, -2147483648]),
+    });
     expect([...t.get('s')!.data]).toEqual([-300, 32767]);
     expect([...t.get('c')!.data]).toEqual([-128, 127]);
     expect([...t.get('u')!.data]).toEqual([255, 0]);
@@ -327,17 +331,21 @@ describe('serializeSafetensors', () => {
   });
 
   it('rejects inconsistent tensors with messages naming them', () => {
-    expect(() => serializeSafetensors({ w: { dtype: 'float32', shape: [2, 2], data: new Float32Array(3) } })).toThrow(
-      /tensor "w": data has 3 elements but shape \[2,2\] needs 4/,
-    );
     expect(() =>
-      serializeSafetensors({ w: { dtype: 'float32', shape: [1], data: new Int32Array(1) as unknown as Float32Array } }),
+      serializeSafetensors({ w: { dtype: 'float32', shape: [2, 2], data: new Float32Array(3) } }),
+    ).toThrow(/tensor "w": data has 3 elements but shape \[2,2\] needs 4/);
+    expect(() =>
+      serializeSafetensors({
+        w: { dtype: 'float32', shape: [1], data: new Int32Array(1) as unknown as Float32Array },
+      }),
     ).toThrow(/tensor "w": dtype 'float32' needs data as Float32Array, got Int32Array/);
     expect(() => serializeSafetensors({ __metadata__: f32([1]) })).toThrow(/reserved/);
-    expect(() => serializeSafetensors({ w: { dtype: 'float32', shape: [-1], data: new Float32Array(0) } })).toThrow(
-      /tensor "w": shape \[-1\]/,
+    expect(() =>
+      serializeSafetensors({ w: { dtype: 'float32', shape: [-1], data: new Float32Array(0) } }),
+    ).toThrow(/tensor "w": shape \[-1\]/);
+    expect(() => serializeSafetensors({}, { step: 1 as unknown as string })).toThrow(
+      /metadata value for key "step"/,
     );
-    expect(() => serializeSafetensors({}, { step: 1 as unknown as string })).toThrow(/metadata value for key "step"/);
   });
 });
 
@@ -361,7 +369,7 @@ describe('round trips', () => {
       empty: { dtype: 'float32', shape: [0], data: new Float32Array(0) },
       empty2: { dtype: 'int32', shape: [3, 0, 2], data: new Int32Array(0) },
     };
-    const meta = { format: 'relign', step: '12', 'ünïcode': '✓', __proto__: 'plain' };
+    const meta = { format: 'relign', step: '12', ünïcode: '✓', __proto__: 'plain' };
     const f = parseSafetensors(serializeSafetensors(tensors, meta));
     expect(Object.fromEntries(f.tensors)).toEqual(tensors);
     expect(f.metadata).toEqual(meta);
@@ -372,7 +380,7 @@ describe('round trips', () => {
 
   it('many tensors with varied shapes, through a file', async () => {
     let seed = 12345;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     const tensors = new Map<string, TensorData>();
     for (let k = 0; k < 60; k++) {
       const shape = Array.from({ length: Math.floor(rand() * 4) }, () => Math.floor(rand() * 5));
@@ -381,7 +389,11 @@ describe('round trips', () => {
       tensors.set(
         name,
         k % 3 === 0
-          ? { dtype: 'int32', shape, data: Int32Array.from({ length: n }, () => Math.floor(rand() * 2e9 - 1e9)) }
+          ? {
+              dtype: 'int32',
+              shape,
+              data: Int32Array.from({ length: n }, () => Math.floor(rand() * 2e9 - 1e9)),
+            }
           : { dtype: 'float32', shape, data: Float32Array.from({ length: n }, () => rand() * 2 - 1) },
       );
     }

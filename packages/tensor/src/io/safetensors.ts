@@ -295,7 +295,11 @@ function decode(bytes: Uint8Array, dataStart: number, e: Entry, source: string |
     case 'I32':
       return { dtype: 'int32', shape, data: new Int32Array(r.buffer, r.offset, count) };
     case 'F64':
-      return { dtype: 'float32', shape, data: Float32Array.from(new Float64Array(r.buffer, r.offset, count)) };
+      return {
+        dtype: 'float32',
+        shape,
+        data: Float32Array.from(new Float64Array(r.buffer, r.offset, count)),
+      };
     case 'F16': {
       const src = new Uint16Array(r.buffer, r.offset, count);
       const table = f16Table();

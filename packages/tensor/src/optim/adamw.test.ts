@@ -142,7 +142,9 @@ describe.each(TEST_BACKENDS)('AdamW on %s', (backend) => {
     const w = tf.variable(tf.tensor1d([1, 2]));
     const opt = new AdamW();
     const g3 = tf.tensor1d([1, 2, 3]);
-    expect(() => opt.applyGradients({ w: g3 }, { w })).toThrow("gradient 'w' has shape [3] but the parameter is [2]");
+    expect(() => opt.applyGradients({ w: g3 }, { w })).toThrow(
+      "gradient 'w' has shape [3] but the parameter is [2]",
+    );
     expect(() => opt.applyGradients({ x: g3 }, { w })).toThrow("gradient for 'x' has no parameter");
     expect(() => new AdamW({ beta1: 1 })).toThrow('beta1 must be in [0, 1)');
     expect(() => opt.load({ step: 1, tensors: new Map([['q.w', g3]]) })).toThrow("unexpected tensor 'q.w'");
@@ -197,7 +199,9 @@ describe('warmupCosine', () => {
     expect(warmupCosine(35, o)).toBeGreaterThan(warmupCosine(36, o));
   });
   it('rejects bad settings with the field named', () => {
-    expect(() => warmupCosine(0, { ...o, totalSteps: 5 })).toThrow('totalSteps must be an integer >= warmupSteps');
+    expect(() => warmupCosine(0, { ...o, totalSteps: 5 })).toThrow(
+      'totalSteps must be an integer >= warmupSteps',
+    );
     expect(() => warmupCosine(0, { ...o, peak: 0 })).toThrow('peak must be > 0');
     expect(() => warmupCosine(0, { ...o, min: 1 })).toThrow('min must be in [0, peak]');
   });

@@ -105,7 +105,8 @@ export class AdamW {
       }
     }
     const lr = options.lr ?? this.lr;
-    if (!Number.isFinite(lr) || lr < 0) throw new Error(`AdamW: lr must be a finite number >= 0 (got ${lr}).`);
+    if (!Number.isFinite(lr) || lr < 0)
+      throw new Error(`AdamW: lr must be a finite number >= 0 (got ${lr}).`);
     // No clipping = a bound no finite norm reaches; the norm is still needed for the non-finite guard.
     const maxNorm = options.maxGradNorm ?? Number.MAX_VALUE;
     if (!(maxNorm > 0) || !Number.isFinite(maxNorm)) {
@@ -141,7 +142,8 @@ export class AdamW {
         const mNew = tf.add(tf.mul(mv, this.beta1), tf.mul(g, 1 - this.beta1));
         const vNew = tf.add(tf.mul(vv, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
         const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.eps));
-        const decayed = this.weightDecay > 0 && this.decay(name, p) ? tf.mul(p, 1 - lr * this.weightDecay) : p;
+        const decayed =
+          this.weightDecay > 0 && this.decay(name, p) ? tf.mul(p, 1 - lr * this.weightDecay) : p;
         mv.assign(mNew);
         vv.assign(vNew);
         p.assign(tf.sub(decayed, tf.mul(update, lr)));
@@ -167,21 +169,29 @@ export class AdamW {
     const pending = new Map<string, { m?: tf.Tensor; v?: tf.Tensor }>();
     for (const [key, tensor] of state.tensors) {
       const match = /^([mv])\.(.+)$/.exec(key);
-      if (!match) throw new Error(`AdamW.load: unexpected tensor '${key}' (expected 'm.<param>' or 'v.<param>').`);
+      if (!match)
+        throw new Error(`AdamW.load: unexpected tensor '${key}' (expected 'm.<param>' or 'v.<param>').`);
       const entry = pending.get(match[2]!) ?? {};
       entry[match[1] as 'm' | 'v'] = tensor;
       pending.set(match[2]!, entry);
     }
     for (const [name, { m, v }] of pending) {
-      if (!m || !v) throw new Error(`AdamW.load: parameter '${name}' has ${m ? 'm' : 'v'} but no ${m ? 'v' : 'm'}.`);
+      if (!m || !v)
+        throw new Error(`AdamW.load: parameter '${name}' has ${m ? 'm' : 'v'} but no ${m ? 'v' : 'm'}.`);
       if (!tf.util.arraysEqual(m.shape, v.shape)) {
         throw new Error(`AdamW.load: m and v of '${name}' differ in shape ([${m.shape}] vs [${v.shape}]).`);
       }
     }
     this.disposeMoments();
     for (const [name, { m, v }] of pending) {
-      this.m.set(name, tf.tidy(() => tf.variable(m!.clone(), false, `adamw/m/${name}/${nextId()}`)));
-      this.v.set(name, tf.tidy(() => tf.variable(v!.clone(), false, `adamw/v/${name}/${nextId()}`)));
+      this.m.set(
+        name,
+        tf.tidy(() => tf.variable(m!.clone(), false, `adamw/m/${name}/${nextId()}`)),
+      );
+      this.v.set(
+        name,
+        tf.tidy(() => tf.variable(v!.clone(), false, `adamw/v/${name}/${nextId()}`)),
+      );
     }
     this.t = state.step;
   }
