@@ -27,6 +27,26 @@ export function attentionBias(keyMask: tf.Tensor2D, tPast: number, T: number): t
 }
 
 /**
+ * The causal part of {@link attentionBias} alone, for batches without padding: query i (absolute
+ * position tPast + i) may attend to keys 0..tPast + i. @returns [1, 1, T, tPast + T].
+ */
+export function causalBias(tPast: number, T: number): tf.Tensor4D {
+  const rows = tf.reshape(tf.range(tPast, tPast + T, 1, 'int32'), [T, 1]);
+  const cols = tf.reshape(tf.range(0, tPast + T, 1, 'int32'), [1, tPast + T]);
+  const allowed = tf.cast(tf.lessEqual(cols, rows), 'float32');
+  return tf.reshape(tf.mul(tf.sub(allowed, 1), -MASK_BIAS), [1, 1, T, tPast + T]);
+}
+
+/**
+ * {@link attentionBias} for one query per row (a decode step), whose causal part allows every key:
+ * only padded keys are masked. @param keyMask [B, Tk] float32 0/1. @returns [B, 1, 1, Tk].
+ */
+export function keyPaddingBias(keyMask: tf.Tensor2D): tf.Tensor4D {
+  const [B, Tk] = keyMask.shape;
+  return tf.reshape(tf.mul(tf.sub(keyMask, 1), -MASK_BIAS), [B, 1, 1, Tk]);
+}
+
+/**
  * [B*T, D] -> [B, H, T, Dh]: a reshape to rank 4 then a rank-4 transpose (rank-5 transposes are ~25x slower
  * on wasm). With T = 1 (a decode step) the transpose is a pure reshape.
  */
@@ -47,18 +67,21 @@ export function mergeHeads(x: tf.Tensor4D): tf.Tensor2D {
  * softmax(q k^T * scale + bias) v.
  *
  * @param q [B, H, T, Dh]; @param k [B, H, Tk, Dh]; @param v [B, H, Tk, Dh];
- * @param bias [B or 1, 1, T, Tk] from {@link attentionBias}; @param scale usually 1/sqrt(Dh).
+ * @param bias [B or 1, 1, T, Tk] from {@link attentionBias} (or {@link causalBias},
+ *   {@link keyPaddingBias}); undefined when every query may see every key (one query, no padding).
+ * @param scale usually 1/sqrt(Dh).
  * @returns [B, H, T, Dh].
  */
 export function attend(
   q: tf.Tensor4D,
   k: tf.Tensor4D,
   v: tf.Tensor4D,
-  bias: tf.Tensor4D,
+  bias: tf.Tensor4D | undefined,
   scale: number,
 ): tf.Tensor4D {
   // Scaling q (T*Dh values per head) is cheaper than scaling the scores (T*Tk).
   const qs = scale === 1 ? q : tf.mul(q, scale);
-  const scores = tf.add(tf.matMul(qs, k, false, true), bias);
+  const raw = tf.matMul(qs, k, false, true);
+  const scores = bias === undefined ? raw : tf.add(raw, bias);
   return tf.matMul(tf.softmax(scores), v) as tf.Tensor4D;
 }

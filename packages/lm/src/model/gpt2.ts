@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { attend, attentionBias, mergeHeads, splitHeads } from './attention.js';
+import { attend, attentionBias, causalBias, keyPaddingBias, mergeHeads, splitHeads } from './attention.js';
 import { matchCheckpoint } from './checkpoint.js';
 import {
   configToJSON,
@@ -361,9 +361,10 @@ export class CausalLM {
       const ids = inputIds instanceof tf.Tensor ? inputIds : tf.tensor2d(inputIds, [B, T], 'int32');
 
       // Masks: `full` covers past + new keys, `fresh` the new tokens only; 1 = real token, 0 = padding (spec
-      // §4.1: prompts are left-padded, responses right-padded).
-      let full: tf.Tensor2D;
-      let fresh: tf.Tensor2D;
+      // §4.1: prompts are left-padded, responses right-padded). `fresh` undefined: no mask given, all new
+      // tokens are real. `full` undefined: no padding anywhere (dense), so no mask is built at all.
+      let full: tf.Tensor2D | undefined;
+      let fresh: tf.Tensor2D | undefined;
       if (options.attentionMask !== undefined) {
         const m = toFloat2D(options.attentionMask);
         if (maskWidth === Tk) {
@@ -373,30 +374,43 @@ export class CausalLM {
           fresh = m;
           full = tf.concat([past!.mask, m], 1);
         }
-      } else {
-        fresh = tf.ones([B, T]);
-        full = past !== undefined ? tf.concat([past.mask, fresh], 1) : fresh;
+      } else if (!dense) {
+        const ones = tf.ones([B, T]) as tf.Tensor2D;
+        full = past !== undefined ? tf.concat([past.mask, ones], 1) : ones;
       }
 
       // Positions: continue each row from its next free position; pads before the first real token clamp to 0.
-      const prevNext: tf.Tensor1D = past !== undefined ? past.nextPosition : tf.zeros([B]);
+      const prevNext = past?.nextPosition;
       let positions: tf.Tensor2D | undefined;
       let x: tf.Tensor2D;
-      const tokens = tf.gather(wte, tf.reshape(ids, [B * T]));
+      const tokens = tf.gather(wte, tf.reshape(ids, [B * T])) as tf.Tensor2D;
       if (dense) {
         // Every row sits at positions tPast..tPast+T-1: a slice of wpe, broadcast over the batch, instead of
-        // a second gather (wasm's GatherV2 costs ~9 ms for 1024 rows of 128, a slice is a plain copy).
+        // a second gather.
         const pos = tf.slice(wpe, [tPast, 0], [T, D]);
-        x = tf.reshape(tf.add(tf.reshape(tokens, [B, T, D]), pos), [B * T, D]);
+        x =
+          T === 1
+            ? tf.add(tokens, pos)
+            : tf.reshape(tf.add(tf.reshape(tokens, [B, T, D]), pos), [B * T, D]);
       } else {
-        const pos: tf.Tensor2D =
-          options.positionIds !== undefined
-            ? toFloat2D(options.positionIds)
-            : tf.maximum(tf.sub(tf.add(tf.cumsum(fresh, 1), tf.reshape(prevNext, [B, 1])), 1), 0);
+        let pos: tf.Tensor2D;
+        if (options.positionIds !== undefined) {
+          pos = toFloat2D(options.positionIds);
+        } else if (fresh === undefined && T === 1 && prevNext !== undefined) {
+          // One real token per row (a decode step without a mask): it takes the row's next position.
+          pos = tf.reshape(prevNext, [B, 1]);
+        } else {
+          const f = fresh ?? tf.ones([B, T]);
+          const prev = prevNext ?? tf.zeros([B]);
+          pos = tf.maximum(tf.sub(tf.add(tf.cumsum(f, 1), tf.reshape(prev, [B, 1])), 1), 0);
+        }
         positions = pos;
         x = tf.add(tokens, tf.gather(wpe, tf.reshape(tf.cast(pos, 'int32'), [B * T]))) as tf.Tensor2D;
       }
-      const bias = attentionBias(full, tPast, T);
+      // One query per row sees every cached key (causality allows them all): only padding needs a bias.
+      let bias: tf.Tensor4D | undefined;
+      if (full === undefined) bias = T === 1 ? undefined : causalBias(tPast, T);
+      else bias = T === 1 ? keyPaddingBias(full) : attentionBias(full, tPast, T);
 
       const keys: tf.Tensor4D[] = [];
       const values: tf.Tensor4D[] = [];
@@ -441,12 +455,17 @@ export class CausalLM {
       }
       if (wantCache) {
         // Next free position per row: one past the largest position of a real token (unchanged if none).
-        result.next =
-          positions === undefined
-            ? tf.fill([B], tPast + T)
-            : (tf.maximum(prevNext, tf.max(tf.mul(fresh, tf.add(positions, 1)), 1)) as tf.Tensor1D);
+        if (positions === undefined) {
+          result.next = tf.fill([B], tPast + T);
+        } else if (fresh === undefined && options.positionIds === undefined && prevNext !== undefined) {
+          result.next = tf.add(prevNext, T) as tf.Tensor1D; // T real tokens at prev..prev+T-1
+        } else {
+          const f = fresh ?? tf.ones([B, T]);
+          const prev = prevNext ?? tf.zeros([B]);
+          result.next = tf.maximum(prev, tf.max(tf.mul(f, tf.add(positions, 1)), 1)) as tf.Tensor1D;
+        }
         // `full` is always a tensor made here (a cast or concat), never the caller's mask or the old cache's.
-        result.mask = full;
+        result.mask = full ?? (tf.ones([B, Tk]) as tf.Tensor2D);
       }
       return result;
     });

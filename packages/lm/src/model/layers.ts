@@ -21,15 +21,17 @@ export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
 
 /** sqrt(2/pi) * 2: `0.5 x (1 + tanh(u)) = x * sigmoid(2u)`. */
 const GELU_2C = 1.5957691216057308;
+/** GELU_2C * 0.044715, the cubic coefficient inside the sigmoid. */
+const GELU_2C3 = GELU_2C * 0.044715;
 
 /**
  * GPT-2's GELU (`gelu_new`): `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`, computed as the identical
- * `x * sigmoid(1.5957691 (x + 0.044715 x*x*x))` because tanh and pow are slow on the wasm backend
- * (notes/tfjs-on-node.md).
+ * `x * sigmoid(x * (1.5957691 + 1.5957691 * 0.044715 * x^2))` because tanh and pow are slow on the wasm
+ * backend (notes/tfjs-on-node.md). Six elementwise ops (square, mul, add, mul, sigmoid, mul): each op is
+ * a kernel dispatch, which dominates at decode sizes.
  */
 export function gelu<T extends tf.Tensor>(x: T): T {
-  const cube = tf.mul(tf.mul(x, x), x);
-  const inner = tf.mul(tf.add(x, tf.mul(cube, 0.044715)), GELU_2C);
+  const inner = tf.mul(x, tf.add(tf.mul(tf.square(x), GELU_2C3), GELU_2C));
   return tf.mul(x, tf.sigmoid(inner)) as T;
 }
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertNoLeaks } from '../testing/index.js';
-import { gemmTuning } from './gemm.js';
+import { gemmTuning, rowRuns } from './gemm.js';
 import { registerWasmKernels, restoreStockWasmKernels } from './index.js';
 import { activate, on, relErr, seeded } from './test-helpers.js';
 
@@ -46,6 +46,17 @@ const FORWARD: Case[] = [
   { batchA: [2, 3], batchB: [3], m: 5, k: 4, n: 8 },
   { batchA: [2, 3], batchB: [], m: 6, k: 5, n: 7 },
   { batchA: [6, 1], batchB: [1], m: 3, k: 9, n: 5 },
+  // Decode-sized products: exact row tiles (2, 3, 6, 12, 16 rows), dot products for a transposed B
+  // (k and n off multiples of 4), a batch of one-row products (attention of one query), K blocks.
+  { batchA: [], batchB: [], m: 2, k: 9, n: 16 },
+  { batchA: [], batchB: [], m: 3, k: 5, n: 24 },
+  { batchA: [], batchB: [], m: 6, k: 13, n: 8 },
+  { batchA: [], batchB: [], m: 12, k: 31, n: 32 },
+  { batchA: [], batchB: [], m: 16, k: 128, n: 256 },
+  { batchA: [16, 4], batchB: [16, 4], m: 1, k: 32, n: 40 },
+  { batchA: [4, 2], batchB: [4, 2], m: 1, k: 23, n: 7 },
+  { batchA: [3], batchB: [3], m: 11, k: 300, n: 16 },
+  { batchA: [3], batchB: [1], m: 2, k: 6, n: 8 },
 ];
 
 function label(c: Case, ta: boolean, tb: boolean): string {
@@ -86,27 +97,50 @@ describe('wasm BatchMatMul', () => {
     }
   });
 
-  it('reading B in place and packing it give the same results (both code paths)', async () => {
-    const saved = gemmTuning.directMaxRows;
+  it('reading B in place, dot products and packing give the same results (every code path)', async () => {
+    const saved = { ...gemmTuning };
     try {
       for (const [m, k, n] of [
         [1, 40, 16],
         [7, 300, 24],
+        [16, 130, 32],
         [70, 33, 64],
         [130, 520, 8],
       ] as const) {
-        const a = await seeded([m, k], m + k);
-        const b = await seeded([k, n], k + n);
-        const f = () => tf.matMul(tf.tensor(a, [m, k]), tf.tensor(b, [k, n]));
-        const want = await on('cpu', f);
-        for (const rows of [0, Infinity]) {
-          gemmTuning.directMaxRows = rows;
-          const got = await on('wasm', f);
-          expect(relErr(got, want), `${m}x${k}x${n} directMaxRows=${rows}`).toBeLessThan(TOL);
+        for (const tb of [false, true]) {
+          const bShape = tb ? [n, k] : [k, n];
+          const a = await seeded([m, k], m + k);
+          const b = await seeded(bShape, k + n);
+          const f = () => tf.matMul(tf.tensor(a, [m, k]), tf.tensor(b, bShape), false, tb);
+          const want = await on('cpu', f);
+          for (const rows of [0, Infinity]) {
+            gemmTuning.directMaxRows = rows;
+            gemmTuning.ntMaxRows = rows;
+            const got = await on('wasm', f);
+            expect(relErr(got, want), `${m}x${k}x${n} tB=${tb} maxRows=${rows}`).toBeLessThan(TOL);
+          }
         }
       }
     } finally {
-      gemmTuning.directMaxRows = saved;
+      Object.assign(gemmTuning, saved);
+    }
+  });
+
+  it('splits M into full row tiles of at most 5 rows', () => {
+    expect(rowRuns(1)).toEqual([[1, 1]]);
+    expect(rowRuns(5)).toEqual([[5, 5]]);
+    expect(rowRuns(6)).toEqual([[3, 6]]);
+    expect(rowRuns(13)).toEqual([
+      [5, 5],
+      [4, 8],
+    ]);
+    expect(rowRuns(16)).toEqual([[4, 16]]);
+    for (let m = 1; m <= 200; m++) {
+      const runs = rowRuns(m);
+      expect(runs.reduce((s, [, rows]) => s + rows, 0), `m=${m}`).toBe(m);
+      for (const [h, rows] of runs) {
+        expect(h >= 1 && h <= 5 && rows % h === 0, `m=${m}`).toBe(true);
+      }
     }
   });
 
@@ -238,6 +272,9 @@ describe('wasm BatchMatMul', () => {
       { batch: [], m: 9, k: 7, n: 12, biasShape: [12] },
       { batch: [3], m: 5, k: 6, n: 8, biasShape: [8] },
       { batch: [2], m: 4, k: 5, n: 6, biasShape: [4, 6] },
+      { batch: [], m: 16, k: 33, n: 24, biasShape: [1, 24] },
+      { batch: [2, 2], m: 1, k: 9, n: 10, biasShape: [10] },
+      { batch: [], m: 3, k: 0, n: 8, biasShape: [8] },
     ];
     const activations = ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu', 'prelu'] as const;
     let seed = 500;

@@ -2,13 +2,14 @@
  * `BatchMatMul` (and `_FusedMatMul`) for the wasm backend on relign's SIMD GEMM.
  *
  * The stock kernel reaches XNNPACK only for `!transposeA && !transposeB && batch == 1` and runs a
- * naive loop otherwise. Here every case is one blocked SIMD GEMM per output batch: a transposed
+ * naive loop otherwise. Here every case runs on relign's SIMD GEMM (`gemm.ts`): a transposed
  * operand is just other strides, a broadcast batch reuses the same operand (merged into the rows of
- * one product when possible), and the output is written in place. No XNNPACK operator is created,
+ * one product when possible, else a zero batch stride), a batch of small products is one wasm call,
+ * and the output is written in place. No XNNPACK operator is created,
  * so nothing is cached by tensor id and a reused or temporary tensor can never yield stale results.
  */
 import { broadcast_util, util, type DataId, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
-import { gemm, type Operand } from './gemm.js';
+import { gemm, gemmBatched, type Operand } from './gemm.js';
 import { kernelState, offsetOf, type WasmBackendLike } from './state.js';
 
 interface MatMulArgs {
@@ -67,8 +68,22 @@ export function matMulShapes(aShape: number[], bShape: number[], transposeA: boo
 }
 
 /**
- * Computes a (transposed) x b (transposed) into a fresh float32 output, or returns null when the
- * SIMD kernels are unavailable on this backend (the caller then uses the stock kernel).
+ * Whether `bias` can be added by pre-filling each output row with it (a float32 vector of `n`
+ * values, possibly with leading size-1 dims): then {@link fastMatMul} adds it for free.
+ */
+export function isRowBias(bias: TensorInfo, n: number): boolean {
+  return (
+    bias.dtype === 'float32' &&
+    bias.shape.length >= 1 &&
+    bias.shape[bias.shape.length - 1] === n &&
+    util.sizeFromShape(bias.shape) === n
+  );
+}
+
+/**
+ * Computes a (transposed) x b (transposed) (+ `rowBias`, see {@link isRowBias}) into a fresh float32
+ * output, or returns null when the SIMD kernels are unavailable on this backend (the caller then uses
+ * the stock kernel).
  */
 export function fastMatMul(
   backend: WasmBackendLike,
@@ -76,6 +91,7 @@ export function fastMatMul(
   b: TensorInfo,
   transposeA: boolean,
   transposeB: boolean,
+  rowBias?: TensorInfo,
 ): TensorInfo | null {
   if (a.shape.length < 2 || b.shape.length < 2) {
     throw new Error(`matMul needs tensors of rank >= 2, got shapes ${a.shape} and ${b.shape}`);
@@ -88,6 +104,7 @@ export function fastMatMul(
     transposeA,
     transposeB,
   );
+  if (rowBias && !isRowBias(rowBias, n)) throw new Error('fastMatMul: the bias is not a row of N values');
   const out = backend.makeOutput(outShape, 'float32');
   const batches = util.sizeFromShape(batchOut);
   if (batches === 0 || m === 0 || n === 0) return out;
@@ -96,6 +113,11 @@ export function fastMatMul(
   const aPtr = offsetOf(backend, a.dataId as DataId);
   const bPtr = offsetOf(backend, b.dataId as DataId);
   const cPtr = offsetOf(backend, out.dataId as DataId);
+  // The bias goes into C first, and the products accumulate onto it.
+  if (rowBias) {
+    state.k.copy2d(cPtr, 4 * n, offsetOf(backend, rowBias.dataId as DataId), 0, batches * m, 4 * n);
+  }
+  const accumulate = rowBias !== undefined;
   // Logical A is m x k, B is k x n; strides in bytes of the stored (row-major) data.
   const aRs = transposeA ? 4 : 4 * k;
   const aCs = transposeA ? 4 * m : 4;
@@ -107,6 +129,7 @@ export function fastMatMul(
 
   const mapA = batchIndexMap(batchDimsA, batchOut);
   const mapB = batchIndexMap(batchDimsB, batchOut);
+  const batchesA = util.sizeFromShape(batchDimsA);
   const batchesB = util.sizeFromShape(batchDimsB);
 
   // B shared by every batch and A's batches stacked as rows: merge the batch into one product.
@@ -121,6 +144,27 @@ export function fastMatMul(
       { ptr: bPtr, rs: bRs, cs: bCs },
       cPtr,
       4 * n,
+      accumulate,
+    );
+    return out;
+  }
+  // Each operand either follows the output batch or is one matrix shared by all: one batched call.
+  const aBs = mapA === null ? aMat : batchesA === 1 ? 0 : -1;
+  const bBs = mapB === null ? bMat : batchesB === 1 ? 0 : -1;
+  if (aBs >= 0 && bBs >= 0) {
+    gemmBatched(
+      backend,
+      state,
+      batches,
+      m,
+      n,
+      k,
+      { ptr: aPtr, rs: aRs, cs: aCs, bs: aBs },
+      { ptr: bPtr, rs: bRs, cs: bCs, bs: bBs },
+      cPtr,
+      4 * n,
+      cMat,
+      accumulate,
     );
     return out;
   }
@@ -129,7 +173,7 @@ export function fastMatMul(
     const ib = mapB ? mapB[o]! : o;
     const A: Operand = { ptr: aPtr + ia * aMat, rs: aRs, cs: aCs };
     const B: Operand = { ptr: bPtr + ib * bMat, rs: bRs, cs: bCs };
-    gemm(backend, state, m, n, k, A, B, cPtr + o * cMat, 4 * n);
+    gemm(backend, state, m, n, k, A, B, cPtr + o * cMat, 4 * n, accumulate);
   }
   return out;
 }

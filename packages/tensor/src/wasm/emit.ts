@@ -3,7 +3,8 @@
  * at run time, so the package ships no prebuilt `.wasm` file and needs no wasm toolchain to build.
  *
  * Only what those kernels use is here: i32/f32/v128 locals, structured control flow, loads and
- * stores, i32 arithmetic, f32 and f32x4 arithmetic, and one imported memory.
+ * stores, i32 arithmetic, f32 and f32x4 arithmetic (with splat and lane extraction), and one
+ * imported memory.
  */
 
 export const I32 = 0x7f;
@@ -171,6 +172,9 @@ export class Fn {
   f32Add(): this {
     return this.raw(0x92);
   }
+  f32Mul(): this {
+    return this.raw(0x94);
+  }
   i32Load(offset = 0): this {
     return this.raw(0x28, 2, ...uleb(offset));
   }
@@ -192,6 +196,14 @@ export class Fn {
   }
   f32x4Add(): this {
     return this.simd(0xe4);
+  }
+  /** f32x4.splat: [f32] -> [v128]. */
+  f32x4Splat(): this {
+    return this.simd(0x13);
+  }
+  /** f32x4.extract_lane: [v128] -> [f32]. */
+  f32x4ExtractLane(lane: number): this {
+    return this.simd(0x1f, lane);
   }
   f32x4Mul(): this {
     return this.simd(0xe6);

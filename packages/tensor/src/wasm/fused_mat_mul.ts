@@ -1,8 +1,9 @@
 /**
  * `_FusedMatMul` for the wasm backend: the stock kernel has the same slow paths as BatchMatMul
- * (transposes and batches run a naive loop). Here the product runs on relign's GEMM and the bias and
- * activation are applied with the backend's own elementwise kernels (which broadcast the bias as the
- * op allows, where the stock kernel takes only a rank-1 bias).
+ * (transposes and batches run a naive loop). Here the product runs on relign's GEMM; a row bias
+ * ([N]) is written into the output before the product accumulates onto it (no extra pass), other
+ * biases and the activation are applied with the backend's own elementwise kernels (which broadcast
+ * the bias as the op allows, where the stock kernel takes only a rank-1 bias).
  */
 import {
   getKernel,
@@ -11,7 +12,7 @@ import {
   type NamedAttrMap,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { fastMatMul } from './batch_mat_mul.js';
+import { fastMatMul, isRowBias } from './batch_mat_mul.js';
 import type { WasmBackendLike } from './state.js';
 
 interface FusedArgs {
@@ -49,13 +50,17 @@ export function fusedMatMul(args: FusedArgs): TensorInfo {
   const known = ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu', 'prelu'];
   if (!known.includes(activation)) return stock();
 
-  let out = fastMatMul(backend, a, b, !!attrs.transposeA, !!attrs.transposeB);
+  // A row bias (the usual [N]) pre-fills the output and the product accumulates onto it; any other
+  // broadcastable bias is added afterwards.
+  const n = attrs.transposeB ? b.shape[b.shape.length - 2]! : b.shape[b.shape.length - 1]!;
+  const rowBias = bias !== undefined && isRowBias(bias, n) ? bias : undefined;
+  let out = fastMatMul(backend, a, b, !!attrs.transposeA, !!attrs.transposeB, rowBias);
   if (!out) return stock();
   const replace = (next: TensorInfo) => {
     backend.disposeData(out!.dataId as DataId);
     out = next;
   };
-  if (bias) replace(runKernel('Add', backend, { a: out, b: bias }));
+  if (bias && !rowBias) replace(runKernel('Add', backend, { a: out, b: bias }));
   switch (activation) {
     case 'relu':
       replace(runKernel('Relu', backend, { x: out }));

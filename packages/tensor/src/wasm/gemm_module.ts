@@ -15,6 +15,17 @@
  *   MR rows x 8 columns (`v128.load32_splat` of A times two f32x4 of B, MR*2 f32x4 accumulators).
  *   `accumulate` adds into C instead of overwriting it; `tile` is 32*MR bytes of scratch for the
  *   partial tiles at the bottom and right edges.
+ * - `gemm_s1` .. `gemm_s5(batch, m, n, kc, a, a_rs, a_cs, a_bs, b, b_rs, b_bs, c, c_rs, c_bs,
+ *   accumulate, tile)`: for products of few rows with B read in place (row-major, N a multiple of 8):
+ *   `batch` products whose operands lie `*_bs` bytes apart (0: shared), each in row tiles of exactly
+ *   1..5 rows (the name's digit; the caller splits M so that no tile is partial) and panel-outer order,
+ *   so one 8-column panel of B stays in L1 while every row tile uses it.
+ * - `gemm_nt(batch, m, n, k, a, a_rs, a_bs, b, b_rs, b_bs, c, c_rs, c_bs, accumulate)`: C = A B^T for
+ *   a B stored transposed (n x k, rows `b_rs` apart, unit stride along k) and A with unit column
+ *   stride: dot products of contiguous rows, 2 x 4 outputs at a time (f32x4 along k, then a
+ *   horizontal sum), so a transposed B needs no packing copy.
+ * - `copy2d(dst, dst_rs, src, src_rs, rows, row_bytes)`: `rows` memory.copy calls of `row_bytes`
+ *   (src_rs 0 repeats one row: bias broadcast).
  * - `zero(ptr, bytes)`: memory.fill with 0.
  * - `scatter_add_f32` / `scatter_add_i32(out, x, ids, rows, tail, num_segments)`: for each row r of x
  *   (`tail` elements) whose id s = ids[r] is in [0, num_segments), out row s += x row r.
@@ -24,7 +35,7 @@
  *   [batch, outer, dim, slice] and idx as [batch, n_idx] (in-range int32),
  *   out[b, o, i, :] = x[b, o, idx[b, i], :], one memory.copy per slice.
  */
-import { assemble, Fn, I32, V128 } from './emit.js';
+import { assemble, F32, Fn, I32, V128 } from './emit.js';
 
 /** Rows per register tile (5 x 8 measured fastest on x86-64 V8: 15 of the 16 xmm registers). */
 export const MR = 5;
@@ -49,6 +60,28 @@ export interface GemmExports {
     tile: number,
   ): void;
   zero(ptr: number, bytes: number): void;
+  gemm_s1: SmallGemm;
+  gemm_s2: SmallGemm;
+  gemm_s3: SmallGemm;
+  gemm_s4: SmallGemm;
+  gemm_s5: SmallGemm;
+  gemm_nt(
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    aRs: number,
+    aBs: number,
+    b: number,
+    bRs: number,
+    bBs: number,
+    c: number,
+    cRs: number,
+    cBs: number,
+    accumulate: number,
+  ): void;
+  copy2d(dst: number, dstRs: number, src: number, srcRs: number, rows: number, rowBytes: number): void;
   scatter_add_f32(out: number, x: number, ids: number, rows: number, tail: number, numSegments: number): void;
   scatter_add_i32(out: number, x: number, ids: number, rows: number, tail: number, numSegments: number): void;
   col_sum_f32(out: number, x: number, outer: number, red: number, inner: number): void;
@@ -65,11 +98,34 @@ export interface GemmExports {
   ): void;
 }
 
+/** Signature of `gemm_s1` .. `gemm_s5` (see the module comment). */
+export type SmallGemm = (
+  batch: number,
+  m: number,
+  n: number,
+  kc: number,
+  a: number,
+  aRs: number,
+  aCs: number,
+  aBs: number,
+  b: number,
+  bRs: number,
+  bBs: number,
+  c: number,
+  cRs: number,
+  cBs: number,
+  accumulate: number,
+  tile: number,
+) => void;
+
+/** Row-tile heights with a `gemm_s*` entry point. */
+export const SMALL_MR = [1, 2, 3, 4, 5] as const;
+
 const P = (n: number) => new Array<typeof I32>(n).fill(I32);
 
 /** kernel(kc, a, a_rs, a_cs, bp, b_ks, c, c_rs, mr, nr, accumulate, tile): one MR x 8 tile. */
-function kernel(mrMax: number): Fn {
-  const f = new Fn('kernel', P(12), false);
+function kernel(mrMax: number, name = 'kernel'): Fn {
+  const f = new Fn(name, P(12), false);
   const [kc, a, aRs, aCs, bp, bKs, c, cRs, mr, nr, accum, tile] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
   const rows: number[] = [a];
   for (let r = 1; r < mrMax; r++) rows.push(f.local(I32));
@@ -429,6 +485,249 @@ function gatherFn(): Fn {
   return f;
 }
 
+/**
+ * gemm_s{mr}(batch, m, n, kc, a, a_rs, a_cs, a_bs, b, b_rs, b_bs, c, c_rs, c_bs, accumulate, tile):
+ * B read in place (b_ks = b_rs, panels 32 bytes apart), panel-outer loop.
+ */
+function smallGemmFn(kernelIndex: number, mr: number): Fn {
+  const f = new Fn(`gemm_s${mr}`, P(16));
+  const [batch, m, n, kc, a, aRs, aCs, aBs, b, bRs, bBs, c, cRs, cBs, accum, tile] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+  ];
+  const bi = f.local(I32);
+  const j0 = f.local(I32);
+  const i0 = f.local(I32);
+  const arow = f.local(I32);
+  const crow = f.local(I32);
+  const bcol = f.local(I32);
+  const aStep = f.local(I32);
+  const cStep = f.local(I32);
+  const rem = f.local(I32);
+
+  f.get(aRs).i32(mr).mul().set(aStep);
+  f.get(cRs).i32(mr).mul().set(cStep);
+  f.i32(0).set(bi);
+  f.block().loop();
+  f.get(bi).get(batch).geS().brIf(1);
+  f.i32(0).set(j0);
+  f.block().loop();
+  f.get(j0).get(n).geS().brIf(1);
+  f.get(b).get(j0).i32(4).mul().add().set(bcol);
+  f.get(c).get(j0).i32(4).mul().add().set(crow);
+  f.get(a).set(arow);
+  f.i32(0).set(i0);
+  f.block().loop();
+  f.get(i0).get(m).geS().brIf(1);
+  // kernel(kc, arow, a_rs, a_cs, bcol, b_rs, crow, c_rs, min(mr, m-i0), min(8, n-j0), accum, tile)
+  f.get(kc).get(arow).get(aRs).get(aCs).get(bcol).get(bRs).get(crow).get(cRs);
+  f.i32(mr).get(m).get(i0).sub().tee(rem).get(rem).i32(mr).gtS().select();
+  f.i32(NR).get(n).get(j0).sub().tee(rem).get(rem).i32(NR).gtS().select();
+  f.get(accum).get(tile);
+  f.call(kernelIndex);
+  f.incConst(i0, mr).incBy(arow, aStep).incBy(crow, cStep);
+  f.br(0);
+  f.end().end();
+  f.incConst(j0, NR);
+  f.br(0);
+  f.end().end();
+  f.incBy(a, aBs).incBy(b, bBs).incBy(c, cBs).incConst(bi, 1);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
+/**
+ * nt_{R}x{C}(kv_bytes, k_bytes, a, a_rs, b, b_rs, c, c_rs, accumulate): one R x C block of
+ * C = A B^T, all rows contiguous along k: f32x4 partial sums up to kv_bytes (k rounded down to 4
+ * floats), a horizontal sum, then the scalar tail up to k_bytes.
+ */
+function ntTile(R: number, C: number): Fn {
+  const f = new Fn(`nt_${R}x${C}`, P(9), false);
+  const [kv, kb, a, aRs, b, bRs, c, cRs, accum] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const ar: number[] = [];
+  for (let r = 0; r < R; r++) ar.push(r === 0 ? a : f.local(I32));
+  const br: number[] = [];
+  for (let q = 0; q < C; q++) br.push(q === 0 ? b : f.local(I32));
+  const off = f.local(I32);
+  const acc: number[][] = [];
+  for (let r = 0; r < R; r++) {
+    const row: number[] = [];
+    for (let q = 0; q < C; q++) row.push(f.local(V128));
+    acc.push(row);
+  }
+  const av: number[] = [];
+  for (let r = 0; r < R; r++) av.push(f.local(V128));
+  const bv = f.local(V128);
+  const sums: number[][] = acc.map((row) => row.map(() => f.local(F32)));
+  const as: number[] = [];
+  for (let r = 0; r < R; r++) as.push(f.local(F32));
+  const bs = f.local(F32);
+
+  for (let r = 1; r < R; r++)
+    f.get(ar[r - 1]!)
+      .get(aRs)
+      .add()
+      .set(ar[r]!);
+  for (let q = 1; q < C; q++)
+    f.get(br[q - 1]!)
+      .get(bRs)
+      .add()
+      .set(br[q]!);
+  // Vector part (the v128 locals start at zero: one call per block).
+  f.i32(0).set(off);
+  f.block().loop();
+  f.get(off).get(kv).geS().brIf(1);
+  for (let r = 0; r < R; r++)
+    f.get(ar[r]!)
+      .get(off)
+      .add()
+      .v128Load()
+      .set(av[r]!);
+  for (let q = 0; q < C; q++) {
+    f.get(br[q]!).get(off).add().v128Load().set(bv);
+    for (let r = 0; r < R; r++) {
+      const x = acc[r]![q]!;
+      f.get(x).get(av[r]!).get(bv).f32x4Mul().f32x4Add().set(x);
+    }
+  }
+  f.incConst(off, 16);
+  f.br(0);
+  f.end().end();
+  // Horizontal sums: (l0 + l1) + (l2 + l3).
+  for (let r = 0; r < R; r++) {
+    for (let q = 0; q < C; q++) {
+      const x = acc[r]![q]!;
+      f.get(x).f32x4ExtractLane(0).get(x).f32x4ExtractLane(1).f32Add();
+      f.get(x).f32x4ExtractLane(2).get(x).f32x4ExtractLane(3).f32Add();
+      f.f32Add().set(sums[r]![q]!);
+    }
+  }
+  // Scalar tail.
+  f.block().loop();
+  f.get(off).get(kb).geS().brIf(1);
+  for (let r = 0; r < R; r++)
+    f.get(ar[r]!)
+      .get(off)
+      .add()
+      .f32Load()
+      .set(as[r]!);
+  for (let q = 0; q < C; q++) {
+    f.get(br[q]!).get(off).add().f32Load().set(bs);
+    for (let r = 0; r < R; r++) {
+      const s = sums[r]![q]!;
+      f.get(s).get(as[r]!).get(bs).f32Mul().f32Add().set(s);
+    }
+  }
+  f.incConst(off, 4);
+  f.br(0);
+  f.end().end();
+  // Store (adding to C when accumulating).
+  for (let r = 0; r < R; r++) {
+    for (let q = 0; q < C; q++) {
+      f.get(c);
+      f.get(sums[r]![q]!);
+      f.get(c)
+        .f32Load(4 * q)
+        .f32(0)
+        .get(accum)
+        .select();
+      f.f32Add();
+      f.f32Store(4 * q);
+    }
+    if (r < R - 1) f.incBy(c, cRs);
+  }
+  return f;
+}
+
+/** The (R, C) blocks of gemm_nt, in this order after the function at index `first`. */
+const NT_TILES = [
+  [2, 4],
+  [2, 1],
+  [1, 4],
+  [1, 1],
+] as const;
+
+/** gemm_nt(batch, m, n, k, a, a_rs, a_bs, b, b_rs, b_bs, c, c_rs, c_bs, accumulate) */
+function gemmNtFn(first: number): Fn {
+  const f = new Fn('gemm_nt', P(14));
+  const [batch, m, n, k, a, aRs, aBs, b, bRs, bBs, c, cRs, cBs, accum] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+  ];
+  const bi = f.local(I32);
+  const i = f.local(I32);
+  const j = f.local(I32);
+  const kv = f.local(I32);
+  const kb = f.local(I32);
+  const arow = f.local(I32);
+  const crow = f.local(I32);
+  const bcol = f.local(I32);
+  const ccol = f.local(I32);
+  const n4 = f.local(I32);
+
+  f.get(k).i32(-4).and().i32(4).mul().set(kv);
+  f.get(k).i32(4).mul().set(kb);
+  f.get(n).i32(-4).and().set(n4);
+  // One pass of the column loops for row blocks of R rows (tile indices for C = 4 and C = 1).
+  const columns = (wide: number, narrow: number) => {
+    f.get(b).set(bcol);
+    f.get(crow).set(ccol);
+    f.i32(0).set(j);
+    f.block().loop();
+    f.get(j).get(n4).geS().brIf(1);
+    f.get(kv).get(kb).get(arow).get(aRs).get(bcol).get(bRs).get(ccol).get(cRs).get(accum);
+    f.call(first + wide);
+    f.incConst(j, 4).incConst(ccol, 16);
+    f.get(bcol).get(bRs).i32(4).mul().add().set(bcol);
+    f.br(0);
+    f.end().end();
+    f.block().loop();
+    f.get(j).get(n).geS().brIf(1);
+    f.get(kv).get(kb).get(arow).get(aRs).get(bcol).get(bRs).get(ccol).get(cRs).get(accum);
+    f.call(first + narrow);
+    f.incConst(j, 1).incConst(ccol, 4).incBy(bcol, bRs);
+    f.br(0);
+    f.end().end();
+  };
+  f.i32(0).set(bi);
+  f.block().loop();
+  f.get(bi).get(batch).geS().brIf(1);
+  f.get(a).set(arow);
+  f.get(c).set(crow);
+  f.i32(0).set(i);
+  f.block().loop();
+  f.get(i).get(m).geS().brIf(1);
+  f.get(m).get(i).sub().i32(2).geS().if();
+  columns(0, 1);
+  f.incConst(i, 2);
+  f.get(arow).get(aRs).i32(2).mul().add().set(arow);
+  f.get(crow).get(cRs).i32(2).mul().add().set(crow);
+  f.else();
+  columns(2, 3);
+  f.incConst(i, 1).incBy(arow, aRs).incBy(crow, cRs);
+  f.end();
+  f.br(0);
+  f.end().end();
+  f.incBy(a, aBs).incBy(b, bBs).incBy(c, cBs).incConst(bi, 1);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
+/** copy2d(dst, dst_rs, src, src_rs, rows, row_bytes) */
+function copy2dFn(): Fn {
+  const f = new Fn('copy2d', P(6));
+  const [dst, dstRs, src, srcRs, rows, rowBytes] = [0, 1, 2, 3, 4, 5];
+  const r = f.local(I32);
+  f.i32(0).set(r);
+  f.block().loop();
+  f.get(r).get(rows).geS().brIf(1);
+  f.get(dst).get(src).get(rowBytes).memoryCopy();
+  f.incBy(dst, dstRs).incBy(src, srcRs).incConst(r, 1);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
 /** The module's bytes (`shared`: whether the memory it imports is a shared one). */
 export function gemmModuleBytes(shared: boolean, mr = MR): Uint8Array<ArrayBuffer> {
   const fns = [
@@ -442,6 +741,13 @@ export function gemmModuleBytes(shared: boolean, mr = MR): Uint8Array<ArrayBuffe
     colSum('i32'),
     gatherFn(),
   ];
+  // Row-tile kernels of every height for the small-M entry points, then those entry points.
+  const small = fns.length;
+  for (const h of SMALL_MR) fns.push(kernel(h, `kernel${h}`));
+  SMALL_MR.forEach((h, i) => fns.push(smallGemmFn(small + i, h)));
+  const nt = fns.length;
+  for (const [R, C] of NT_TILES) fns.push(ntTile(R, C));
+  fns.push(gemmNtFn(nt), copy2dFn());
   return assemble(fns, { shared });
 }
 

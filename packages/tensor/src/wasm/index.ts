@@ -1,5 +1,5 @@
 /**
- * relign's kernels for tfjs's `wasm` backend, which make it fit for training:
+ * relign's kernels for tfjs's `wasm` backend, which make it fit for training and fast at decoding:
  *
  * - `UnsortedSegmentSum` (absent on wasm): the gradient of `tf.gather`, i.e. of embedding lookups.
  * - `BatchMatMul`: every transpose/batch/broadcast combination on one SIMD GEMM (the stock kernel is
@@ -8,6 +8,8 @@
  * - `GatherV2`: one memory copy per gathered row (the stock kernel is ~50x slower on embeddings).
  * - `Sum` over a contiguous block of leading/middle axes (bias and layer-norm gradients): SIMD row
  *   additions instead of the stock transpose-then-sum.
+ * - `Concat`, `Slice`, `SplitV`: memory.copy runs on the heap (the stock Concat copies row by row
+ *   from JS, a KV-cache append per decoded token; the stock Slice first copies its whole input into JS).
  * - `Identity` (and `Transpose` by a permutation that keeps the memory order): share the input's data
  *   instead of copying it. tfjs clones every tensor saved for a backward pass with Identity, so the
  *   stock copy costs every training step a copy of all saved activations and weights.
@@ -23,9 +25,11 @@ import {
   type KernelFunc,
 } from '@tensorflow/tfjs-core';
 import { batchMatMul, setStockBatchMatMul } from './batch_mat_mul.js';
+import { concat, setStockConcat } from './concat.js';
 import { fusedMatMul, setStockFusedMatMul } from './fused_mat_mul.js';
 import { gatherV2, setStockGatherV2 } from './gather_v2.js';
 import { identity, setStockIdentity, setStockTranspose, transpose } from './identity.js';
+import { setStockSlice, setStockSplitV, slice, splitV } from './slice.js';
 import { setStockSum, sum } from './sum.js';
 import { unsortedSegmentSum } from './unsorted_segment_sum.js';
 
@@ -34,9 +38,12 @@ const BACKEND = 'wasm';
 const ours = {
   BatchMatMul: batchMatMul as unknown as KernelFunc,
   _FusedMatMul: fusedMatMul as unknown as KernelFunc,
+  Concat: concat as unknown as KernelFunc,
   GatherV2: gatherV2 as unknown as KernelFunc,
   Identity: identity as unknown as KernelFunc,
   Transpose: transpose as unknown as KernelFunc,
+  Slice: slice as unknown as KernelFunc,
+  SplitV: splitV as unknown as KernelFunc,
   Sum: sum as unknown as KernelFunc,
   UnsortedSegmentSum: unsortedSegmentSum as unknown as KernelFunc,
 };
@@ -72,6 +79,9 @@ export function registerWasmKernels(): void {
   if (!getKernel('BatchMatMul', BACKEND)) return; // the wasm backend package is not loaded
   replaceKernel('BatchMatMul', setStockBatchMatMul);
   replaceKernel('_FusedMatMul', setStockFusedMatMul);
+  replaceKernel('Concat', setStockConcat);
+  replaceKernel('Slice', setStockSlice);
+  replaceKernel('SplitV', setStockSplitV);
   replaceKernel('GatherV2', setStockGatherV2);
   replaceKernel('Identity', setStockIdentity);
   replaceKernel('Transpose', setStockTranspose);

@@ -1,0 +1,8 @@
+export { p3oV2Loss } from './loss.js';
+export {
+  P3O_DEFAULT_OPTIONS,
+  type P3OPairBatch,
+  type P3OOptions,
+  type P3OStats,
+  type P3OLossResult,
+} from './pairs.js';

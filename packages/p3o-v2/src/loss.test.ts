@@ -1,0 +1,404 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng } from '@relign/tensor';
+import { TEST_BACKENDS, assertNoLeaks, useBackend } from '@relign/tensor/testing';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { p3oV2Loss } from './loss.js';
+import type { P3OOptions } from './pairs.js';
+
+/** Plain-number description of a minibatch: [y1 values, y2 values] per field. */
+interface PairData {
+  logRatio: [number[], number[]];
+  oldLogRatio: [number[], number[]];
+  reward: [number[], number[]];
+}
+
+// Spec §5.2 T12 (β = 0.05, ε = 0.2, c = 10: the defaults).
+const T12: PairData = {
+  reward: [
+    [1.0, 1.0, -0.3],
+    [0.2, 0.2, 0.5],
+  ],
+  logRatio: [
+    [-0.3, -0.45, 2.0],
+    [0.4, 0.42, -1.0],
+  ],
+  oldLogRatio: [
+    [-0.5, -0.5, 1.0],
+    [0.45, 0.45, -1.2],
+  ],
+};
+const T12_Q = [0.835, 0.8435, -0.95];
+const T12_RATIO = [1.161834, 1.020201, 3.320117];
+
+interface Evaluated {
+  loss: number;
+  perPair: number[];
+  g1: number[];
+  g2: number[];
+  stats: Record<string, number>;
+}
+
+/** Runs the loss once for values/stats and once under tf.valueAndGrads w.r.t. both logRatio tensors. */
+function evaluate(data: PairData, options?: Partial<P3OOptions>): Evaluated {
+  const l1 = tf.tensor1d(data.logRatio[0]);
+  const l2 = tf.tensor1d(data.logRatio[1]);
+  const o = data.oldLogRatio.map((v) => tf.tensor1d(v)) as [tf.Tensor1D, tf.Tensor1D];
+  const r = data.reward.map((v) => tf.tensor1d(v)) as [tf.Tensor1D, tf.Tensor1D];
+  const run = (a: tf.Tensor1D, b: tf.Tensor1D) =>
+    p3oV2Loss({ logRatio: [a, b], oldLogRatio: o, reward: r }, options);
+
+  const out = run(l1, l2);
+  const stats = Object.fromEntries(
+    Object.entries(out.stats).map(([k, v]) => [k, (v as tf.Scalar).dataSync()[0] as number]),
+  );
+  const perPair = Array.from(out.perPairLoss.dataSync());
+  const { value, grads } = tf.valueAndGrads(
+    (a: tf.Tensor, b: tf.Tensor) => run(a as tf.Tensor1D, b as tf.Tensor1D).loss,
+  )([l1, l2]);
+  const result: Evaluated = {
+    loss: value.dataSync()[0] as number,
+    perPair,
+    g1: Array.from(grads[0]!.dataSync()),
+    g2: Array.from(grads[1]!.dataSync()),
+    stats,
+  };
+  expect(result.loss).toBe(out.loss.dataSync()[0]);
+  tf.dispose([l1, l2, ...o, ...r, value, ...grads, out as unknown as tf.TensorContainer]);
+  return result;
+}
+
+function expectClose(actual: readonly number[], expected: readonly number[], tol: number): void {
+  expect(actual.length).toBe(expected.length);
+  actual.forEach((a, i) => {
+    const e = expected[i] as number;
+    if (!(Math.abs(a - e) <= tol)) throw new Error(`index ${i}: got ${a}, expected ${e} (tol ${tol})`);
+  });
+}
+
+const f32 = (v: number): number => Math.fround(v);
+
+/** float64 reference of spec §1.4 from float32-representable inputs: per-pair loss, clip state, ∂loss_i/∂L1. */
+function reference(data: PairData, { klCoef, clipRange, ratioClip }: P3OOptions) {
+  const [L1, L2] = data.logRatio;
+  const [O1, O2] = data.oldLogRatio;
+  const [R1, R2] = data.reward;
+  return L1.map((l1, i) => {
+    const l2 = L2[i]!;
+    const o1 = O1[i]!;
+    const o2 = O2[i]!;
+    const q = R1[i]! - R2[i]! - klCoef * (l1 - l2);
+    const w = Math.min(Math.max(Math.exp(l1 - o1 + l2 - o2), 1 / ratioClip), ratioClip);
+    const d = l1 - l2;
+    const dOld = o1 - o2;
+    const dClip = Math.min(Math.max(d, dOld - clipRange), dOld + clipRange);
+    const a = (-q * w * d) / 2;
+    const aClip = (-q * w * dClip) / 2;
+    // Distance to the decision boundaries, so float32 rounding cannot flip the branch in a test.
+    const margin = Math.min(Math.abs(d - (dOld - clipRange)), Math.abs(d - (dOld + clipRange)), Math.abs(q));
+    return {
+      q,
+      w,
+      loss: Math.max(a, aClip),
+      clipped: aClip > a,
+      dLdL1: aClip > a ? 0 : (-q * w) / 2,
+      margin,
+    };
+  });
+}
+
+describe.each(TEST_BACKENDS)('p3oV2Loss on %s', (backend) => {
+  beforeAll(() => useBackend(backend));
+
+  it('matches spec T12: per-pair loss, LOSS, and gradients (q and w detached)', () => {
+    const res = evaluate(T12, { klCoef: 0.05, clipRange: 0.2, ratioClip: 10 });
+    expectClose(res.perPair, [0.363799, 0.374335, 4.731167], 2e-6);
+    expect(res.loss).toBeCloseTo(1.8231, 5);
+    // ∂loss_i/∂L1 = [0 (clipped), −0.430270 (tie a == a_clip: unclipped branch), 1.577056]; LOSS is the mean.
+    expectClose(
+      res.g1.map((g) => g * 3),
+      [0, -0.43027, 1.577056],
+      2e-6,
+    );
+    expectClose(
+      res.g2.map((g) => g * 3),
+      [0, 0.43027, -1.577056],
+      2e-6,
+    );
+    expect(Math.abs(res.g1[0]!)).toBe(0); // exactly zero, not merely small
+    expect(Math.abs(res.g2[0]!)).toBe(0);
+  });
+
+  it('matches T12 statistics, and the defaults are spec §1.9 (β 0.05, ε 0.2, c 10)', () => {
+    const { stats, loss } = evaluate(T12); // no options: defaults
+    expect(loss).toBeCloseTo(1.8231, 5);
+    expect(stats['policy/loss']).toBe(loss);
+    expect(stats['policy/clipfrac']).toBeCloseTo(1 / 3, 6); // pair 1 only; pair 2 is a tie, not clipped
+    expect(stats['policy/ratio_mean']).toBeCloseTo(T12_RATIO.reduce((s, x) => s + x, 0) / 3, 5);
+    expect(stats['policy/ratio_max']).toBeCloseTo(3.320117, 5);
+    const qMean = T12_Q.reduce((s, x) => s + x, 0) / 3;
+    const qStd = Math.sqrt(T12_Q.reduce((s, x) => s + (x - qMean) ** 2, 0) / 3);
+    expect(stats['p3o/q_mean']).toBeCloseTo(qMean, 6);
+    expect(stats['p3o/q_std']).toBeCloseTo(qStd, 5);
+    expect(stats['p3o/reward_diff_mean']).toBeCloseTo(0.8, 6);
+    // Higher-reward response: y1, y1, y2 → chosen L = [−0.3, −0.45, −1.0], rejected [0.4, 0.42, 2.0].
+    expect(stats['p3o/logratio_chosen']).toBeCloseTo(-1.75 / 3, 6);
+    expect(stats['p3o/logratio_rejected']).toBeCloseTo(2.82 / 3, 6);
+    expect(stats['p3o/logratio_gap']).toBeCloseTo(-4.57 / 3, 6);
+    // Partial options fill the rest with defaults.
+    expect(evaluate(T12, { clipRange: 0.2 }).loss).toBe(loss);
+  });
+
+  it('gradient is exactly zero where the clip is active and −q·w/2 elsewhere (random pairs, non-default options)', () => {
+    const rng = createRng('p3o-v2-clip');
+    const B = 64;
+    const draw = (mean: number, std: number) => Array.from({ length: B }, () => f32(rng.normal(mean, std)));
+    const o1 = draw(0, 1);
+    const o2 = draw(0, 1);
+    const data: PairData = {
+      oldLogRatio: [o1, o2],
+      logRatio: [o1.map((x) => f32(x + rng.normal(0, 0.8))), o2.map((x) => f32(x + rng.normal(0, 0.8)))],
+      reward: [draw(0, 1), draw(0, 1)],
+    };
+    const options = { klCoef: 0.1, clipRange: 0.15, ratioClip: 3 };
+    const ref = reference(data, options);
+    const res = evaluate(data, options);
+    let clipped = 0;
+    let free = 0;
+    let clamped = 0;
+    ref.forEach((p, i) => {
+      if (p.margin < 1e-4) return; // too close to a branch boundary for a float32 verdict
+      const g1 = res.g1[i]!;
+      const g2 = res.g2[i]!;
+      if (p.clipped) {
+        clipped++;
+        expect(Math.abs(g1)).toBe(0);
+        expect(Math.abs(g2)).toBe(0);
+      } else {
+        free++;
+        if (p.w === 3 || p.w === 1 / 3) clamped++;
+        expect(g1 * B).toBeCloseTo(p.dLdL1, 5);
+        expect(g2 * B).toBeCloseTo(-p.dLdL1, 5);
+      }
+      expect(res.perPair[i]!).toBeCloseTo(p.loss, 5);
+    });
+    expect(clipped).toBeGreaterThan(10);
+    expect(free).toBeGreaterThan(10);
+    expect(clamped).toBeGreaterThan(0); // the [1/c, c] clamp was exercised too
+    expect(res.stats['policy/clipfrac']).toBeCloseTo(ref.filter((p) => p.clipped).length / B, 6);
+  });
+
+  it('at θ = θ_old the gradient w.r.t. policy parameters is the pairwise policy gradient −mean(q·∇(S1 − S2))/2', () => {
+    // A linear "policy": S_θ(y_k) = X_k·θ, reference S_ref = 0, so L_k = X_k·θ. Computing L from a variable
+    // inside the differentiated function checks that q and w are detached where it matters (β = 0.5 makes a
+    // leak through q visible; w would add −q·d/2·∂w).
+    const rng = createRng('p3o-v2-ppg');
+    const B = 5;
+    const D = 3;
+    const x1 = tf.tensor2d(
+      Array.from({ length: B * D }, () => rng.normal()),
+      [B, D],
+    );
+    const x2 = tf.tensor2d(
+      Array.from({ length: B * D }, () => rng.normal()),
+      [B, D],
+    );
+    const theta = tf.variable(tf.tensor1d([0.3, -0.2, 0.5]));
+    const [r1, r2] = [0, 1].map(() => tf.tensor1d(Array.from({ length: B }, () => rng.normal()))) as [
+      tf.Tensor1D,
+      tf.Tensor1D,
+    ];
+    const policy = (x: tf.Tensor2D) => tf.squeeze(tf.matMul(x, tf.expandDims(theta, 1)), [1]) as tf.Tensor1D;
+    const old = [policy(x1), policy(x2)] as [tf.Tensor1D, tf.Tensor1D];
+    const beta = 0.5;
+    let stats: Record<string, number> = {};
+    const { value, grads } = tf.variableGrads(() => {
+      const out = p3oV2Loss(
+        { logRatio: [policy(x1), policy(x2)], oldLogRatio: old, reward: [r1, r2] },
+        { klCoef: beta },
+      );
+      stats = Object.fromEntries(Object.entries(out.stats).map(([k, v]) => [k, v.dataSync()[0] as number]));
+      return out.loss;
+    });
+    const X1 = x1.arraySync();
+    const X2 = x2.arraySync();
+    const L1 = old[0].arraySync();
+    const L2 = old[1].arraySync();
+    const R1 = r1.arraySync();
+    const R2 = r2.arraySync();
+    const expected = [0, 0, 0];
+    for (let i = 0; i < B; i++) {
+      const q = R1[i]! - R2[i]! - beta * (L1[i]! - L2[i]!);
+      for (let j = 0; j < D; j++) expected[j]! -= (q * (X1[i]![j]! - X2[i]![j]!)) / (2 * B);
+    }
+    expectClose(Array.from(grads[theta.name]!.dataSync()), expected, 1e-5);
+    expect(stats['policy/clipfrac']).toBe(0);
+    expect(stats['policy/ratio_mean']).toBe(1);
+    expect(stats['policy/ratio_max']).toBe(1);
+    tf.dispose([x1, x2, theta, r1, r2, ...old, value, ...Object.values(grads)]);
+  });
+
+  it('clamps the joint IS weight to [1/c, c], with a finite gradient even when ρ1ρ2 overflows float32', () => {
+    // Pair 1: L − L_old = +60 for both (ρ1ρ2 = e^120 = ∞ in float32) → w = c; d − d_old = 0 (no ε-clip).
+    // Pair 2: L − L_old = −2 for both (ρ1ρ2 = e^−4) → w = 1/c. Pair 3: inside the clamp, w = e^0.5.
+    const data: PairData = {
+      reward: [
+        [1, 1, 1],
+        [0, 0, 0],
+      ],
+      logRatio: [
+        [61, -2, 0.25],
+        [60, -2, 0.25],
+      ],
+      oldLogRatio: [
+        [1, 0, 0],
+        [0, 0, 0],
+      ],
+    };
+    const c = 10;
+    const res = evaluate(data, { klCoef: 0, ratioClip: c });
+    const w = [c, 1 / c, Math.exp(0.5)];
+    expectClose(
+      res.g1.map((g) => g * 3),
+      w.map((wi) => -wi / 2),
+      1e-5,
+    );
+    expectClose(
+      res.g2.map((g) => g * 3),
+      w.map((wi) => wi / 2),
+      1e-5,
+    );
+    expect(res.stats['policy/ratio_max']).toBe(Infinity); // the unclamped weight is what is logged
+    expect(Number.isFinite(res.loss)).toBe(true);
+  });
+
+  it('is invariant to a per-pair shift δ of both rewards (spec §1.10): bit-exact on dyadic rewards', () => {
+    // Rewards and shifts exactly representable in float32 (so r + δ is exact too): q takes r1 − r2 first,
+    // which must then cancel δ exactly.
+    const base: PairData = {
+      reward: [
+        [1.0, 0.25, -0.5, 2.0],
+        [0.5, -1.25, 0.75, 1.5],
+      ],
+      logRatio: [
+        [-0.3, 0.1, 1.3, -2.0],
+        [0.4, -0.2, 0.5, -1.9],
+      ],
+      oldLogRatio: [
+        [-0.5, 0.2, 1.0, -2.1],
+        [0.45, -0.1, 0.9, -1.8],
+      ],
+    };
+    const delta = [1e3, -5e2, 1e3, -5e2];
+    const shifted: PairData = {
+      ...base,
+      reward: [base.reward[0].map((r, i) => r + delta[i]!), base.reward[1].map((r, i) => r + delta[i]!)],
+    };
+    const a = evaluate(base);
+    const b = evaluate(shifted);
+    expect(b.loss).toBe(a.loss);
+    expect(b.perPair).toEqual(a.perPair);
+    expect(b.g1).toEqual(a.g1);
+    expect(b.g2).toEqual(a.g2);
+    expect(b.stats['p3o/q_mean']).toBe(a.stats['p3o/q_mean']);
+    // And on T12 itself, where r + δ is rounded in float32 (ulp at 1e3 is 6e-5).
+    const t = evaluate({
+      ...T12,
+      reward: [T12.reward[0].map((r, i) => r + delta[i]!), T12.reward[1].map((r, i) => r + delta[i]!)],
+    });
+    expect(t.loss).toBeCloseTo(1.8231, 3);
+    expectClose(
+      t.g1.map((g) => g * 3),
+      [0, -0.43027, 1.577056],
+      2e-4,
+    );
+  });
+
+  it('does not depend on how a batch is split (mean over pairs)', () => {
+    const rng = createRng('p3o-v2-split');
+    const B = 7;
+    const draw = (std: number) => Array.from({ length: B }, () => f32(rng.normal(0, std)));
+    const o: [number[], number[]] = [draw(1), draw(1)];
+    const all: PairData = {
+      oldLogRatio: o,
+      logRatio: [o[0].map((x) => f32(x + rng.normal(0, 0.3))), o[1].map((x) => f32(x + rng.normal(0, 0.3)))],
+      reward: [draw(1), draw(1)],
+    };
+    const part = (from: number, to: number): PairData => ({
+      logRatio: [all.logRatio[0].slice(from, to), all.logRatio[1].slice(from, to)],
+      oldLogRatio: [all.oldLogRatio[0].slice(from, to), all.oldLogRatio[1].slice(from, to)],
+      reward: [all.reward[0].slice(from, to), all.reward[1].slice(from, to)],
+    });
+    const full = evaluate(all);
+    const p1 = evaluate(part(0, 3));
+    const p2 = evaluate(part(3, B));
+    expect(full.loss).toBeCloseTo((3 * p1.loss + 4 * p2.loss) / B, 6);
+    expect(full.perPair).toEqual([...p1.perPair, ...p2.perPair]); // per-pair values are elementwise
+    expectClose(
+      full.g1.map((g) => g * B),
+      [...p1.g1.map((g) => g * 3), ...p2.g1.map((g) => g * 4)],
+      1e-5,
+    );
+  });
+
+  it('validates inputs and options with errors that name the field', () => {
+    const t = (v: number[], dtype: 'float32' | 'int32' = 'float32') => tf.tensor1d(v, dtype);
+    const ok = () => ({
+      logRatio: [t([0, 1]), t([1, 0])] as [tf.Tensor1D, tf.Tensor1D],
+      oldLogRatio: [t([0, 1]), t([1, 0])] as [tf.Tensor1D, tf.Tensor1D],
+      reward: [t([1, 0]), t([0, 1])] as [tf.Tensor1D, tf.Tensor1D],
+    });
+    const bad = (patch: Record<string, unknown>, options?: unknown) => () => {
+      const input = { ...ok(), ...patch };
+      try {
+        p3oV2Loss(input as never, options as never);
+      } finally {
+        tf.dispose(
+          Object.values(input)
+            .flat()
+            .filter((x) => x instanceof tf.Tensor) as tf.Tensor[],
+        );
+      }
+    };
+    expect(() => p3oV2Loss(null as never)).toThrow(/p3oV2Loss: `input` must be an object/);
+    expect(bad({ reward: undefined })).toThrow(/`input\.reward` must be a pair \[y1, y2\]/);
+    expect(bad({ logRatio: [t([0, 1])] })).toThrow(/`input\.logRatio` must be a pair/);
+    expect(bad({ oldLogRatio: [t([0, 1]), [0, 1]] })).toThrow(
+      /`input\.oldLogRatio\[1\]` must be a tf\.Tensor/,
+    );
+    expect(bad({ oldLogRatio: [t([0, 1]), t([0, 1], 'int32')] })).toThrow(
+      /`input\.oldLogRatio\[1\]` must be float32, got int32/,
+    );
+    expect(bad({ reward: [tf.tensor2d([[1, 0]]), t([0, 1])] })).toThrow(
+      /`input\.reward\[0\]` must have rank 1/,
+    );
+    expect(bad({ reward: [t([1, 0]), t([0, 1, 2])] })).toThrow(
+      /`input\.reward\[1\]` must have shape \[B\] = \[2\] like `input\.logRatio\[0\]`, got \[3\]/,
+    );
+    expect(bad({ logRatio: [t([]), t([])] })).toThrow(/`input\.logRatio\[0\]` is empty/);
+    const gone = t([0, 1]);
+    gone.dispose();
+    expect(bad({ logRatio: [gone, t([0, 1])] })).toThrow(/`input\.logRatio\[0\]` has been disposed/);
+    expect(bad({}, { klCoef: -0.1 })).toThrow(/`options\.klCoef` must be a finite number >= 0/);
+    expect(bad({}, { clipRange: 0 })).toThrow(/`options\.clipRange` must be a finite number > 0/);
+    expect(bad({}, { ratioClip: 1 })).toThrow(/`options\.ratioClip` must be a finite number > 1/);
+    expect(bad({}, { klCoef: Number.NaN })).toThrow(/`options\.klCoef`/);
+    expect(bad({}, { kl_coef: 0.1 })).toThrow(/unknown option `options\.kl_coef`; the options are klCoef/);
+    expect(bad({}, 0.05)).toThrow(/`options` must be an object/);
+  });
+
+  it('leaks no tensors (forward, and forward + gradients)', async () => {
+    const l = [tf.tensor1d(T12.logRatio[0]), tf.tensor1d(T12.logRatio[1])] as const;
+    const o = [tf.tensor1d(T12.oldLogRatio[0]), tf.tensor1d(T12.oldLogRatio[1])] as const;
+    const r = [tf.tensor1d(T12.reward[0]), tf.tensor1d(T12.reward[1])] as const;
+    await assertNoLeaks(() => p3oV2Loss({ logRatio: l, oldLogRatio: o, reward: r }), { label: 'p3oV2Loss' });
+    await assertNoLeaks(
+      () =>
+        tf.valueAndGrads(
+          (a: tf.Tensor, b: tf.Tensor) =>
+            p3oV2Loss({ logRatio: [a as tf.Tensor1D, b as tf.Tensor1D], oldLogRatio: o, reward: r }).loss,
+        )([...l]),
+      { label: 'p3oV2Loss gradients' },
+    );
+    tf.dispose([...l, ...o, ...r]);
+  });
+});
