@@ -1,1 +1,80 @@
-export {};
+/**
+ * @relign/core — the optimizer plugin interface and registry, config schemas, KL control, and the RLHF
+ * training loop (Trainer) with metrics and checkpoint/resume. The plugin conformance suite is in
+ * `@relign/core/testing`.
+ */
+export {
+  definePlugin,
+  createInstance,
+  resolvePluginConfig,
+  isAlgorithmPlugin,
+  type AlgorithmPlugin,
+  type AlgorithmInstance,
+  type PluginContext,
+  type UpdateContext,
+  type PluginState,
+  type RolloutRequirements,
+  type Metrics,
+} from './plugin.js';
+export {
+  resolveConfig,
+  defaultsOf,
+  type ConfigSchema,
+  type ConfigField,
+  type NumberField,
+  type BooleanField,
+  type StringField,
+} from './config.js';
+export {
+  registerPlugin,
+  unregisterPlugin,
+  registeredPlugins,
+  resolvePlugin,
+  pluginPackageCandidates,
+  type PluginImporter,
+} from './registry.js';
+export {
+  sequenceKl,
+  FixedKlController,
+  AdaptiveKlController,
+  klControllerFromJSON,
+  type KlController,
+  type KlControllerState,
+} from './kl.js';
+export {
+  serializePluginState,
+  deserializePluginState,
+  disposePluginState,
+  type SerializedPluginState,
+} from './state-io.js';
+export {
+  collectRollout,
+  scoreBatch,
+  sequenceSums,
+  parametersFinite,
+  type GenerationOptions,
+  type TextDecoder,
+  type ScoredRollout,
+  type CollectOptions,
+} from './collect.js';
+export { rolloutMetrics, meanKl, RunningStats, MetricsLog } from './metrics.js';
+export { PromptSampler } from './prompt-sampler.js';
+export {
+  latestCheckpoint,
+  readCheckpoint,
+  loadPolicyWeights,
+  writeCheckpoint,
+  LATEST_FILE,
+  TRAINER_STATE_FILE,
+  type TrainerCheckpointState,
+  type LoadedCheckpoint,
+} from './checkpoint.js';
+export {
+  Trainer,
+  weightsFingerprint,
+  type TrainerOptions,
+  type TrainerEvents,
+  type TrainResult,
+  type KlControlOptions,
+  type PromptData,
+} from './trainer.js';

@@ -5,13 +5,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   pairQ,
   pairStats,
-  resolveOptions,
+  resolveP3OOptions,
   stopGradient,
   validatePairBatch,
   type P3OLossResult,
   type P3OOptions,
-  type P3OPairBatch,
-} from './pairs.js';
+  type PairBatch,
+} from '@relign/core';
 
 const FN = 'p3oV1Loss';
 
@@ -45,9 +45,9 @@ const FN = 'p3oV1Loss';
  * @returns `{ loss: Scalar, perPairLoss: [B], stats }`, all caller-owned. `policy/clipfrac` and the ratio
  *   statistics are over the 2B per-response terms.
  */
-export function p3oV1Loss(input: P3OPairBatch, options?: Partial<P3OOptions>): P3OLossResult {
+export function p3oV1Loss(input: PairBatch, options?: Partial<P3OOptions>): P3OLossResult {
   validatePairBatch(input, FN);
-  const { klCoef, clipRange, ratioClip } = resolveOptions(options, FN);
+  const { klCoef, clipRange, ratioClip } = resolveP3OOptions(options, FN);
   return tf.tidy(() => {
     const [l1, l2] = input.logRatio;
     const [o1, o2] = input.oldLogRatio;
@@ -82,9 +82,10 @@ export function p3oV1Loss(input: P3OPairBatch, options?: Partial<P3OOptions>): P
       loss,
       perPairLoss,
       stats: {
-        'policy/loss': tf.clone(loss),
+        'loss/policy': tf.clone(loss),
         'policy/clipfrac': tf.mean(tf.cast(clipped, 'float32')) as tf.Scalar,
         'policy/ratio_mean': tf.mean(ratios) as tf.Scalar,
+        'policy/ratio_min': tf.min(ratios) as tf.Scalar,
         'policy/ratio_max': tf.max(ratios) as tf.Scalar,
         ...pairStats(q, r1, r2, s1, s2),
       },

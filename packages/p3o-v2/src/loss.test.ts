@@ -3,7 +3,7 @@ import { createRng } from '@relign/tensor';
 import { TEST_BACKENDS, assertNoLeaks, useBackend } from '@relign/tensor/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { p3oV2Loss } from './loss.js';
-import type { P3OOptions } from './pairs.js';
+import type { P3OOptions } from '@relign/core';
 
 /** Plain-number description of a minibatch: [y1 values, y2 values] per field. */
 interface PairData {
@@ -131,10 +131,11 @@ describe.each(TEST_BACKENDS)('p3oV2Loss on %s', (backend) => {
   it('matches T12 statistics, and the defaults are spec §1.9 (β 0.05, ε 0.2, c 10)', () => {
     const { stats, loss } = evaluate(T12); // no options: defaults
     expect(loss).toBeCloseTo(1.8231, 5);
-    expect(stats['policy/loss']).toBe(loss);
+    expect(stats['loss/policy']).toBe(loss);
     expect(stats['policy/clipfrac']).toBeCloseTo(1 / 3, 6); // pair 1 only; pair 2 is a tie, not clipped
     expect(stats['policy/ratio_mean']).toBeCloseTo(T12_RATIO.reduce((s, x) => s + x, 0) / 3, 5);
     expect(stats['policy/ratio_max']).toBeCloseTo(3.320117, 5);
+    expect(stats['policy/ratio_min']).toBeCloseTo(1.020201, 5);
     const qMean = T12_Q.reduce((s, x) => s + x, 0) / 3;
     const qStd = Math.sqrt(T12_Q.reduce((s, x) => s + (x - qMean) ** 2, 0) / 3);
     expect(stats['p3o/q_mean']).toBeCloseTo(qMean, 6);
@@ -234,6 +235,7 @@ describe.each(TEST_BACKENDS)('p3oV2Loss on %s', (backend) => {
     expect(stats['policy/clipfrac']).toBe(0);
     expect(stats['policy/ratio_mean']).toBe(1);
     expect(stats['policy/ratio_max']).toBe(1);
+    expect(stats['policy/ratio_min']).toBe(1);
     tf.dispose([x1, x2, theta, r1, r2, ...old, value, ...Object.values(grads)]);
   });
 

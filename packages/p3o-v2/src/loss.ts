@@ -5,13 +5,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   pairQ,
   pairStats,
-  resolveOptions,
+  resolveP3OOptions,
   stopGradient,
   validatePairBatch,
   type P3OLossResult,
   type P3OOptions,
-  type P3OPairBatch,
-} from './pairs.js';
+  type PairBatch,
+} from '@relign/core';
 
 const FN = 'p3oV2Loss';
 
@@ -40,9 +40,9 @@ const FN = 'p3oV2Loss';
  * @param options `{ klCoef, clipRange, ratioClip }`, each optional (defaults β 0.05, ε 0.2, c 10, spec §1.9).
  * @returns `{ loss: Scalar, perPairLoss: [B], stats }`, all caller-owned.
  */
-export function p3oV2Loss(input: P3OPairBatch, options?: Partial<P3OOptions>): P3OLossResult {
+export function p3oV2Loss(input: PairBatch, options?: Partial<P3OOptions>): P3OLossResult {
   validatePairBatch(input, FN);
-  const { klCoef, clipRange, ratioClip } = resolveOptions(options, FN);
+  const { klCoef, clipRange, ratioClip } = resolveP3OOptions(options, FN);
   return tf.tidy(() => {
     const [l1, l2] = input.logRatio;
     const [o1, o2] = input.oldLogRatio;
@@ -70,9 +70,10 @@ export function p3oV2Loss(input: P3OPairBatch, options?: Partial<P3OOptions>): P
       loss,
       perPairLoss,
       stats: {
-        'policy/loss': tf.clone(loss),
+        'loss/policy': tf.clone(loss),
         'policy/clipfrac': tf.mean(tf.cast(tf.greater(aClip, a), 'float32')) as tf.Scalar,
         'policy/ratio_mean': tf.mean(ratio) as tf.Scalar,
+        'policy/ratio_min': tf.min(ratio) as tf.Scalar,
         'policy/ratio_max': tf.max(ratio) as tf.Scalar,
         ...pairStats(q, r1, r2, s1, s2),
       },

@@ -30,10 +30,14 @@ export function bradleyTerryLosses(
   }
   if (margin instanceof tf.Tensor) {
     if (margin.rank !== 1 || margin.shape[0] !== chosen.shape[0]) {
-      throw new Error(`bradleyTerryLoss: margin must be a number or [${chosen.shape[0]}], got [${margin.shape}].`);
+      throw new Error(
+        `bradleyTerryLoss: margin must be a number or [${chosen.shape[0]}], got [${margin.shape}].`,
+      );
     }
   } else if (typeof margin !== 'number' || !Number.isFinite(margin)) {
-    throw new Error(`bradleyTerryLoss: margin must be a finite number or a [B] tensor, got ${String(margin)}.`);
+    throw new Error(
+      `bradleyTerryLoss: margin must be a finite number or a [B] tensor, got ${String(margin)}.`,
+    );
   }
   return tf.tidy(() => {
     let u: tf.Tensor = tf.sub(chosen, rejected);

@@ -80,9 +80,13 @@ export async function saveRewardCheckpoint(
     join(dir, RM_TRAINER_STATE_FILE),
     JSON.stringify({ ...state, optimizerStep: opt.step }, null, 2) + '\n',
   );
-  await writeFileAtomic(join(checkpointDir, LATEST_FILE), JSON.stringify({ checkpoint: name, step: state.step }) + '\n');
+  await writeFileAtomic(
+    join(checkpointDir, LATEST_FILE),
+    JSON.stringify({ checkpoint: name, step: state.step }) + '\n',
+  );
   for (const entry of await readdir(checkpointDir)) {
-    if (entry.startsWith('step-') && entry !== name) await remove(join(checkpointDir, entry), { recursive: true, force: true });
+    if (entry.startsWith('step-') && entry !== name)
+      await remove(join(checkpointDir, entry), { recursive: true, force: true });
   }
   return dir;
 }

@@ -35,15 +35,25 @@ describe('weightedSum', () => {
 
   it('rejects a term that returns NaN, naming it', async () => {
     const nan = rewardFunction(() => Number.NaN, { name: 'nan' });
-    const bad = { name: 'handmade', inputKind: 'any' as const, score: async () => new Float32Array([Number.NaN]) };
-    await expect(weightedSum([{ fn: chars }, { fn: nan }]).score([''], ['a'])).rejects.toThrow(/"nan".*row 0/);
+    const bad = {
+      name: 'handmade',
+      inputKind: 'any' as const,
+      score: async () => new Float32Array([Number.NaN]),
+    };
+    await expect(weightedSum([{ fn: chars }, { fn: nan }]).score([''], ['a'])).rejects.toThrow(
+      /"nan".*row 0/,
+    );
     await expect(weightedSum([{ fn: bad }]).score([''], ['a'])).rejects.toThrow(/"handmade".*row 0/);
   });
 
   it('validates its terms', () => {
     expect(() => weightedSum([])).toThrow(/non-empty/);
-    expect(() => weightedSum([{ fn: {} as RewardFunction }])).toThrow(/terms\[0\]\.fn must be a RewardFunction/);
-    expect(() => weightedSum([{ fn: chars, weight: Number.NaN }])).toThrow(/terms\[0\]\.weight must be a finite number/);
+    expect(() => weightedSum([{ fn: {} as RewardFunction }])).toThrow(
+      /terms\[0\]\.fn must be a RewardFunction/,
+    );
+    expect(() => weightedSum([{ fn: chars, weight: Number.NaN }])).toThrow(
+      /terms\[0\]\.weight must be a finite number/,
+    );
   });
 });
 
@@ -71,7 +81,9 @@ describe('lengthPenalty', () => {
 describe('missingEosPenalty', () => {
   it('subtracts the penalty where the response did not end with EOS', async () => {
     const p = missingEosPenalty({ penalty: 1.5 });
-    expect(Array.from(await p.score(['a', 'b'], ['x', 'y'], { endedWithEos: [true, false] }))).toEqual([0, -1.5]);
+    expect(Array.from(await p.score(['a', 'b'], ['x', 'y'], { endedWithEos: [true, false] }))).toEqual([
+      0, -1.5,
+    ]);
     const byId = missingEosPenalty({ penalty: 2, eosId: 7 });
     expect(Array.from(await byId.score([[1], [1], [1]], [[3, 7], [7, 3], []]))).toEqual([0, -2, -2]);
     // Explicit metadata wins over the ids.
@@ -82,7 +94,9 @@ describe('missingEosPenalty', () => {
     await expect(missingEosPenalty({ penalty: 1 }).score(['a'], ['b'])).rejects.toThrow(
       /cannot tell whether response 0 ended with EOS; pass options.endedWithEos/,
     );
-    await expect(missingEosPenalty({ penalty: 1 }).score([[1]], [[2]])).rejects.toThrow(/or create the penalty with \{ eosId \}/);
+    await expect(missingEosPenalty({ penalty: 1 }).score([[1]], [[2]])).rejects.toThrow(
+      /or create the penalty with \{ eosId \}/,
+    );
     expect(() => missingEosPenalty({ penalty: Number.NaN })).toThrow(/penalty must be a finite number >= 0/);
   });
 });

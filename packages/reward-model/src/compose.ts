@@ -4,12 +4,7 @@
  * (spec §3.4: `missing_eos_penalty` is subtracted from completions that did not end with EOS).
  */
 import { resolveInputs, type RewardInputs, type RewardTokenizer } from './inputs.js';
-import {
-  checkScoreOptions,
-  checkScores,
-  type RewardFunction,
-  type ScoreOptions,
-} from './reward-function.js';
+import { checkScoreOptions, checkScores, type RewardFunction, type ScoreOptions } from './reward-function.js';
 
 /** One term of {@link weightedSum}. */
 export interface WeightedReward {
@@ -35,7 +30,10 @@ export interface WeightedSumReward extends RewardFunction {
  *
  * @throws Error on an empty list, a term that is not a reward function, or a non-finite weight.
  */
-export function weightedSum(terms: readonly WeightedReward[], options: { name?: string } = {}): WeightedSumReward {
+export function weightedSum(
+  terms: readonly WeightedReward[],
+  options: { name?: string } = {},
+): WeightedSumReward {
   if (!Array.isArray(terms) || terms.length === 0) {
     throw new Error('weightedSum: terms must be a non-empty array of { fn, weight }.');
   }

@@ -38,7 +38,9 @@ describe('parsePreferenceJsonl', () => {
     expect(() => bad(line({ prompt: 'p', chosen: 3, rejected: 'r' }))).toThrow(
       /line 3: field "chosen" must be a string, got number/,
     );
-    expect(() => bad(line({ prompt: 'p', chosen: [{ role: 'assistant', content: 'hi' }], rejected: 'r' }))).toThrow(
+    expect(() =>
+      bad(line({ prompt: 'p', chosen: [{ role: 'assistant', content: 'hi' }], rejected: 'r' })),
+    ).toThrow(
       /line 3: field "chosen" must be a string, got an array \(the conversational format is not supported/,
     );
     expect(() => bad(line({ prompt: 'p', chosen: 'c', rejected: 'r', margin: 'big' }))).toThrow(
@@ -72,7 +74,9 @@ describe('readPreferenceJsonl', () => {
   it('reads a file (errors name the path) or in-memory text', async () => {
     const path = join(dir, 'prefs.jsonl');
     await writeFile(path, line({ prompt: 'p', chosen: 'c', rejected: 'r' }) + '\n{"prompt": 1}\n');
-    await expect(readPreferenceJsonl(path)).rejects.toThrow(`${path} line 2: field "prompt" must be a string`);
+    await expect(readPreferenceJsonl(path)).rejects.toThrow(
+      `${path} line 2: field "prompt" must be a string`,
+    );
     const ds = await readPreferenceJsonl({ text: line({ prompt: 'p', chosen: 'c', rejected: 'r' }) });
     expect(ds.pairs).toHaveLength(1);
     await expect(readPreferenceJsonl(join(dir, 'none.jsonl'))).rejects.toThrow(/cannot read .*none\.jsonl/);
@@ -105,8 +109,8 @@ describe('tokenizePreferencePairs', () => {
   });
 
   it('rejects malformed pairs', () => {
-    expect(() => tokenizePreferencePairs([{ prompt: 'p', chosen: 'c' } as never], wordTokenizer, { maxLength: 8 })).toThrow(
-      /pairs\[0\] must be \{prompt, chosen, rejected\}/,
-    );
+    expect(() =>
+      tokenizePreferencePairs([{ prompt: 'p', chosen: 'c' } as never], wordTokenizer, { maxLength: 8 }),
+    ).toThrow(/pairs\[0\] must be \{prompt, chosen, rejected\}/);
   });
 });

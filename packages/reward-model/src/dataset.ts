@@ -50,7 +50,9 @@ export function parsePreferenceJsonl(text: string, options: ParsePreferenceOptio
     throw new TypeError(`parsePreferenceJsonl: text must be a string, got ${typeName(text)}.`);
   }
   if (identical !== 'skip' && identical !== 'error') {
-    throw new Error(`parsePreferenceJsonl: identical must be 'skip' or 'error', got ${JSON.stringify(identical)}.`);
+    throw new Error(
+      `parsePreferenceJsonl: identical must be 'skip' or 'error', got ${JSON.stringify(identical)}.`,
+    );
   }
   const lines = text.replace(/^\uFEFF/, '').split('\n');
   const out: PreferenceDataset = { pairs: [], identicalLines: [] };
@@ -97,7 +99,9 @@ export function parsePreferenceJsonl(text: string, options: ParsePreferenceOptio
     };
     if ('margin' in obj && obj.margin !== null) {
       if (typeof obj.margin !== 'number' || !Number.isFinite(obj.margin)) {
-        throw new Error(`${where}: field "margin" must be a finite number when present, got ${typeName(obj.margin)}.`);
+        throw new Error(
+          `${where}: field "margin" must be a finite number when present, got ${typeName(obj.margin)}.`,
+        );
       }
       example.margin = obj.margin;
     }

@@ -30,12 +30,7 @@ export {
   type ResolvedNormalizerOptions,
   type RewardNormalizerState,
 } from './normalizer.js';
-export {
-  bradleyTerryLoss,
-  bradleyTerryLosses,
-  pairMetrics,
-  type PairMetrics,
-} from './bradley-terry.js';
+export { bradleyTerryLoss, bradleyTerryLosses, pairMetrics, type PairMetrics } from './bradley-terry.js';
 export {
   labelPairs,
   type PreferencePair,
@@ -49,11 +44,7 @@ export {
   type PreferenceDataset,
   type ParsePreferenceOptions,
 } from './dataset.js';
-export {
-  tokenizePreferencePairs,
-  type TokenizedPair,
-  type TokenizePairsResult,
-} from './tokenize-pairs.js';
+export { tokenizePreferencePairs, type TokenizedPair, type TokenizePairsResult } from './tokenize-pairs.js';
 export {
   packSequences,
   sequenceTensors,
@@ -79,11 +70,7 @@ export {
   type RewardModelLossOptions,
   type RewardModelLossResult,
 } from './rm-loss.js';
-export {
-  evaluateRewardModel,
-  type EvaluateRewardModelOptions,
-  type RewardModelEval,
-} from './evaluate.js';
+export { evaluateRewardModel, type EvaluateRewardModelOptions, type RewardModelEval } from './evaluate.js';
 export {
   saveRewardCheckpoint,
   loadRewardCheckpoint,

@@ -58,7 +58,9 @@ function kindOf(rows: readonly unknown[], name: string, fn: string): RewardInput
       for (let t = 0; t < ids.length; t++) {
         const v = ids[t];
         if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
-          throw new TypeError(`${fn}: ${name}[${i}][${t}] must be a token id (integer >= 0), got ${String(v)}.`);
+          throw new TypeError(
+            `${fn}: ${name}[${i}][${t}] must be a token id (integer >= 0), got ${String(v)}.`,
+          );
         }
       }
     }

@@ -53,33 +53,41 @@ describe('labelPairs', () => {
       seed: 5,
     });
     // Row 1 made identical: it is skipped, and rows 0 and 2 keep their labels.
-    const skipped = await labelPairs(['x', 'y', 'z'], ['0#a', '0#same', '0#a'], ['0#b', '0#same', '0#b'], numeric, {
-      temperature: 1,
-      seed: 5,
-    });
+    const skipped = await labelPairs(
+      ['x', 'y', 'z'],
+      ['0#a', '0#same', '0#a'],
+      ['0#b', '0#same', '0#b'],
+      numeric,
+      {
+        temperature: 1,
+        seed: 5,
+      },
+    );
     expect(skipped.winner).toEqual([full.winner[0], null, full.winner[2]]);
   });
 
   it('labels token rows with a text oracle through its tokenizer', async () => {
     const enc = (s: string) => wordTokenizer.encode(s);
-    const r = await labelPairs(
-      [enc('the food was')],
-      [enc('awful and bad')],
-      [enc('good')],
-      afinnReward(),
-      { temperature: 0 },
-    );
-    expect(r.pairs).toEqual([{ prompt: enc('the food was'), chosen: enc('good'), rejected: enc('awful and bad') }]);
+    const r = await labelPairs([enc('the food was')], [enc('awful and bad')], [enc('good')], afinnReward(), {
+      temperature: 0,
+    });
+    expect(r.pairs).toEqual([
+      { prompt: enc('the food was'), chosen: enc('good'), rejected: enc('awful and bad') },
+    ]);
   });
 
   it('rejects bad temperatures, mismatched lengths and non-finite oracle scores', async () => {
     await expect(labelPairs(['a'], ['1'], ['2'], numeric, { temperature: -1 })).rejects.toThrow(
       /temperature must be a finite number >= 0/,
     );
-    await expect(labelPairs(['a'], ['1', '2'], ['2'], numeric, { temperature: 0 })).rejects.toThrow(/same length/);
+    await expect(labelPairs(['a'], ['1', '2'], ['2'], numeric, { temperature: 0 })).rejects.toThrow(
+      /same length/,
+    );
     await expect(labelPairs(['a', 'b'], ['1', 'x'], ['2', '3'], numeric, { temperature: 0 })).rejects.toThrow(
       /"numeric" returned a non-finite score for row 1/,
     );
-    await expect(labelPairs(['a'], ['1'], ['2'], {} as never, { temperature: 0 })).rejects.toThrow(/oracle must be/);
+    await expect(labelPairs(['a'], ['1'], ['2'], {} as never, { temperature: 0 })).rejects.toThrow(
+      /oracle must be/,
+    );
   });
 });

@@ -94,8 +94,16 @@ export async function labelPairs<T extends string | TokenIds>(
     );
   }
   const name = oracle.name ?? 'oracle';
-  const scoresA = checkScores(await oracle.score(prompts as RewardInputs, responsesA as RewardInputs, options.scoreOptionsA), n, name);
-  const scoresB = checkScores(await oracle.score(prompts as RewardInputs, responsesB as RewardInputs, options.scoreOptionsB), n, name);
+  const scoresA = checkScores(
+    await oracle.score(prompts as RewardInputs, responsesA as RewardInputs, options.scoreOptionsA),
+    n,
+    name,
+  );
+  const scoresB = checkScores(
+    await oracle.score(prompts as RewardInputs, responsesB as RewardInputs, options.scoreOptionsB),
+    n,
+    name,
+  );
   const rng = createRng(seed);
   const result: LabelPairsResult<T> = {
     pairs: [],

@@ -24,7 +24,10 @@ describe('RewardNormalizer (spec §2.3, vector T15)', () => {
     const first = n.process([1, 2, 3, 4]);
     expect(n.mean).toBeCloseTo(2.5, 10);
     expect(n.std).toBeCloseTo(1.290994, 6);
-    close(first, [1, 2, 3, 4].map((x) => x / 1.290994));
+    close(
+      first,
+      [1, 2, 3, 4].map((x) => x / 1.290994),
+    );
     const second = n.process([10, 12]);
     expect(n.mean).toBeCloseTo(5.333333, 6);
     expect(n.std).toBeCloseTo(4.546061, 6);
@@ -94,11 +97,16 @@ describe('RewardNormalizer (spec §2.3, vector T15)', () => {
 
   it('reports malformed state files with the field and file name', async () => {
     const path = join(dir, 'bad.json');
-    await writeFile(path, JSON.stringify({ version: 1, options: {}, moments: { mean: 0, var: -1, count: 1 } }));
+    await writeFile(
+      path,
+      JSON.stringify({ version: 1, options: {}, moments: { mean: 0, var: -1, count: 1 } }),
+    );
     await expect(RewardNormalizer.load(path)).rejects.toThrow(/bad\.json: field "moments".*var/);
     await writeFile(path, '{"version": 2}');
     await expect(RewardNormalizer.load(path)).rejects.toThrow(/unsupported version 2/);
-    await expect(RewardNormalizer.load(join(dir, 'missing.json'))).rejects.toThrow(/cannot read .*missing\.json/);
+    await expect(RewardNormalizer.load(join(dir, 'missing.json'))).rejects.toThrow(
+      /cannot read .*missing\.json/,
+    );
     expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ version: 2 });
   });
 });
@@ -109,7 +117,10 @@ describe('normalizedReward', () => {
     const n = new RewardNormalizer({ normalize: true });
     const fn = normalizedReward(base, n);
     expect(fn.name).toBe('normalized(len)');
-    close(await fn.score(['', '', '', ''], ['a', 'bb', 'ccc', 'dddd']), [-1.161895, -0.387298, 0.387298, 1.161895]);
+    close(
+      await fn.score(['', '', '', ''], ['a', 'bb', 'ccc', 'dddd']),
+      [-1.161895, -0.387298, 0.387298, 1.161895],
+    );
     const frozen = normalizedReward(base, n, { update: false });
     const count = n.moments.count;
     close(await frozen.score([''], ['aaaaaaa']), [(7 - 2.5) / 1.290994]);

@@ -50,8 +50,14 @@ function resolveOptions(o: RewardNormalizerOptions, fn: string): ResolvedNormali
   const { scale = true, normalize = false, clip, clipOrder = 'after-scaling' } = o;
   if (typeof scale !== 'boolean') throw new TypeError(`${fn}: options.scale must be a boolean.`);
   if (typeof normalize !== 'boolean') throw new TypeError(`${fn}: options.normalize must be a boolean.`);
-  if (clip !== undefined && clip !== null && !(typeof clip === 'number' && clip > 0 && Number.isFinite(clip))) {
-    throw new Error(`${fn}: options.clip must be a finite number > 0 (or omitted for no clipping), got ${String(clip)}.`);
+  if (
+    clip !== undefined &&
+    clip !== null &&
+    !(typeof clip === 'number' && clip > 0 && Number.isFinite(clip))
+  ) {
+    throw new Error(
+      `${fn}: options.clip must be a finite number > 0 (or omitted for no clipping), got ${String(clip)}.`,
+    );
   }
   if (clipOrder !== 'after-scaling' && clipOrder !== 'before-scaling') {
     throw new Error(
@@ -103,7 +109,8 @@ export class RewardNormalizer {
    */
   update(values: ArrayLike<number>): BatchMoments {
     const xs = checkScores(values, values?.length ?? 0, 'RewardNormalizer.update');
-    if (xs.length === 0) throw new Error('RewardNormalizer.update: values is empty; pass at least one score.');
+    if (xs.length === 0)
+      throw new Error('RewardNormalizer.update: values is empty; pass at least one score.');
     const clipped = this.options.clipOrder === 'before-scaling' ? Array.from(xs, (x) => this.#clip(x)) : xs;
     return this.#moments.update(Array.from(clipped));
   }
@@ -143,7 +150,10 @@ export class RewardNormalizer {
   }
 
   /** Restores a state from {@link toJSON} (object or JSON string), validating every field. */
-  static fromJSON(json: RewardNormalizerState | string, source = 'RewardNormalizer.fromJSON'): RewardNormalizer {
+  static fromJSON(
+    json: RewardNormalizerState | string,
+    source = 'RewardNormalizer.fromJSON',
+  ): RewardNormalizer {
     let obj: unknown = json;
     if (typeof json === 'string') {
       try {
@@ -157,7 +167,9 @@ export class RewardNormalizer {
     }
     const o = obj as Record<string, unknown>;
     if (o.version !== 1) {
-      throw new Error(`${source}: unsupported version ${JSON.stringify(o.version)} (this release reads version 1).`);
+      throw new Error(
+        `${source}: unsupported version ${JSON.stringify(o.version)} (this release reads version 1).`,
+      );
     }
     const opts = o.options as Record<string, unknown> | undefined;
     if (opts === null || typeof opts !== 'object') throw new Error(`${source}: field "options" is missing.`);
@@ -188,7 +200,9 @@ export class RewardNormalizer {
     try {
       text = await readFile(path, 'utf8');
     } catch (err) {
-      throw new Error(`RewardNormalizer.load: cannot read ${path} (${(err as Error).message}).`, { cause: err });
+      throw new Error(`RewardNormalizer.load: cannot read ${path} (${(err as Error).message}).`, {
+        cause: err,
+      });
     }
     return RewardNormalizer.fromJSON(text, path);
   }

@@ -13,7 +13,10 @@ describe('rewardFunction (per row)', () => {
       { name: 'len' },
     );
     expect(fn.inputKind).toBe('text');
-    const s = await fn.score(['ab', 'c'], ['xyz', ''], { endedWithEos: [true, false], responseLengths: [3, 0] });
+    const s = await fn.score(['ab', 'c'], ['xyz', ''], {
+      endedWithEos: [true, false],
+      responseLengths: [3, 0],
+    });
     expect(Array.from(s)).toEqual([23, 10]);
     expect(seen).toEqual([
       { index: 0, endedWithEos: true, responseLength: 3 },
@@ -34,28 +37,41 @@ describe('rewardFunction (per row)', () => {
     const ids = [wordTokenizer.encode('the food was'), wordTokenizer.encode('the food was')];
     const responses = [wordTokenizer.encode('good and great'), wordTokenizer.encode('awful')];
     expect(Array.from(await afinn.score(ids, responses))).toEqual([6, -3]);
-    expect(Array.from(await afinn.score(['the food was', 'x'], ['good and great', 'awful']))).toEqual([6, -3]);
+    expect(Array.from(await afinn.score(['the food was', 'x'], ['good and great', 'awful']))).toEqual([
+      6, -3,
+    ]);
     const noTok = rewardFunction((_p: string, r: string) => r.length, { name: 'plain' });
-    await expect(noTok.score([[1]], [[2]])).rejects.toThrow(/"plain".*scores text but was given token ids.*tokenizer/);
+    await expect(noTok.score([[1]], [[2]])).rejects.toThrow(
+      /"plain".*scores text but was given token ids.*tokenizer/,
+    );
   });
 
   it('encodes text for a token scorer', async () => {
-    const count = rewardFunction((_p: readonly number[] | Int32Array, r: readonly number[] | Int32Array) => r.length, {
-      inputKind: 'tokens',
-      tokenizer: wordTokenizer,
-      name: 'count',
-    });
+    const count = rewardFunction(
+      (_p: readonly number[] | Int32Array, r: readonly number[] | Int32Array) => r.length,
+      {
+        inputKind: 'tokens',
+        tokenizer: wordTokenizer,
+        name: 'count',
+      },
+    );
     expect(Array.from(await count.score(['the'], ['good good bad']))).toEqual([3]);
-    const bare = rewardFunction((_p: readonly number[] | Int32Array, r: readonly number[] | Int32Array) => r.length, {
-      inputKind: 'tokens',
-    });
+    const bare = rewardFunction(
+      (_p: readonly number[] | Int32Array, r: readonly number[] | Int32Array) => r.length,
+      {
+        inputKind: 'tokens',
+      },
+    );
     await expect(bare.score(['a'], ['b'])).rejects.toThrow(/scores token ids but was given strings/);
   });
 
   it('rejects NaN and infinite scores naming the function and row', async () => {
-    const fn = rewardFunction((_p: string, r: string) => (r === 'bad' ? Number.NaN : r === 'inf' ? 1e39 : 1), {
-      name: 'flaky',
-    });
+    const fn = rewardFunction(
+      (_p: string, r: string) => (r === 'bad' ? Number.NaN : r === 'inf' ? 1e39 : 1),
+      {
+        name: 'flaky',
+      },
+    );
     await expect(fn.score(['', '', ''], ['ok', 'bad', 'ok'])).rejects.toThrow(
       /"flaky" returned a non-finite score for row 1 \(NaN\)/,
     );
@@ -66,7 +82,9 @@ describe('rewardFunction (per row)', () => {
   it('validates the batch', async () => {
     const fn = rewardFunction(() => 0, { name: 'zero' });
     await expect(fn.score(['a', 'b'], ['c'])).rejects.toThrow(/prompts has 2 rows but responses has 1/);
-    await expect(fn.score(['a', [1] as unknown as string], ['c', 'd'])).rejects.toThrow(/mixes strings and token arrays/);
+    await expect(fn.score(['a', [1] as unknown as string], ['c', 'd'])).rejects.toThrow(
+      /mixes strings and token arrays/,
+    );
     await expect(fn.score([[1]], ['c'])).rejects.toThrow(/prompts are tokens but responses are text/);
     await expect(fn.score([[1, -2]], [[3]])).rejects.toThrow(/prompts\[0\]\[1\] must be a token id/);
     await expect(fn.score(['a'], ['b'], { endedWithEos: [true, false] })).rejects.toThrow(
@@ -87,14 +105,22 @@ describe('batchRewardFunction', () => {
       },
       { name: 'lens' },
     );
-    expect(Array.from(await fn.score(['p', 'q'], ['aa', 'b'], { endedWithEos: [true, true] }))).toEqual([2, 1]);
-    expect(calls).toEqual([{ prompts: ['p', 'q'], responses: ['aa', 'b'], options: { endedWithEos: [true, true] } }]);
+    expect(Array.from(await fn.score(['p', 'q'], ['aa', 'b'], { endedWithEos: [true, true] }))).toEqual([
+      2, 1,
+    ]);
+    expect(calls).toEqual([
+      { prompts: ['p', 'q'], responses: ['aa', 'b'], options: { endedWithEos: [true, true] } },
+    ]);
   });
 
   it('checks the number and finiteness of the returned scores', async () => {
     const short = batchRewardFunction(() => [1], { name: 'short' });
-    await expect(short.score(['a', 'b'], ['c', 'd'])).rejects.toThrow(/"short" returned 1 scores for a batch of 2 rows/);
-    const inf = batchRewardFunction(async () => new Float64Array([0, Number.NEGATIVE_INFINITY]), { name: 'inf' });
+    await expect(short.score(['a', 'b'], ['c', 'd'])).rejects.toThrow(
+      /"short" returned 1 scores for a batch of 2 rows/,
+    );
+    const inf = batchRewardFunction(async () => new Float64Array([0, Number.NEGATIVE_INFINITY]), {
+      name: 'inf',
+    });
     await expect(inf.score(['a', 'b'], ['c', 'd'])).rejects.toThrow(/row 1 \(-Infinity\)/);
   });
 });

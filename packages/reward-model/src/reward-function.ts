@@ -76,7 +76,9 @@ export function checkScores(values: ArrayLike<number>, size: number, name: strin
     );
   }
   if (values.length !== size) {
-    throw new Error(`reward function "${name}" returned ${values.length} scores for a batch of ${size} rows.`);
+    throw new Error(
+      `reward function "${name}" returned ${values.length} scores for a batch of ${size} rows.`,
+    );
   }
   const out = new Float32Array(size);
   let firstBad = -1;
@@ -84,7 +86,9 @@ export function checkScores(values: ArrayLike<number>, size: number, name: strin
   for (let i = 0; i < size; i++) {
     const v = values[i];
     if (typeof v !== 'number') {
-      throw new TypeError(`reward function "${name}" returned ${typeof v} for row ${i}; scores must be numbers.`);
+      throw new TypeError(
+        `reward function "${name}" returned ${typeof v} for row ${i}; scores must be numbers.`,
+      );
     }
     out[i] = v;
     if (!Number.isFinite(out[i]!)) {
@@ -121,7 +125,9 @@ export function checkScoreOptions(options: ScoreOptions | undefined, size: numbe
     }
     responseLengths.forEach((v, i) => {
       if (!Number.isInteger(v) || v < 0) {
-        throw new TypeError(`${fn}: options.responseLengths[${i}] must be an integer >= 0, got ${String(v)}.`);
+        throw new TypeError(
+          `${fn}: options.responseLengths[${i}] must be an integer >= 0, got ${String(v)}.`,
+        );
       }
     });
   }
@@ -157,11 +163,17 @@ export function rewardFunction(
   options: ProgrammaticRewardOptions = {},
 ): RewardFunction {
   if (typeof fn !== 'function') {
-    throw new TypeError(`rewardFunction: fn must be a function (prompt, response) => number, got ${typeof fn}.`);
+    throw new TypeError(
+      `rewardFunction: fn must be a function (prompt, response) => number, got ${typeof fn}.`,
+    );
   }
   const kind = validKind(options.inputKind, 'rewardFunction');
   const name = options.name ?? (fn.name || 'reward');
-  const call = fn as unknown as (p: string | TokenIds, r: string | TokenIds, info: RowInfo) => number | Promise<number>;
+  const call = fn as unknown as (
+    p: string | TokenIds,
+    r: string | TokenIds,
+    info: RowInfo,
+  ) => number | Promise<number>;
   return {
     name,
     inputKind: kind,
@@ -188,7 +200,11 @@ export function rewardFunction(
  * served elsewhere, or a vectorised labeler) as a {@link RewardFunction}.
  */
 export function batchRewardFunction(
-  fn: (prompts: string[], responses: string[], options: ScoreOptions) => ArrayLike<number> | Promise<ArrayLike<number>>,
+  fn: (
+    prompts: string[],
+    responses: string[],
+    options: ScoreOptions,
+  ) => ArrayLike<number> | Promise<ArrayLike<number>>,
   options?: ProgrammaticRewardOptions & { inputKind?: 'text' },
 ): RewardFunction;
 export function batchRewardFunction(
@@ -200,7 +216,11 @@ export function batchRewardFunction(
   options: ProgrammaticRewardOptions & { inputKind: 'tokens' },
 ): RewardFunction;
 export function batchRewardFunction(
-  fn: (prompts: never[], responses: never[], options: ScoreOptions) => ArrayLike<number> | Promise<ArrayLike<number>>,
+  fn: (
+    prompts: never[],
+    responses: never[],
+    options: ScoreOptions,
+  ) => ArrayLike<number> | Promise<ArrayLike<number>>,
   options: ProgrammaticRewardOptions = {},
 ): RewardFunction {
   if (typeof fn !== 'function') {

@@ -15,7 +15,8 @@ function randomize(rm: RewardModel, seed: number): void {
   const rng = createRng(seed);
   for (const [name, v] of rm.variables()) {
     const data = Float32Array.from({ length: v.size }, () => rng.normal(0, 0.3));
-    if (/ln_\d\.weight$|ln_f\.weight$/.test(name)) for (let i = 0; i < data.length; i++) data[i] = 1 + data[i]!;
+    if (/ln_\d\.weight$|ln_f\.weight$/.test(name))
+      for (let i = 0; i < data.length; i++) data[i] = 1 + data[i]!;
     tf.tidy(() => v.assign(tf.tensor(data, v.shape)));
   }
 }
@@ -69,7 +70,10 @@ describe.each(TEST_BACKENDS)('RewardModel on %s', (backend) => {
     const responses = ['good and nice', 'awful'];
     const text = await rm.score(prompts, responses);
     const enc = (s: string) => wordTokenizer.encode(s);
-    const tokens = await rm.score(prompts.map(enc), responses.map((r) => [...enc(r), 0]));
+    const tokens = await rm.score(
+      prompts.map(enc),
+      responses.map((r) => [...enc(r), 0]),
+    );
     expect(Array.from(text)).toEqual(Array.from(tokens));
     // endedWithEos: false → no EOS appended.
     const cut = await rm.score(prompts, responses, { endedWithEos: [false, true] });
@@ -97,7 +101,12 @@ describe.each(TEST_BACKENDS)('RewardModel on %s', (backend) => {
 
     const back = await RewardModel.fromPretrained(out);
     expect(back.normalizer.toJSON()).toEqual(rm.normalizer.toJSON());
-    expect(back.normalizer.options).toEqual({ scale: true, normalize: true, clip: 4, clipOrder: 'after-scaling' });
+    expect(back.normalizer.options).toEqual({
+      scale: true,
+      normalize: true,
+      clip: 4,
+      clipOrder: 'after-scaling',
+    });
     expect(back.head.bias).toBeDefined();
     expect(Array.from(back.scoreSequences(SEQS))).toEqual(Array.from(rm.scoreSequences(SEQS)));
     // Processing the next batch gives the same numbers: the statistics really were restored.
@@ -107,7 +116,9 @@ describe.each(TEST_BACKENDS)('RewardModel on %s', (backend) => {
     const lm = await CausalLM.fromPretrained(out, { strict: false });
     expect(lm.config.n_embd).toBe(TINY_RM_CONFIG.n_embd);
     lm.dispose();
-    await expect(CausalLM.fromPretrained(out)).rejects.toThrow(/unexpected tensors: score\.bias, score\.weight/);
+    await expect(CausalLM.fromPretrained(out)).rejects.toThrow(
+      /unexpected tensors: score\.bias, score\.weight/,
+    );
     back.dispose();
     rm.dispose();
   });
@@ -144,8 +155,12 @@ describe.each(TEST_BACKENDS)('RewardModel on %s', (backend) => {
   it('rejects rows it cannot score, naming them', async () => {
     const rm = RewardModel.create(TINY_RM_CONFIG, { seed: 1 });
     const long = Array.from({ length: 20 }, () => 2);
-    expect(() => rm.scoreSequences([[2], long])).toThrow(/row 1 has 20 tokens but n_positions=16.*truncation: 'left'/);
-    expect(() => rm.scoreSequences([[2, 99]])).toThrow(/row 0 token 1 is 99, outside the vocabulary \[0, 24\)/);
+    expect(() => rm.scoreSequences([[2], long])).toThrow(
+      /row 1 has 20 tokens but n_positions=16.*truncation: 'left'/,
+    );
+    expect(() => rm.scoreSequences([[2, 99]])).toThrow(
+      /row 0 token 1 is 99, outside the vocabulary \[0, 24\)/,
+    );
     expect(() => rm.scoreSequences([[]])).toThrow(/row 0 is empty/);
     await expect(rm.score(['a'], ['b'])).rejects.toThrow(/text inputs need a tokenizer/);
     rm.dispose();
@@ -157,7 +172,9 @@ describe.each(TEST_BACKENDS)('RewardModel on %s', (backend) => {
 
   it('does not leak tensors when scoring', async () => {
     const rm = RewardModel.create(TINY_RM_CONFIG, { seed: 1, tokenizer: wordTokenizer });
-    await assertNoLeaks(() => rm.scoreSequences(SEQS, { batchSize: 4, padding: 'left' }), { label: 'scoreSequences' });
+    await assertNoLeaks(() => rm.scoreSequences(SEQS, { batchSize: 4, padding: 'left' }), {
+      label: 'scoreSequences',
+    });
     await assertNoLeaks(() => rm.score(['the food was'], ['good']), { label: 'RewardModel.score' });
     rm.dispose();
   });

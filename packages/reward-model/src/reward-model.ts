@@ -85,7 +85,9 @@ export class RewardModel implements RewardFunction {
     }
     const truncation = options.truncation ?? 'error';
     if (truncation !== 'error' && truncation !== 'left') {
-      throw new Error(`RewardModel: truncation must be 'error' or 'left', got ${JSON.stringify(truncation)}.`);
+      throw new Error(
+        `RewardModel: truncation must be 'error' or 'left', got ${JSON.stringify(truncation)}.`,
+      );
     }
     this.backbone = backbone;
     this.head = head;
@@ -108,7 +110,8 @@ export class RewardModel implements RewardFunction {
    * head. The reward model takes ownership: its `dispose` frees the backbone (pass `lm.clone()` to keep yours).
    */
   static fromBackbone(backbone: CausalLM, options: CreateRewardModelOptions = {}): RewardModel {
-    if (!(backbone instanceof CausalLM)) throw new TypeError('RewardModel.fromBackbone: backbone must be a CausalLM.');
+    if (!(backbone instanceof CausalLM))
+      throw new TypeError('RewardModel.fromBackbone: backbone must be a CausalLM.');
     const head = ScalarHead.create(backbone.config.n_embd, {
       prefix: HEAD_PREFIX,
       bias: options.bias ?? false,
@@ -277,7 +280,8 @@ export class RewardModel implements RewardFunction {
 
   #fit(s: TokenIds, row: number): TokenIds {
     const { n_positions: maxLen, vocab_size: V } = this.backbone.config;
-    if (s.length === 0) throw new Error(`RewardModel: row ${row} is empty (prompt and response have no token).`);
+    if (s.length === 0)
+      throw new Error(`RewardModel: row ${row} is empty (prompt and response have no token).`);
     for (let t = 0; t < s.length; t++) {
       const id = s[t]!;
       if (!Number.isInteger(id) || id < 0 || id >= V) {
@@ -296,4 +300,3 @@ export class RewardModel implements RewardFunction {
     if (this.#disposed) throw new Error(`RewardModel.${what}: the model was disposed.`);
   }
 }
-

@@ -65,7 +65,12 @@ describe.each(TEST_BACKENDS)('rewardModelLoss on %s', (backend) => {
     const batch = pairBatch(PAIRS);
     const out = rewardModelLoss(rm, batch, { lmCoef: 0.5 });
     // Independent reference: @relign/lm's SFT loss on the chosen sequences (targets = response + EOS).
-    const ref = batchToTensors(collate(PAIRS.map((p) => p.chosen), { padId: 0 }));
+    const ref = batchToTensors(
+      collate(
+        PAIRS.map((p) => p.chosen),
+        { padId: 0 },
+      ),
+    );
     const ce = causalLmLoss(rm.backbone, ref);
     const ceValue = ce.dataSync()[0]!;
     expect(ceValue).toBeGreaterThan(2); // ≈ ln(24) at init: the test compares non-trivial numbers

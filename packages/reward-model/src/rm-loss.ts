@@ -130,7 +130,9 @@ export function rewardModelLoss(
     const rejected = tf.slice(scores, [B], [B]);
     const btLoss = tf.mean(bradleyTerryLosses(chosen, rejected, batch.margins ?? 0)) as tf.Scalar;
     const loss = lmLoss === undefined ? btLoss : (tf.add(btLoss, tf.mul(lmLoss, lmCoef)) as tf.Scalar);
-    return lmLoss === undefined ? { loss, btLoss, chosen, rejected } : { loss, btLoss, chosen, rejected, lmLoss };
+    return lmLoss === undefined
+      ? { loss, btLoss, chosen, rejected }
+      : { loss, btLoss, chosen, rejected, lmLoss };
   });
   return out as RewardModelLossResult;
 }

@@ -50,7 +50,8 @@ export interface PackOptions {
 export function packSequences(sequences: readonly TokenIds[], options: PackOptions = {}): SequenceBatch {
   const { padId = 0, padding = 'right' } = options;
   if (sequences.length === 0) throw new Error('packSequences: no sequences; a batch needs at least one row.');
-  if (!Number.isInteger(padId) || padId < 0) throw new Error(`packSequences: padId must be a token id >= 0, got ${padId}.`);
+  if (!Number.isInteger(padId) || padId < 0)
+    throw new Error(`packSequences: padId must be a token id >= 0, got ${padId}.`);
   if (padding !== 'left' && padding !== 'right') {
     throw new Error(`packSequences: padding must be 'left' or 'right', got ${JSON.stringify(padding)}.`);
   }
@@ -107,7 +108,9 @@ export function disposeSequenceTensors(t: SequenceTensors): void {
  */
 export function selectLast(values: tf.Tensor2D, lastOneHot: tf.Tensor2D): tf.Tensor1D {
   if (!tf.util.arraysEqual(values.shape, lastOneHot.shape)) {
-    throw new Error(`selectLast: values [${values.shape}] and lastOneHot [${lastOneHot.shape}] must have the same shape.`);
+    throw new Error(
+      `selectLast: values [${values.shape}] and lastOneHot [${lastOneHot.shape}] must have the same shape.`,
+    );
   }
   return tf.tidy(() => tf.sum(tf.mul(values, lastOneHot), 1) as tf.Tensor1D);
 }

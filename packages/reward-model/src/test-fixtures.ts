@@ -55,14 +55,36 @@ export const wordTokenizer = {
   padId: 0,
 };
 
-export const TINY_RM_CONFIG = { vocab_size: WORDS.length, n_positions: 16, n_embd: 32, n_layer: 2, n_head: 4 };
+export const TINY_RM_CONFIG = {
+  vocab_size: WORDS.length,
+  n_positions: 16,
+  n_embd: 32,
+  n_layer: 2,
+  n_head: 4,
+};
 
 const PROMPTS = ['the food was', 'the movie is', 'the service was', 'it is a place'];
 const NEUTRAL = ['the', 'food', 'movie', 'service', 'was', 'is', 'and', 'it', 'a', 'place'];
-const SENTIMENT = ['good', 'great', 'love', 'nice', 'excellent', 'fun', 'bad', 'awful', 'hate', 'poor', 'boring', 'worst'];
+const SENTIMENT = [
+  'good',
+  'great',
+  'love',
+  'nice',
+  'excellent',
+  'fun',
+  'bad',
+  'awful',
+  'hate',
+  'poor',
+  'boring',
+  'worst',
+];
 
 /** `n` (prompt, responseA, responseB) triples of random 3–6-word responses, seeded. */
-export function syntheticTriples(n: number, seed: number | string): { prompts: string[]; a: string[]; b: string[] } {
+export function syntheticTriples(
+  n: number,
+  seed: number | string,
+): { prompts: string[]; a: string[]; b: string[] } {
   const rng = createRng(seed);
   const response = () => {
     const len = 3 + rng.int(4);

@@ -72,7 +72,8 @@ export function tokenizePreferencePairs(
       result.dropped++;
       return;
     }
-    if (chosen.promptLength < fullPrompt[i]! || rejected.promptLength < fullPrompt[i]!) result.promptTruncated++;
+    if (chosen.promptLength < fullPrompt[i]! || rejected.promptLength < fullPrompt[i]!)
+      result.promptTruncated++;
     const pair: TokenizedPair = { chosen, rejected };
     if (p.margin !== undefined) pair.margin = p.margin;
     result.pairs.push(pair);

@@ -6,7 +6,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { TextTokenizer } from '@relign/lm';
 import { AdamW, createRng, rngFromState, warmupCosine, type Rng, type RngState } from '@relign/tensor';
-import { loadRewardCheckpoint, saveRewardCheckpoint, type RewardRunFingerprint, type RewardTrainerState } from './checkpoint.js';
+import {
+  loadRewardCheckpoint,
+  saveRewardCheckpoint,
+  type RewardRunFingerprint,
+  type RewardTrainerState,
+} from './checkpoint.js';
 import type { PreferenceExample } from './dataset.js';
 import { evaluateRewardModel } from './evaluate.js';
 import type { RewardModel } from './reward-model.js';
@@ -174,20 +179,32 @@ export async function runRewardModelTraining(
   const minLr = options.minLr ?? 0.1 * lr;
   const evalBatchSize = options.evalBatchSize ?? batchSize;
   check(train.length > 0, 'the training set is empty.');
-  check(Number.isInteger(batchSize) && batchSize >= 1, `batchSize must be an integer >= 1 (got ${batchSize}).`);
+  check(
+    Number.isInteger(batchSize) && batchSize >= 1,
+    `batchSize must be an integer >= 1 (got ${batchSize}).`,
+  );
   check(lr > 0 && Number.isFinite(lr), `lr must be > 0 (got ${lr}).`);
   check(minLr >= 0 && minLr <= lr, `minLr must be in [0, lr] (got ${minLr}).`);
-  check(Number.isInteger(warmupSteps) && warmupSteps >= 0, `warmupSteps must be an integer >= 0 (got ${warmupSteps}).`);
+  check(
+    Number.isInteger(warmupSteps) && warmupSteps >= 0,
+    `warmupSteps must be an integer >= 0 (got ${warmupSteps}).`,
+  );
   check(maxGradNorm > 0, `maxGradNorm must be > 0 (got ${maxGradNorm}).`);
   check(lmCoef >= 0 && Number.isFinite(lmCoef), `lmCoef must be a finite number >= 0 (got ${lmCoef}).`);
   check(Number.isFinite(margin), `margin must be a finite number (got ${margin}).`);
   let totalSteps: number;
   if (options.maxSteps !== undefined) {
-    check(Number.isInteger(options.maxSteps) && options.maxSteps >= 1, `maxSteps must be an integer >= 1 (got ${options.maxSteps}).`);
+    check(
+      Number.isInteger(options.maxSteps) && options.maxSteps >= 1,
+      `maxSteps must be an integer >= 1 (got ${options.maxSteps}).`,
+    );
     totalSteps = options.maxSteps;
   } else {
     check(options.epochs !== undefined, 'give maxSteps or epochs.');
-    check(options.epochs! > 0 && Number.isFinite(options.epochs!), `epochs must be > 0 (got ${options.epochs}).`);
+    check(
+      options.epochs! > 0 && Number.isFinite(options.epochs!),
+      `epochs must be > 0 (got ${options.epochs}).`,
+    );
     totalSteps = Math.max(1, Math.ceil(options.epochs! * Math.ceil(train.length / batchSize)));
   }
   check(totalSteps >= warmupSteps, `the run has ${totalSteps} steps, fewer than warmupSteps=${warmupSteps}.`);
@@ -451,7 +468,8 @@ export async function trainRewardModel(
     promptTruncated += ev.promptTruncated;
   } else {
     const n = tok.pairs.length;
-    const numEval = evalFraction > 0 && n >= 2 ? Math.min(n - 1, Math.max(1, Math.round(evalFraction * n))) : 0;
+    const numEval =
+      evalFraction > 0 && n >= 2 ? Math.min(n - 1, Math.max(1, Math.round(evalFraction * n))) : 0;
     const perm = createRng(`rm-eval-split/${String(seed)}`).permutation(n);
     const isEval = new Set(perm.slice(0, numEval));
     trainSet = tok.pairs.filter((_, i) => !isEval.has(i));

@@ -1,0 +1,120 @@
+/**
+ * The P3O-V1 optimizer plugin: Pairwise Proximal Policy Optimization with *separate* clipping (Wu et al. 2023,
+ * "Pairwise Proximal Policy Optimization: Harnessing Relative Feedback for LLM Alignment", arXiv 2310.00212;
+ * not the 2026 paper of the same acronym). Spec §1: two responses per prompt, one sequence-level reward each,
+ * no value function; the update depends on rewards only through `r1 − r2`, so it is invariant to any
+ * per-prompt shift of the reward (spec §1.10).
+ *
+ * Read top to bottom: the config (defaults from the authors' code, spec §1.9), what the trainer must collect,
+ * the loss call, the plugin object. The update loop itself (epochs of seeded pair shuffles, AdamW with
+ * grad-norm clipping and the non-finite skip, checkpointable state) is shared with P3O-V2 and lives in
+ * `@relign/core` (`PairwiseOptimizer`, spec §1.8).
+ */
+import {
+  definePlugin,
+  PairwiseOptimizer,
+  type PairwiseLoss,
+  type PairwiseOptimizerConfig,
+  type ConfigSchema,
+} from '@relign/core';
+import { p3oV1Loss } from './loss.js';
+
+/** P3O-V1 settings. β (the KL coefficient) is not here: it comes from the Trainer's KL controller (below). */
+export interface P3OV1Config extends PairwiseOptimizerConfig {
+  /** ε: each response's ratio ρk = exp(Lk − Lk,old) is clipped PPO-style to `[1 − ε, 1 + ε]` (spec §1.5). */
+  clipRange: number;
+  /** c: the other response's detached ratio, the weight of each term, is clamped to `[1/c, c]` (spec §1.5). */
+  ratioClip: number;
+}
+
+/**
+ * The config: defaults of the authors' code (spec §1.9; `thwu1/trlx` `examples/hh/p3o_hh.py` and
+ * `default_p3o_config`, the "6B" column). P3O-V2 has the same fields and defaults.
+ */
+export const p3oV1ConfigSchema: ConfigSchema<P3OV1Config> = {
+  lr: {
+    type: 'number',
+    default: 8e-6,
+    min: 0,
+    exclusiveMin: true,
+    description: 'AdamW learning rate, constant (spec §1.9: 8e-6; raise it for tiny models)',
+  },
+  epochs: {
+    type: 'integer',
+    default: 4,
+    min: 1,
+    max: 100,
+    description: 'passes over each rollout, a new shuffle each (spec §1.9 p3o_epochs: 4)',
+  },
+  pairsPerMinibatch: {
+    type: 'integer',
+    default: 4,
+    min: 1,
+    description: 'prompt pairs per minibatch = per optimizer step (spec §1.9 batch_size: 4)',
+  },
+  clipRange: {
+    type: 'number',
+    default: 0.2,
+    min: 0,
+    exclusiveMin: true,
+    description: 'update clip ε (spec §1.4/§1.5 cliprange: 0.2)',
+  },
+  ratioClip: {
+    type: 'number',
+    default: 10,
+    min: 1,
+    exclusiveMin: true,
+    description: 'importance weights are clamped to [1/c, c] (spec §1.4/§1.5 cliprange_ratio: 10)',
+  },
+  maxGradNorm: {
+    type: 'number',
+    default: 1,
+    min: 0,
+    exclusiveMin: true,
+    description: 'global gradient-norm clip (spec §1.9: 1.0, DeepSpeed config)',
+  },
+  weightDecay: {
+    type: 'number',
+    default: 1e-6,
+    min: 0,
+    description: 'AdamW decoupled weight decay on matrices and embeddings (spec §1.9: 1e-6)',
+  },
+  adamBeta1: { type: 'number', default: 0.9, min: 0, max: 1, exclusiveMax: true, description: 'AdamW β1 (spec §1.9: 0.9)' },
+  adamBeta2: { type: 'number', default: 0.95, min: 0, max: 1, exclusiveMax: true, description: 'AdamW β2 (spec §1.9: 0.95)' },
+  adamEps: { type: 'number', default: 1e-8, min: 0, exclusiveMin: true, description: 'AdamW ε (spec §1.9: 1e-8)' },
+  rewardScaling: {
+    type: 'enum',
+    default: 'none',
+    values: ['none', 'pairwise-std'],
+    description:
+      "'none', or divide r1 − r2 by its running std ('pairwise-std'); both keep invariance to reward translation " +
+      '(spec §1.7 caveat: the authors scale by the running std of raw scores, which does not)',
+  },
+  rewardClip: {
+    type: 'number',
+    default: 0,
+    min: 0,
+    description:
+      'clip each raw score to [−c, c] before differencing; 0 = off (the authors use 10, spec §1.7; a clip that ' +
+      'shifted scores reach breaks invariance to reward translation)',
+  },
+};
+
+/** The loss call: spec §1.5 with the trainer's β and the configured ε, c. */
+function v1Loss(config: P3OV1Config): PairwiseLoss {
+  return (input, klCoef) => p3oV1Loss(input, { klCoef, clipRange: config.clipRange, ratioClip: config.ratioClip });
+}
+
+/**
+ * The P3O-V1 plugin (registry name `p3o-v1`). Rollouts: 2 responses per prompt with reference log-probs. β is
+ * `UpdateContext.klCoef`: the Trainer's default fixed controller gives 0.05, the authors' value (spec §1.2,
+ * §1.9); P3O has no adaptive controller.
+ */
+export const p3oV1Plugin = definePlugin<P3OV1Config>({
+  name: 'p3o-v1',
+  description: 'P3O-V1: pairwise proximal policy optimization with separate clipping (Wu et al. 2023, arXiv 2310.00212)',
+  configSchema: p3oV1ConfigSchema,
+  requirements: () => ({ responsesPerPrompt: 2, referenceLogprobs: true, valueHead: false }),
+  create: (context, config) =>
+    new PairwiseOptimizer({ name: 'p3o-v1', metricPrefix: 'p3o', context, config, loss: v1Loss(config) }),
+});

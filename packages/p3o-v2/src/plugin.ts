@@ -1,0 +1,120 @@
+/**
+ * The P3O-V2 optimizer plugin: Pairwise Proximal Policy Optimization with *joint* clipping (Wu et al. 2023,
+ * "Pairwise Proximal Policy Optimization: Harnessing Relative Feedback for LLM Alignment", arXiv 2310.00212;
+ * not the 2026 paper of the same acronym). Spec §1: two responses per prompt, one sequence-level reward each,
+ * no value function; the update depends on rewards only through `r1 − r2`, so it is invariant to any
+ * per-prompt shift of the reward (spec §1.10).
+ *
+ * Read top to bottom: the config (defaults from the authors' code, spec §1.9), what the trainer must collect,
+ * the loss call, the plugin object. The update loop itself (epochs of seeded pair shuffles, AdamW with
+ * grad-norm clipping and the non-finite skip, checkpointable state) is shared with P3O-V1 and lives in
+ * `@relign/core` (`PairwiseOptimizer`, spec §1.8).
+ */
+import {
+  definePlugin,
+  PairwiseOptimizer,
+  type PairwiseLoss,
+  type PairwiseOptimizerConfig,
+  type ConfigSchema,
+} from '@relign/core';
+import { p3oV2Loss } from './loss.js';
+
+/** P3O-V2 settings. β (the KL coefficient) is not here: it comes from the Trainer's KL controller (below). */
+export interface P3OV2Config extends PairwiseOptimizerConfig {
+  /** ε: the joint clip of the pair log-ratio `d = L1 − L2` to `d_old ± ε` (spec §1.4). */
+  clipRange: number;
+  /** c: the detached joint importance weight ρ1ρ2 is clamped to `[1/c, c]` (spec §1.4). */
+  ratioClip: number;
+}
+
+/**
+ * The config: defaults of the authors' code (spec §1.9; `thwu1/trlx` `examples/hh/p3o_hh.py` and
+ * `default_p3o_config`, the "6B" column). P3O-V1 has the same fields and defaults.
+ */
+export const p3oV2ConfigSchema: ConfigSchema<P3OV2Config> = {
+  lr: {
+    type: 'number',
+    default: 8e-6,
+    min: 0,
+    exclusiveMin: true,
+    description: 'AdamW learning rate, constant (spec §1.9: 8e-6; raise it for tiny models)',
+  },
+  epochs: {
+    type: 'integer',
+    default: 4,
+    min: 1,
+    max: 100,
+    description: 'passes over each rollout, a new shuffle each (spec §1.9 p3o_epochs: 4)',
+  },
+  pairsPerMinibatch: {
+    type: 'integer',
+    default: 4,
+    min: 1,
+    description: 'prompt pairs per minibatch = per optimizer step (spec §1.9 batch_size: 4)',
+  },
+  clipRange: {
+    type: 'number',
+    default: 0.2,
+    min: 0,
+    exclusiveMin: true,
+    description: 'update clip ε (spec §1.4/§1.5 cliprange: 0.2)',
+  },
+  ratioClip: {
+    type: 'number',
+    default: 10,
+    min: 1,
+    exclusiveMin: true,
+    description: 'importance weights are clamped to [1/c, c] (spec §1.4/§1.5 cliprange_ratio: 10)',
+  },
+  maxGradNorm: {
+    type: 'number',
+    default: 1,
+    min: 0,
+    exclusiveMin: true,
+    description: 'global gradient-norm clip (spec §1.9: 1.0, DeepSpeed config)',
+  },
+  weightDecay: {
+    type: 'number',
+    default: 1e-6,
+    min: 0,
+    description: 'AdamW decoupled weight decay on matrices and embeddings (spec §1.9: 1e-6)',
+  },
+  adamBeta1: { type: 'number', default: 0.9, min: 0, max: 1, exclusiveMax: true, description: 'AdamW β1 (spec §1.9: 0.9)' },
+  adamBeta2: { type: 'number', default: 0.95, min: 0, max: 1, exclusiveMax: true, description: 'AdamW β2 (spec §1.9: 0.95)' },
+  adamEps: { type: 'number', default: 1e-8, min: 0, exclusiveMin: true, description: 'AdamW ε (spec §1.9: 1e-8)' },
+  rewardScaling: {
+    type: 'enum',
+    default: 'none',
+    values: ['none', 'pairwise-std'],
+    description:
+      "'none', or divide r1 − r2 by its running std ('pairwise-std'); both keep invariance to reward translation " +
+      '(spec §1.7 caveat: the authors scale by the running std of raw scores, which does not)',
+  },
+  rewardClip: {
+    type: 'number',
+    default: 0,
+    min: 0,
+    description:
+      'clip each raw score to [−c, c] before differencing; 0 = off (the authors use 10, spec §1.7; a clip that ' +
+      'shifted scores reach breaks invariance to reward translation)',
+  },
+};
+
+/** The loss call: spec §1.4 with the trainer's β and the configured ε, c. */
+function v2Loss(config: P3OV2Config): PairwiseLoss {
+  return (input, klCoef) => p3oV2Loss(input, { klCoef, clipRange: config.clipRange, ratioClip: config.ratioClip });
+}
+
+/**
+ * The P3O-V2 plugin (registry name `p3o-v2`). Rollouts: 2 responses per prompt with reference log-probs. β is
+ * `UpdateContext.klCoef`: the Trainer's default fixed controller gives 0.05, the authors' value (spec §1.2,
+ * §1.9); P3O has no adaptive controller.
+ */
+export const p3oV2Plugin = definePlugin<P3OV2Config>({
+  name: 'p3o-v2',
+  description: 'P3O-V2: pairwise proximal policy optimization with joint clipping (Wu et al. 2023, arXiv 2310.00212)',
+  configSchema: p3oV2ConfigSchema,
+  requirements: () => ({ responsesPerPrompt: 2, referenceLogprobs: true, valueHead: false }),
+  create: (context, config) =>
+    new PairwiseOptimizer({ name: 'p3o-v2', metricPrefix: 'p3o', context, config, loss: v2Loss(config) }),
+});
