@@ -86,7 +86,12 @@ async function exists(path: string): Promise<boolean> {
  */
 export async function writeCheckpoint(
   dir: string,
-  parts: { state: TrainerCheckpointState; policy: CausalLM; plugin: SerializedPluginState; buffer: ReplayBuffer },
+  parts: {
+    state: TrainerCheckpointState;
+    policy: CausalLM;
+    plugin: SerializedPluginState;
+    buffer: ReplayBuffer;
+  },
   keep = 2,
 ): Promise<string> {
   await mkdir(dir, { recursive: true });
@@ -151,8 +156,14 @@ export async function latestCheckpoint(dir: string): Promise<string | undefined>
   } catch (err) {
     throw new Error(`${path} is not valid JSON (${(err as Error).message}).`);
   }
-  if (latest.format !== LATEST_FORMAT || typeof latest.checkpoint !== 'string' || !STEP_RE.test(latest.checkpoint)) {
-    throw new Error(`${path} is not a relign trainer checkpoint pointer ({"format": "${LATEST_FORMAT}", "checkpoint": "step-N"}).`);
+  if (
+    latest.format !== LATEST_FORMAT ||
+    typeof latest.checkpoint !== 'string' ||
+    !STEP_RE.test(latest.checkpoint)
+  ) {
+    throw new Error(
+      `${path} is not a relign trainer checkpoint pointer ({"format": "${LATEST_FORMAT}", "checkpoint": "step-N"}).`,
+    );
   }
   return join(dir, latest.checkpoint);
 }
@@ -164,7 +175,9 @@ export async function readCheckpoint(path: string): Promise<LoadedCheckpoint> {
   try {
     state = JSON.parse(await readFile(statePath, 'utf8')) as TrainerCheckpointState;
   } catch (err) {
-    throw new Error(`Trainer: cannot read ${statePath} (${(err as Error).message}); is ${path} a trainer checkpoint?`);
+    throw new Error(
+      `Trainer: cannot read ${statePath} (${(err as Error).message}); is ${path} a trainer checkpoint?`,
+    );
   }
   if (state?.format !== STATE_FORMAT || state.version !== 1) {
     throw new Error(`Trainer: ${statePath} is not a version-1 trainer state ("format": "${STATE_FORMAT}").`);
@@ -175,7 +188,10 @@ export async function readCheckpoint(path: string): Promise<LoadedCheckpoint> {
   return {
     path,
     state,
-    plugin: { json: pluginJson, tensors: new Uint8Array(pluginBytes.buffer, pluginBytes.byteOffset, pluginBytes.byteLength) },
+    plugin: {
+      json: pluginJson,
+      tensors: new Uint8Array(pluginBytes.buffer, pluginBytes.byteOffset, pluginBytes.byteLength),
+    },
     buffer,
   };
 }
@@ -190,13 +206,19 @@ export async function loadPolicyWeights(policy: CausalLM, checkpoint: string): P
   const vars = policy.variables();
   for (const [name, v] of vars) {
     const t = tensors.get(name);
-    if (!t) throw new Error(`Trainer: ${file} has no tensor '${name}'; the policy differs from the checkpoint's (see ${join(checkpoint, POLICY_DIR, CONFIG_FILE)}).`);
+    if (!t)
+      throw new Error(
+        `Trainer: ${file} has no tensor '${name}'; the policy differs from the checkpoint's (see ${join(checkpoint, POLICY_DIR, CONFIG_FILE)}).`,
+      );
     if (t.shape.length !== v.shape.length || t.shape.some((d, i) => d !== v.shape[i])) {
-      throw new Error(`Trainer: ${file}: '${name}' has shape [${t.shape}] but the policy's is [${v.shape}]; the policy differs from the checkpoint's.`);
+      throw new Error(
+        `Trainer: ${file}: '${name}' has shape [${t.shape}] but the policy's is [${v.shape}]; the policy differs from the checkpoint's.`,
+      );
     }
   }
   for (const name of tensors.keys()) {
-    if (!vars.has(name)) throw new Error(`Trainer: ${file} has tensor '${name}', which the policy does not have.`);
+    if (!vars.has(name))
+      throw new Error(`Trainer: ${file} has tensor '${name}', which the policy does not have.`);
   }
   for (const [name, v] of vars) {
     const t = tensors.get(name)!;

@@ -78,7 +78,11 @@ export async function collectRollout(o: CollectOptions): Promise<ScoredRollout> 
     }
   }
   const t3 = now();
-  const out: ScoredRollout = { batch, rewards, seconds: { generate: t1 - t0, score: t2 - t1, reference: t3 - t2 } };
+  const out: ScoredRollout = {
+    batch,
+    rewards,
+    seconds: { generate: t1 - t0, score: t2 - t1, reference: t3 - t2 },
+  };
   if (refLogprobs) out.refLogprobs = refLogprobs;
   return out;
 }
@@ -95,7 +99,11 @@ export async function collectRollout(o: CollectOptions): Promise<ScoredRollout> 
 export async function scoreBatch(
   reward: RewardFunction,
   batch: RolloutBatch,
-  context: { prompts?: readonly PromptTokens[]; promptTexts?: readonly string[]; tokenizer?: TextDecoder } = {},
+  context: {
+    prompts?: readonly PromptTokens[];
+    promptTexts?: readonly string[];
+    tokenizer?: TextDecoder;
+  } = {},
 ): Promise<Float32Array> {
   const { batchSize: B, promptWidth: Tp, responseWidth: Tr, responsesPerPrompt: G } = batch;
   const promptTokens: Int32Array[] = [];
@@ -113,12 +121,19 @@ export async function scoreBatch(
     const tok = context.tokenizer;
     const prompts = promptTokens.map((p, b) => context.promptTexts?.[Math.floor(b / G)] ?? tok.decode(p));
     // The stop token is not text: a text scorer sees the response as a user would.
-    const responses = responseTokens.map((r, b) => tok.decode(batch.endedWithEos[b] ? r.subarray(0, r.length - 1) : r));
+    const responses = responseTokens.map((r, b) =>
+      tok.decode(batch.endedWithEos[b] ? r.subarray(0, r.length - 1) : r),
+    );
     scores = await reward.score(prompts, responses, options);
   } else {
     scores = await reward.score(promptTokens, responseTokens, options);
   }
-  if (scores === null || typeof scores !== 'object' || typeof scores.length !== 'number' || scores.length !== B) {
+  if (
+    scores === null ||
+    typeof scores !== 'object' ||
+    typeof scores.length !== 'number' ||
+    scores.length !== B
+  ) {
     throw new Error(
       `reward function "${reward.name}" returned ${scores?.length ?? String(scores)} scores for ${B} responses; ` +
         'it must return one finite number per response.',

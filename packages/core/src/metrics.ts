@@ -109,7 +109,9 @@ export class RunningStats {
   static fromJSON(s: { count: number; mean: number; m2: number }): RunningStats {
     for (const k of ['count', 'mean', 'm2'] as const) {
       if (typeof s?.[k] !== 'number' || !Number.isFinite(s[k])) {
-        throw new Error(`RunningStats.fromJSON: '${k}' must be a finite number, got ${JSON.stringify(s?.[k])}.`);
+        throw new Error(
+          `RunningStats.fromJSON: '${k}' must be a finite number, got ${JSON.stringify(s?.[k])}.`,
+        );
       }
     }
     return new RunningStats(s.count, s.mean, s.m2);
@@ -152,7 +154,9 @@ export class MetricsLog {
   }
 
   async write(metrics: Metrics): Promise<void> {
-    const line = JSON.stringify(metrics, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v));
+    const line = JSON.stringify(metrics, (_k, v: unknown) =>
+      typeof v === 'number' && !Number.isFinite(v) ? null : v,
+    );
     await appendFile(this.path, line + '\n');
   }
 }

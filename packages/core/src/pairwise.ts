@@ -110,7 +110,9 @@ const P3O_OPTION_KEYS = ['klCoef', 'clipRange', 'ratioClip'] as const;
  */
 export function validatePairBatch(input: unknown, fn: string): number {
   if (input === null || typeof input !== 'object') {
-    throw new TypeError(`${fn}: \`input\` must be an object { logRatio, oldLogRatio, reward }, got ${describe(input)}.`);
+    throw new TypeError(
+      `${fn}: \`input\` must be an object { logRatio, oldLogRatio, reward }, got ${describe(input)}.`,
+    );
   }
   const rec = input as Record<string, unknown>;
   let batch: number | undefined;
@@ -129,17 +131,23 @@ export function validatePairBatch(input: unknown, fn: string): number {
       }
       if (t.isDisposed) throw new Error(`${fn}: \`${name}\` has been disposed; pass a live tensor.`);
       if (t.dtype !== 'float32') {
-        throw new Error(`${fn}: \`${name}\` must be float32, got ${t.dtype}; cast it with tf.cast(x, 'float32').`);
+        throw new Error(
+          `${fn}: \`${name}\` must be float32, got ${t.dtype}; cast it with tf.cast(x, 'float32').`,
+        );
       }
       if (t.rank !== 1) {
-        throw new Error(`${fn}: \`${name}\` must have rank 1 [B] (one value per pair), got shape [${t.shape.join(', ')}].`);
+        throw new Error(
+          `${fn}: \`${name}\` must have rank 1 [B] (one value per pair), got shape [${t.shape.join(', ')}].`,
+        );
       }
       const b = t.shape[0] as number;
       if (batch === undefined) {
         if (b < 1) throw new Error(`${fn}: \`${name}\` is empty; a minibatch needs at least one pair.`);
         batch = b;
       } else if (b !== batch) {
-        throw new Error(`${fn}: \`${name}\` must have shape [B] = [${batch}] like \`input.logRatio[0]\`, got [${b}].`);
+        throw new Error(
+          `${fn}: \`${name}\` must have shape [B] = [${batch}] like \`input.logRatio[0]\`, got [${b}].`,
+        );
       }
     }
   }
@@ -150,11 +158,15 @@ export function validatePairBatch(input: unknown, fn: string): number {
 export function resolveP3OOptions(options: Partial<P3OOptions> | undefined, fn: string): P3OOptions {
   if (options === undefined) return { ...P3O_DEFAULT_OPTIONS };
   if (options === null || typeof options !== 'object') {
-    throw new TypeError(`${fn}: \`options\` must be an object { klCoef, clipRange, ratioClip }, got ${describe(options)}.`);
+    throw new TypeError(
+      `${fn}: \`options\` must be an object { klCoef, clipRange, ratioClip }, got ${describe(options)}.`,
+    );
   }
   for (const key of Object.keys(options)) {
     if (!(P3O_OPTION_KEYS as readonly string[]).includes(key)) {
-      throw new Error(`${fn}: unknown option \`options.${key}\`; the options are ${P3O_OPTION_KEYS.join(', ')}.`);
+      throw new Error(
+        `${fn}: unknown option \`options.${key}\`; the options are ${P3O_OPTION_KEYS.join(', ')}.`,
+      );
     }
   }
   const out = { ...P3O_DEFAULT_OPTIONS };
@@ -191,7 +203,13 @@ export function stopGradient<T extends tf.Tensor>(x: T): T {
  * is taken first, so a per-pair shift δ added to both rewards cancels before anything else is rounded
  * (spec §1.10).
  */
-export function pairQ(r1: tf.Tensor1D, r2: tf.Tensor1D, sgL1: tf.Tensor1D, sgL2: tf.Tensor1D, klCoef: number): tf.Tensor1D {
+export function pairQ(
+  r1: tf.Tensor1D,
+  r2: tf.Tensor1D,
+  sgL1: tf.Tensor1D,
+  sgL2: tf.Tensor1D,
+  klCoef: number,
+): tf.Tensor1D {
   return tf.sub(tf.sub(r1, r2), tf.mul(tf.sub(sgL1, sgL2), klCoef));
 }
 
@@ -204,7 +222,12 @@ export function pairStats(
   sgL2: tf.Tensor1D,
 ): Pick<
   P3OStats,
-  'p3o/q_mean' | 'p3o/q_std' | 'p3o/reward_diff_mean' | 'p3o/logratio_chosen' | 'p3o/logratio_rejected' | 'p3o/logratio_gap'
+  | 'p3o/q_mean'
+  | 'p3o/q_std'
+  | 'p3o/reward_diff_mean'
+  | 'p3o/logratio_chosen'
+  | 'p3o/logratio_rejected'
+  | 'p3o/logratio_gap'
 > {
   const { mean, variance } = tf.moments(q);
   // y1 is "chosen" when r1 >= r2 (ties go to y1); the condition is data, never differentiated.
@@ -231,7 +254,8 @@ export function pairStats(
  * @throws Error naming `fn`, the field and the fix.
  */
 export function checkPairRollout(batch: RolloutMinibatch, fn: string): void {
-  if (batch === null || typeof batch !== 'object') throw new Error(`${fn}: batch must be a RolloutMinibatch, got ${describe(batch)}.`);
+  if (batch === null || typeof batch !== 'object')
+    throw new Error(`${fn}: batch must be a RolloutMinibatch, got ${describe(batch)}.`);
   if (batch.responsesPerPrompt !== 2) {
     throw new Error(
       `${fn}: batch.responsesPerPrompt is ${String(batch.responsesPerPrompt)}; pairwise algorithms need exactly 2 responses ` +
@@ -239,10 +263,14 @@ export function checkPairRollout(batch: RolloutMinibatch, fn: string): void {
     );
   }
   if (!Number.isInteger(batch.batchSize) || batch.batchSize < 2 || batch.batchSize % 2 !== 0) {
-    throw new Error(`${fn}: batch.batchSize must be a positive even number of rows (pairs × 2), got ${String(batch.batchSize)}.`);
+    throw new Error(
+      `${fn}: batch.batchSize must be a positive even number of rows (pairs × 2), got ${String(batch.batchSize)}.`,
+    );
   }
   if (!(batch.rewards instanceof Float32Array) || batch.rewards.length !== batch.batchSize) {
-    throw new Error(`${fn}: batch.rewards must be a Float32Array [B] = [${batch.batchSize}] (one score per response).`);
+    throw new Error(
+      `${fn}: batch.rewards must be a Float32Array [B] = [${batch.batchSize}] (one score per response).`,
+    );
   }
   if (!(batch.refLogprobs instanceof Float32Array)) {
     throw new Error(
@@ -265,7 +293,10 @@ export function checkPairRollout(batch: RolloutMinibatch, fn: string): void {
  */
 export function oldLogRatios(batch: RolloutBatch & { refLogprobs?: Float32Array }): Float64Array {
   const ref = batch.refLogprobs;
-  if (!ref) throw new Error('oldLogRatios: batch.refLogprobs is missing (the reference log-probs are needed for L_old).');
+  if (!ref)
+    throw new Error(
+      'oldLogRatios: batch.refLogprobs is missing (the reference log-probs are needed for L_old).',
+    );
   const { batchSize: B, responseWidth: Tr } = batch;
   const out = new Float64Array(B);
   for (let b = 0; b < B; b++) {
@@ -286,10 +317,14 @@ export function oldLogRatios(batch: RolloutBatch & { refLogprobs?: Float32Array 
  */
 export function pairRewardDifferences(rewards: ArrayLike<number>, rewardClip = 0): Float64Array {
   if (rewards.length % 2 !== 0) {
-    throw new Error(`pairRewardDifferences: ${rewards.length} rewards is not a whole number of pairs (2 per prompt).`);
+    throw new Error(
+      `pairRewardDifferences: ${rewards.length} rewards is not a whole number of pairs (2 per prompt).`,
+    );
   }
   if (!(rewardClip >= 0) || !Number.isFinite(rewardClip)) {
-    throw new Error(`pairRewardDifferences: rewardClip must be a finite number >= 0 (0 = off), got ${rewardClip}.`);
+    throw new Error(
+      `pairRewardDifferences: rewardClip must be a finite number >= 0 (0 = off), got ${rewardClip}.`,
+    );
   }
   const clip = (r: number): number => (rewardClip > 0 ? Math.min(Math.max(r, -rewardClip), rewardClip) : r);
   const out = new Float64Array(rewards.length / 2);
@@ -303,13 +338,22 @@ export function pairRewardDifferences(rewards: ArrayLike<number>, rewardClip = 0
  * `computeLogprobs` of @relign/rollout, 0 at padding, as are the stored reference log-probs).
  * @returns float32 `[B]`, per sequence; the caller disposes it (or a tidy does).
  */
-export function sequenceLogRatios(policy: CausalLM, batch: RolloutBatch & { refLogprobs?: Float32Array }): tf.Tensor1D {
+export function sequenceLogRatios(
+  policy: CausalLM,
+  batch: RolloutBatch & { refLogprobs?: Float32Array },
+): tf.Tensor1D {
   const ref = batch.refLogprobs;
-  if (!ref) throw new Error('sequenceLogRatios: batch.refLogprobs is missing (the reference log-probs are needed for L).');
+  if (!ref)
+    throw new Error(
+      'sequenceLogRatios: batch.refLogprobs is missing (the reference log-probs are needed for L).',
+    );
   return tf.tidy(() => {
     const lp = computeLogprobs(policy, batch);
     // Both arrays are 0 at padding, so the plain row sum is the masked sum over valid response tokens.
-    return tf.sum(tf.sub(lp, tf.tensor2d(ref, [batch.batchSize, batch.responseWidth], 'float32')), 1) as tf.Tensor1D;
+    return tf.sum(
+      tf.sub(lp, tf.tensor2d(ref, [batch.batchSize, batch.responseWidth], 'float32')),
+      1,
+    ) as tf.Tensor1D;
   });
 }
 
@@ -319,13 +363,15 @@ export function sequenceLogRatios(policy: CausalLM, batch: RolloutBatch & { refL
  */
 export function splitPairs(x: tf.Tensor1D): [tf.Tensor1D, tf.Tensor1D] {
   const n = x.shape[0];
-  if (n % 2 !== 0) throw new Error(`splitPairs: ${n} rows is not a whole number of pairs (2 rows per prompt).`);
+  if (n % 2 !== 0)
+    throw new Error(`splitPairs: ${n} rows is not a whole number of pairs (2 rows per prompt).`);
   return tf.tidy(() => tf.unstack(tf.reshape(x, [n / 2, 2]), 1) as [tf.Tensor1D, tf.Tensor1D]);
 }
 
 /** Host per-row values `[2P]` → float32 pair tensors `[y1, y2]`, each `[P]` (caller-owned). */
 export function pairTensors(values: ArrayLike<number>): [tf.Tensor1D, tf.Tensor1D] {
-  if (values.length % 2 !== 0) throw new Error(`pairTensors: ${values.length} rows is not a whole number of pairs.`);
+  if (values.length % 2 !== 0)
+    throw new Error(`pairTensors: ${values.length} rows is not a whole number of pairs.`);
   const P = values.length / 2;
   const a = new Float32Array(P);
   const b = new Float32Array(P);
@@ -383,7 +429,8 @@ export class MetricMean {
 
   result(): Metrics {
     const out: Metrics = {};
-    for (const [k, s] of this.sums) out[k] = k.endsWith('_max') || k.endsWith('_min') ? s : s / this.counts.get(k)!;
+    for (const [k, s] of this.sums)
+      out[k] = k.endsWith('_max') || k.endsWith('_min') ? s : s / this.counts.get(k)!;
     return out;
   }
 }
@@ -393,7 +440,10 @@ export class MetricMean {
  * processed rewards; only `r1 − r2` is meaningful), `klCoef` the trainer's β. Returns the scalar loss to
  * minimise and named scalar statistics (metric names), all caller-owned. Called inside `tf.variableGrads`.
  */
-export type PairwiseLoss = (input: PairBatch, klCoef: number) => { loss: tf.Scalar; stats: Record<string, tf.Scalar> };
+export type PairwiseLoss = (
+  input: PairBatch,
+  klCoef: number,
+) => { loss: tf.Scalar; stats: Record<string, tf.Scalar> };
 
 /** Reward processing of a pairwise algorithm (spec §1.7 and its invariance caveat). */
 export type PairRewardScaling = 'none' | 'pairwise-std';
@@ -416,7 +466,8 @@ export interface PairwiseOptimizerConfig {
   adamEps: number;
   /**
    * `'none'`: rewards used as scored. `'pairwise-std'`: divide each pair's `r1 − r2` by the running std of the
-   * pair differences seen so far (updated with each rollout before use, spec §2.3 merge). Both keep P3O's
+   * pair differences seen so far, taken in both orders ±(r1 − r2) so the scale does not depend on which response
+   * is y1 (updated with each rollout before use, spec §2.3 merge). Both keep P3O's
    * invariance to reward translation; scaling by the running std of raw scores (the authors' pipeline) would
    * not (spec §1.7 caveat), so it is not offered.
    */
@@ -496,7 +547,10 @@ export class PairwiseOptimizer implements AlgorithmInstance {
    * Data tensors of the loss for a batch whose `rewards` rows hold `[Δ_i, 0]` per pair: `L_old` pairs and the
    * reward pairs divided by `scale` (caller-owned).
    */
-  private dataTensors(mb: RolloutMinibatch, scale: number): { old: [tf.Tensor1D, tf.Tensor1D]; reward: [tf.Tensor1D, tf.Tensor1D] } {
+  private dataTensors(
+    mb: RolloutMinibatch,
+    scale: number,
+  ): { old: [tf.Tensor1D, tf.Tensor1D]; reward: [tf.Tensor1D, tf.Tensor1D] } {
     const old = pairTensors(oldLogRatios(mb));
     const rows = scale === 1 ? mb.rewards : Float32Array.from(mb.rewards, (r) => r / scale);
     return { old, reward: pairTensors(rows) };
@@ -516,9 +570,9 @@ export class PairwiseOptimizer implements AlgorithmInstance {
     const beta = this.checkContext(context, fn);
     const { config } = this.options;
     const pairs = batch.batchSize / 2;
-    // The buffer holds the rollout by pair (it never splits a prompt's two responses) with the processed
-    // difference as y1's reward and 0 as y2's, so each minibatch's rewards are its pairs' r1 − r2. It checks
-    // the batch before the running statistics are touched.
+    // The buffer holds the rollout by pair (it never splits a prompt's two responses) with the pair's (clipped)
+    // r1 − r2 as y1's reward and 0 as y2's, so each minibatch carries its pairs' differences. Adding checks the
+    // batch before the running statistics are touched.
     const buffer = new ReplayBuffer({ capacity: pairs, responsesPerPrompt: 2 });
     const diffs = pairRewardDifferences(batch.rewards, config.rewardClip);
     buffer.add(batch, { rewards: pairRows(diffs), refLogprobs: batch.refLogprobs! });
@@ -543,7 +597,11 @@ export class PairwiseOptimizer implements AlgorithmInstance {
             return out.loss;
           }, varList);
           const loss = (await result.value.data())[0]!;
-          const step = adamwStep(this.optimizer, trainable, result.grads, { lr: config.lr, maxGradNorm: config.maxGradNorm, loss });
+          const step = adamwStep(this.optimizer, trainable, result.grads, {
+            lr: config.lr,
+            maxGradNorm: config.maxGradNorm,
+            loss,
+          });
           if (step.skipped) {
             skipped++;
           } else {
@@ -609,7 +667,12 @@ export class PairwiseOptimizer implements AlgorithmInstance {
 
   load(state: PluginState): void {
     const fn = `${this.options.name}.load`;
-    if (state === null || typeof state !== 'object' || !(state.tensors instanceof Map) || typeof state.json !== 'object') {
+    if (
+      state === null ||
+      typeof state !== 'object' ||
+      !(state.tensors instanceof Map) ||
+      typeof state.json !== 'object'
+    ) {
       throw new Error(`${fn}: expected a state {json, tensors: Map} from state().`);
     }
     const j = state.json as Partial<PairwiseJsonState>;
@@ -622,7 +685,8 @@ export class PairwiseOptimizer implements AlgorithmInstance {
     if (j.rewardMoments === undefined) throw new Error(`${fn}: state.json.rewardMoments is missing.`);
     const tensors = new Map<string, tf.Tensor>();
     for (const [k, t] of state.tensors) {
-      if (!k.startsWith('optimizer.')) throw new Error(`${fn}: unexpected state tensor '${k}' (expected 'optimizer.*').`);
+      if (!k.startsWith('optimizer.'))
+        throw new Error(`${fn}: unexpected state tensor '${k}' (expected 'optimizer.*').`);
       tensors.set(k.slice('optimizer.'.length), t);
     }
     // Parse everything before changing anything, so a bad state leaves the instance as it was.
@@ -652,6 +716,7 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
-  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
+  if (typeof value === 'string')
+    return `string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
   return typeof value;
 }

@@ -22,7 +22,8 @@ export class PromptSampler {
     private readonly seed: number | string,
     private position = 0,
   ) {
-    if (!Number.isSafeInteger(size) || size < 1) throw new Error(`PromptSampler: the prompt set is empty (size ${size}).`);
+    if (!Number.isSafeInteger(size) || size < 1)
+      throw new Error(`PromptSampler: the prompt set is empty (size ${size}).`);
     if (!Number.isSafeInteger(position) || position < 0) {
       throw new Error(`PromptSampler: position must be an integer >= 0 (samples consumed), got ${position}.`);
     }

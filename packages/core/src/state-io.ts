@@ -19,7 +19,10 @@ export interface SerializedPluginState {
  * @throws Error naming the plugin, when the JSON part does not survive `JSON.stringify` (functions,
  *   `undefined`, non-finite numbers, bigint) or a tensor is not float32/int32/bool.
  */
-export async function serializePluginState(state: PluginState, pluginName: string): Promise<SerializedPluginState> {
+export async function serializePluginState(
+  state: PluginState,
+  pluginName: string,
+): Promise<SerializedPluginState> {
   const where = `${pluginName}: state()`;
   if (state === null || typeof state !== 'object' || !(state.tensors instanceof Map)) {
     throw new Error(`${where} must return {json: object, tensors: Map<string, tf.Tensor>}.`);
@@ -36,14 +39,22 @@ export async function serializePluginState(state: PluginState, pluginName: strin
     } else if (t.dtype === 'int32' || t.dtype === 'bool') {
       data.set(name, { dtype: 'int32', shape, data: Int32Array.from(await t.data()) });
     } else {
-      throw new Error(`${where}.tensors['${name}'] has dtype ${t.dtype}; only float32, int32 and bool are saved.`);
+      throw new Error(
+        `${where}.tensors['${name}'] has dtype ${t.dtype}; only float32, int32 and bool are saved.`,
+      );
     }
   }
-  return { json: JSON.stringify(state.json), tensors: serializeSafetensors(data, { format: 'relign-plugin-state' }) };
+  return {
+    json: JSON.stringify(state.json),
+    tensors: serializeSafetensors(data, { format: 'relign-plugin-state' }),
+  };
 }
 
 /** Parses {@link serializePluginState} output into a state whose tensors the caller owns (and disposes). */
-export function deserializePluginState(serialized: SerializedPluginState, source = 'plugin state'): PluginState {
+export function deserializePluginState(
+  serialized: SerializedPluginState,
+  source = 'plugin state',
+): PluginState {
   let json: unknown;
   try {
     json = JSON.parse(serialized.json);
@@ -78,7 +89,11 @@ function checkJson(value: unknown, path: string): void {
     return;
   }
   if (typeof value === 'object' && !ArrayBuffer.isView(value)) {
-    if (path.endsWith('.json') && Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) {
+    if (
+      path.endsWith('.json') &&
+      Object.getPrototypeOf(value) !== Object.prototype &&
+      Object.getPrototypeOf(value) !== null
+    ) {
       throw new Error(`${path} must be a plain object.`);
     }
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {

@@ -56,7 +56,9 @@ function expectSameParameters(a: Map<string, Float32Array>, b: Map<string, Float
 
 /** Metrics without wall-clock entries (which differ between runs by nature). */
 function deterministic(m: Metrics): Metrics {
-  return Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith('time/') && !k.startsWith('throughput/')));
+  return Object.fromEntries(
+    Object.entries(m).filter(([k]) => !k.startsWith('time/') && !k.startsWith('throughput/')),
+  );
 }
 
 describe.each(TEST_BACKENDS)('Trainer on %s', (backend) => {
@@ -71,7 +73,9 @@ describe.each(TEST_BACKENDS)('Trainer on %s', (backend) => {
     };
     const straightPolicy = CausalLM.create(MODEL, 7);
     const straightMetrics: Metrics[] = [];
-    const straight = new Trainer(options(straightPolicy, { ...extra, onMetrics: (m) => straightMetrics.push(m) }));
+    const straight = new Trainer(
+      options(straightPolicy, { ...extra, onMetrics: (m) => straightMetrics.push(m) }),
+    );
     const r0 = await straight.train();
     expect(r0).toMatchObject({ step: 4, stopped: 'completed' });
     const expected = snapshot(straightPolicy);
@@ -119,7 +123,10 @@ describe.each(TEST_BACKENDS)('Trainer on %s', (backend) => {
     // Steps 3 and 4 report what the uninterrupted run reported.
     expect(resumedMetrics.map(deterministic)).toEqual(straightMetrics.slice(2).map(deterministic));
     // The JSONL has each step once: the interrupted run's extra step 3 was dropped on resume.
-    const lines = (await readFile(metricsPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Metrics);
+    const lines = (await readFile(metricsPath, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Metrics);
     expect(lines.map((l) => l['train/step'])).toEqual([1, 2, 3, 4]);
     expect(deterministic(lines[3]!)).toEqual(deterministic(straightMetrics[3]!));
     resumed.dispose();
@@ -148,7 +155,8 @@ describe.each(TEST_BACKENDS)('Trainer on %s', (backend) => {
     let len = 0;
     for (let b = 0; b < B; b++) {
       len += batch.responseLengths[b]!;
-      for (let t = 0; t < batch.responseLengths[b]!; t++) entropy -= batch.logprobs[b * batch.responseWidth + t]!;
+      for (let t = 0; t < batch.responseLengths[b]!; t++)
+        entropy -= batch.logprobs[b * batch.responseWidth + t]!;
     }
     expect(m1['objective/entropy']).toBeCloseTo(entropy / B, 4);
     expect(m1['response/length_mean']).toBeCloseTo(len / B, 6);
@@ -160,7 +168,8 @@ describe.each(TEST_BACKENDS)('Trainer on %s', (backend) => {
     const e = Math.min(Math.max(m1['objective/kl']! / 0.5 - 1, -0.2), 0.2);
     expect(m2['objective/kl_coef']).toBeCloseTo(0.1 * (1 + (e * B) / 20), 12);
     expect(m2['objective/kl']).toBeGreaterThan(m1['objective/kl']!); // the policy moved away from the reference
-    for (const key of ['time/rollout_s', 'time/update_s', 'throughput/tokens_per_s']) expect(m1[key]).toBeGreaterThan(0);
+    for (const key of ['time/rollout_s', 'time/update_s', 'throughput/tokens_per_s'])
+      expect(m1[key]).toBeGreaterThan(0);
     expect([m1['train/step'], m2['train/step']]).toEqual([1, 2]);
     expect(m1['loss/policy']).toBeTypeOf('number'); // the plugin's own metrics are passed through
     expect(m1['train/lr']).toBe(1e-2);
@@ -175,7 +184,11 @@ describe.each(TEST_BACKENDS)('Trainer on %s', (backend) => {
   it('does not leak tensors over iterations', async () => {
     const policy = CausalLM.create(MODEL, 7);
     const trainer = new Trainer(options(policy, { iterations: 100 }));
-    await assertNoLeaks(() => trainer.step().then(() => undefined), { warmup: 1, iterations: 2, label: 'Trainer.step' });
+    await assertNoLeaks(() => trainer.step().then(() => undefined), {
+      warmup: 1,
+      iterations: 2,
+      label: 'Trainer.step',
+    });
     const before = tf.memory().numTensors;
     trainer.dispose();
     expect(tf.memory().numTensors).toBeLessThan(before); // the default reference and the optimizer were freed
@@ -187,7 +200,11 @@ describe.each(TEST_BACKENDS)('Trainer on %s', (backend) => {
     const huge: RewardFunction = {
       name: 'huge',
       inputKind: 'tokens',
-      score: async (_p, responses) => Float32Array.from(responses as Int32Array[], (r, i) => (i % 2 === 0 ? 3e38 : -3e38) * Math.min(1, r.length)),
+      score: async (_p, responses) =>
+        Float32Array.from(
+          responses as Int32Array[],
+          (r, i) => (i % 2 === 0 ? 3e38 : -3e38) * Math.min(1, r.length),
+        ),
     };
     const policy = CausalLM.create(MODEL, 7);
     const before = snapshot(policy);
@@ -215,7 +232,9 @@ describe('Trainer (cpu)', () => {
     };
     const policy = CausalLM.create(MODEL, 7);
     const trainer = new Trainer(options(policy, { reward: bad }));
-    await expect(trainer.step()).rejects.toThrow(/"flaky" returned a non-finite score \(NaN\) for row 3 \(prompt 1 of the iteration, response 1\)/);
+    await expect(trainer.step()).rejects.toThrow(
+      /"flaky" returned a non-finite score \(NaN\) for row 3 \(prompt 1 of the iteration, response 1\)/,
+    );
     expect(trainer.stepsDone).toBe(0);
     expect(trainer.policyVersion).toBe(0);
     trainer.dispose();
@@ -232,7 +251,10 @@ describe('Trainer (cpu)', () => {
       // The batch answers those prompts, in order, two responses each.
       promptIndices.forEach((p, g) => {
         const L = batch.promptLengths[2 * g]!;
-        const row = batch.promptTokens.slice(2 * g * batch.promptWidth + batch.promptWidth - L, (2 * g + 1) * batch.promptWidth);
+        const row = batch.promptTokens.slice(
+          2 * g * batch.promptWidth + batch.promptWidth - L,
+          (2 * g + 1) * batch.promptWidth,
+        );
         expect([...row]).toEqual(prompts[p]);
       });
     });
@@ -246,7 +268,9 @@ describe('Trainer (cpu)', () => {
 
   it('evaluates on fixed-seed samples and merges eval metrics into the step', async () => {
     const policy = CausalLM.create(MODEL, 7);
-    const trainer = new Trainer(options(policy, { evalPrompts: PROMPTS.slice(0, 4), evalEvery: 2, iterations: 2 }));
+    const trainer = new Trainer(
+      options(policy, { evalPrompts: PROMPTS.slice(0, 4), evalEvery: 2, iterations: 2 }),
+    );
     const before = await trainer.evaluate();
     expect(await trainer.evaluate()).toEqual(before); // same policy, same seed: same evaluation
     expect(Math.abs(before['eval/objective/kl']!)).toBeLessThan(1e-3);
@@ -254,7 +278,13 @@ describe('Trainer (cpu)', () => {
     trainer.on('eval', (e) => evals.push(e));
     const result = await trainer.train();
     expect(evals.map((e) => e.step)).toEqual([2]);
-    for (const key of ['eval/reward/mean', 'eval/reward/std', 'eval/objective/kl', 'eval/response/length_mean', 'eval/response/eos_rate']) {
+    for (const key of [
+      'eval/reward/mean',
+      'eval/reward/std',
+      'eval/objective/kl',
+      'eval/response/length_mean',
+      'eval/response/eos_rate',
+    ]) {
       expect(result.metrics![key], key).toBe(evals[0]!.metrics[key]);
     }
     expect(evals[0]!.metrics['eval/objective/kl']).not.toBe(before['eval/objective/kl']);
@@ -266,7 +296,9 @@ describe('Trainer (cpu)', () => {
     const dir = await tempDir();
     const ckpt = join(dir, 'ckpt');
     const policy = CausalLM.create(MODEL, 7);
-    const trainer = new Trainer(options(policy, { iterations: 3, checkpointDir: ckpt, checkpointEvery: 1, keepCheckpoints: 2 }));
+    const trainer = new Trainer(
+      options(policy, { iterations: 3, checkpointDir: ckpt, checkpointEvery: 1, keepCheckpoints: 2 }),
+    );
     const saved: string[] = [];
     trainer.on('checkpoint', ({ path }) => saved.push(path));
     await mkdir(join(ckpt, 'step-00000001.tmp-abcdef'), { recursive: true }); // debris of a crashed save
@@ -284,7 +316,9 @@ describe('Trainer (cpu)', () => {
     // NaN in the policy: the checkpoint is refused and the previous one stays in force.
     const w = policy.variables().get('ln_f.weight')!;
     tf.tidy(() => w.assign(tf.fill(w.shape, NaN)));
-    await expect(trainer.saveCheckpoint()).rejects.toThrow(/'ln_f.weight' is not finite; refusing to write NaN\/Inf weights/);
+    await expect(trainer.saveCheckpoint()).rejects.toThrow(
+      /'ln_f.weight' is not finite; refusing to write NaN\/Inf weights/,
+    );
     expect(await readFile(join(ckpt, 'latest.json'), 'utf8')).toBe(latest);
     expect((await readdir(ckpt)).sort()).toEqual(['latest.json', 'step-00000002', 'step-00000003']);
     trainer.dispose();
@@ -317,7 +351,9 @@ describe('Trainer (cpu)', () => {
       },
     }) as unknown as AlgorithmPlugin;
     const policy = CausalLM.create(MODEL, 7);
-    const trainer = new Trainer(options(policy, { plugin: nanWriter, iterations: 3, checkpointDir: dir, checkpointEvery: 1 }));
+    const trainer = new Trainer(
+      options(policy, { plugin: nanWriter, iterations: 3, checkpointDir: dir, checkpointEvery: 1 }),
+    );
     await expect(trainer.train()).rejects.toThrow(
       /after update 2, policy parameter 'h.0.mlp.c_fc.bias' is not finite: plugin 'nan-writer' wrote NaN\/Inf weights.*last good: .*step-00000001/,
     );
@@ -342,12 +378,16 @@ describe('Trainer (cpu)', () => {
 
   it('resolves a plugin by name through the registry and validates its config', async () => {
     const policy = CausalLM.create(MODEL, 7);
-    registerPlugin(definePlugin({ ...reinforcePlugin, name: 'core-test-reinforce' }) as unknown as AlgorithmPlugin);
+    registerPlugin(
+      definePlugin({ ...reinforcePlugin, name: 'core-test-reinforce' }) as unknown as AlgorithmPlugin,
+    );
     try {
       const byName = new Trainer(options(policy, { plugin: 'core-test-reinforce', iterations: 1 }));
       expect((await byName.train()).step).toBe(1);
       byName.dispose();
-      const typo = new Trainer(options(policy, { plugin: 'core-test-reinforce', pluginConfig: { epoch: 2 } }));
+      const typo = new Trainer(
+        options(policy, { plugin: 'core-test-reinforce', pluginConfig: { epoch: 2 } }),
+      );
       await expect(typo.init()).rejects.toThrow(/unknown key 'epoch' \(did you mean 'epochs'\?\)/);
       typo.dispose();
     } finally {
@@ -358,11 +398,21 @@ describe('Trainer (cpu)', () => {
 
   it('validates its options with messages naming the field', () => {
     const policy = CausalLM.create(MODEL, 7);
-    expect(() => new Trainer(options(policy, { promptsPerIteration: 0 }))).toThrow('options.promptsPerIteration must be an integer >= 1');
-    expect(() => new Trainer(options(policy, { evalEvery: 2 }))).toThrow('options.evalEvery needs options.evalPrompts');
-    expect(() => new Trainer(options(policy, { checkpointEvery: 2 }))).toThrow('options.checkpointEvery needs options.checkpointDir');
-    expect(() => new Trainer(options(policy, { prompts: [[1], []] }))).toThrow('options.prompts[1] must be a non-empty array');
-    expect(() => new Trainer(options(policy, { prompts: { tokens: [[1]], texts: ['a', 'b'] } }))).toThrow('one text per token array');
+    expect(() => new Trainer(options(policy, { promptsPerIteration: 0 }))).toThrow(
+      'options.promptsPerIteration must be an integer >= 1',
+    );
+    expect(() => new Trainer(options(policy, { evalEvery: 2 }))).toThrow(
+      'options.evalEvery needs options.evalPrompts',
+    );
+    expect(() => new Trainer(options(policy, { checkpointEvery: 2 }))).toThrow(
+      'options.checkpointEvery needs options.checkpointDir',
+    );
+    expect(() => new Trainer(options(policy, { prompts: [[1], []] }))).toThrow(
+      'options.prompts[1] must be a non-empty array',
+    );
+    expect(() => new Trainer(options(policy, { prompts: { tokens: [[1]], texts: ['a', 'b'] } }))).toThrow(
+      'one text per token array',
+    );
     expect(() => new Trainer(options(policy, { kl: { kind: 'fixed', value: -1 } }))).toThrow('>= 0');
     expect(() => new Trainer(options(policy, { resume: true }))).toThrow('needs options.checkpointDir');
     policy.dispose();

@@ -146,7 +146,9 @@ export interface TrainResult {
 function asPromptData(p: readonly PromptTokens[] | PromptData, field: string): PromptData {
   const data = Array.isArray(p) ? { tokens: p as readonly PromptTokens[] } : (p as PromptData);
   if (!data || !Array.isArray(data.tokens) || data.tokens.length === 0) {
-    throw new Error(`Trainer: options.${field} must be a non-empty array of token arrays (or {tokens, texts}).`);
+    throw new Error(
+      `Trainer: options.${field} must be a non-empty array of token arrays (or {tokens, texts}).`,
+    );
   }
   data.tokens.forEach((t, i) => {
     if (!(Array.isArray(t) || t instanceof Int32Array) || t.length === 0) {
@@ -154,7 +156,9 @@ function asPromptData(p: readonly PromptTokens[] | PromptData, field: string): P
     }
   });
   if (data.texts !== undefined && (!Array.isArray(data.texts) || data.texts.length !== data.tokens.length)) {
-    throw new Error(`Trainer: options.${field}.texts must have one text per token array (${data.tokens.length}).`);
+    throw new Error(
+      `Trainer: options.${field}.texts must have one text per token array (${data.tokens.length}).`,
+    );
   }
   return data;
 }
@@ -170,7 +174,9 @@ function makeKlController(o: KlControlOptions | undefined): KlController {
   if (o === undefined) return new FixedKlController(0.05);
   if (o.kind === 'fixed') return new FixedKlController(o.value);
   if (o.kind === 'adaptive') return new AdaptiveKlController(o.initial, o.target, o.horizon);
-  throw new Error(`Trainer: options.kl.kind must be 'fixed' or 'adaptive', got ${JSON.stringify((o as { kind?: unknown }).kind)}.`);
+  throw new Error(
+    `Trainer: options.kl.kind must be 'fixed' or 'adaptive', got ${JSON.stringify((o as { kind?: unknown }).kind)}.`,
+  );
 }
 
 /**
@@ -184,7 +190,9 @@ export function weightsFingerprint(model: CausalLM): string {
     const n = v.size;
     const k = Math.min(n, 4096);
     const idx = Int32Array.from({ length: k }, (_, i) => Math.floor((i * n) / k));
-    const sample = tf.tidy(() => tf.gather(tf.reshape(v, [-1]), tf.tensor1d(idx, 'int32')).dataSync() as Float32Array);
+    const sample = tf.tidy(
+      () => tf.gather(tf.reshape(v, [-1]), tf.tensor1d(idx, 'int32')).dataSync() as Float32Array,
+    );
     hash.update(new Uint8Array(sample.buffer, sample.byteOffset, sample.byteLength));
   }
   return hash.digest('hex');
@@ -227,13 +235,16 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
 
   constructor(options: TrainerOptions) {
     super();
-    if (options === null || typeof options !== 'object') throw new Error('Trainer: options must be an object.');
+    if (options === null || typeof options !== 'object')
+      throw new Error('Trainer: options must be an object.');
     this.options = options;
     if (!options.policy || typeof options.policy.forward !== 'function') {
       throw new Error('Trainer: options.policy must be a CausalLM (@relign/lm).');
     }
     if (!options.reward || typeof options.reward.score !== 'function') {
-      throw new Error('Trainer: options.reward must be a RewardFunction (e.g. rewardFunction(fn) of @relign/reward-model).');
+      throw new Error(
+        'Trainer: options.reward must be a RewardFunction (e.g. rewardFunction(fn) of @relign/reward-model).',
+      );
     }
     if (options.plugin === undefined || options.plugin === null) {
       throw new Error("Trainer: options.plugin is required (an AlgorithmPlugin or a name such as 'p3o-v2').");
@@ -252,11 +263,14 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
     this.evalPrompts = options.evalPrompts ? asPromptData(options.evalPrompts, 'evalPrompts') : undefined;
     if (options.checkpointEvery !== undefined) {
       positiveInt(options.checkpointEvery, 'checkpointEvery');
-      if (!options.checkpointDir) throw new Error('Trainer: options.checkpointEvery needs options.checkpointDir.');
+      if (!options.checkpointDir)
+        throw new Error('Trainer: options.checkpointEvery needs options.checkpointDir.');
     }
     if (options.keepCheckpoints !== undefined) positiveInt(options.keepCheckpoints, 'keepCheckpoints');
     if (options.resume === true && !options.checkpointDir) {
-      throw new Error('Trainer: options.resume = true needs options.checkpointDir (or pass the checkpoint path as resume).');
+      throw new Error(
+        'Trainer: options.resume = true needs options.checkpointDir (or pass the checkpoint path as resume).',
+      );
     }
     this.seed = options.seed ?? 0;
     if (typeof this.seed === 'number' ? !Number.isSafeInteger(this.seed) : typeof this.seed !== 'string') {
@@ -297,7 +311,8 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
 
   private async doInit(): Promise<void> {
     const o = this.options;
-    this.plugin = typeof o.plugin === 'string' ? await resolvePlugin(o.plugin) : (o.plugin as AlgorithmPlugin);
+    this.plugin =
+      typeof o.plugin === 'string' ? await resolvePlugin(o.plugin) : (o.plugin as AlgorithmPlugin);
     if (o.reference) {
       this.reference = o.reference;
     } else {
@@ -305,7 +320,11 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
       this.ownsReference = true;
     }
     this.referenceFingerprint = weightsFingerprint(this.reference);
-    const made = createInstance(this.plugin, { policy: o.policy, reference: this.reference, seed: `${String(this.seed)}/plugin` }, o.pluginConfig);
+    const made = createInstance(
+      this.plugin,
+      { policy: o.policy, reference: this.reference, seed: `${String(this.seed)}/plugin` },
+      o.pluginConfig,
+    );
     this.instance = made.instance;
     this.requirements = made.requirements;
     this.pluginConfig = made.config as Record<string, unknown>;
@@ -317,7 +336,11 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
     let position = 0;
 
     const checkpoint =
-      typeof o.resume === 'string' ? o.resume : o.resume === true ? await latestCheckpoint(o.checkpointDir!) : undefined;
+      typeof o.resume === 'string'
+        ? o.resume
+        : o.resume === true
+          ? await latestCheckpoint(o.checkpointDir!)
+          : undefined;
     if (checkpoint) position = await this.restore(checkpoint);
     this.sampler = new PromptSampler(this.prompts.tokens.length, this.seed, position);
     if (o.metricsPath) {
@@ -331,12 +354,14 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
     const ckpt = await readCheckpoint(path);
     const s = ckpt.state;
     if (s.plugin.name !== this.plugin.name) {
-      throw new Error(`Trainer: checkpoint ${path} was written by plugin '${s.plugin.name}', not '${this.plugin.name}'.`);
+      throw new Error(
+        `Trainer: checkpoint ${path} was written by plugin '${s.plugin.name}', not '${this.plugin.name}'.`,
+      );
     }
     if (s.referenceFingerprint !== this.referenceFingerprint) {
       throw new Error(
         `Trainer: the reference model differs from the one of checkpoint ${path}. On resume pass the run's starting ` +
-          'policy (the SFT model) as options.policy — the checkpoint\'s weights are loaded into it — or the original ' +
+          "policy (the SFT model) as options.policy — the checkpoint's weights are loaded into it — or the original " +
           'reference as options.reference.',
       );
     }
@@ -346,11 +371,16 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
         message: `the prompt set has ${this.prompts.tokens.length} prompts but the checkpoint's had ${s.numPrompts}; the prompt order differs from the original run.`,
       });
     }
-    const changed = Object.keys(this.pluginConfig).filter((k) => JSON.stringify(this.pluginConfig[k]) !== JSON.stringify(s.plugin.config[k]));
+    const changed = Object.keys(this.pluginConfig).filter(
+      (k) => JSON.stringify(this.pluginConfig[k]) !== JSON.stringify(s.plugin.config[k]),
+    );
     if (changed.length > 0) {
-      this.emit('warning', { step: s.step, message: `plugin config differs from the checkpoint's in: ${changed.join(', ')}.` });
+      this.emit('warning', {
+        step: s.step,
+        message: `plugin config differs from the checkpoint's in: ${changed.join(', ')}.`,
+      });
     }
-void 0;
+    await loadPolicyWeights(this.options.policy, path);
     const state = deserializePluginState(ckpt.plugin, `${path} plugin state`);
     try {
       this.instance.load(state);
@@ -358,7 +388,9 @@ void 0;
       disposePluginState(state);
     }
     if (ckpt.buffer.responsesPerPrompt !== this.buffer.responsesPerPrompt) {
-      throw new Error(`Trainer: checkpoint ${path} holds groups of ${ckpt.buffer.responsesPerPrompt} responses; the plugin asks for ${this.buffer.responsesPerPrompt}.`);
+      throw new Error(
+        `Trainer: checkpoint ${path} holds groups of ${ckpt.buffer.responsesPerPrompt} responses; the plugin asks for ${this.buffer.responsesPerPrompt}.`,
+      );
     }
     this.buffer = ckpt.buffer;
     this.rng = rngFromState(s.rng);
@@ -438,7 +470,9 @@ void 0;
     const pluginMetrics = await this.instance.update(minibatch, { klCoef, policyVersion: this.version });
     const t2 = performance.now();
     if (pluginMetrics === null || typeof pluginMetrics !== 'object') {
-      throw new Error(`Trainer: plugin '${this.plugin.name}' update() returned ${String(pluginMetrics)}; it must return metrics.`);
+      throw new Error(
+        `Trainer: plugin '${this.plugin.name}' update() returned ${String(pluginMetrics)}; it must return metrics.`,
+      );
     }
     this.version += 1;
     this.iteration = step;

@@ -1,6 +1,7 @@
 // Benchmark of the GPT-2 causal LM (forward, training step, KV-cached decoding) on the active tfjs backend.
 // `benchModel(lm)` takes the built @relign/lm module object; the bench CLI selects the backend first.
-// Reference figures for the same models: /work/shared/notes/tfjs-on-node.md ("Reference figures").
+// Reference figures for the same models: /work/shared/notes/tfjs-on-node.md ("Reference figures": PyTorch 1.13,
+// CPU, OpenBLAS, 1 thread, on the machine kind CI runs on).
 import * as tf from '@tensorflow/tfjs-core';
 
 const B = 16;
@@ -9,9 +10,21 @@ const NEW_TOKENS = 64;
 const PROMPT = 8;
 
 export const MODEL_BENCH_CONFIGS = [
-  { name: 'tiny-l4', config: { vocab_size: 256, n_positions: 128, n_embd: 128, n_layer: 4, n_head: 4 } },
-  { name: 'tiny-l2', config: { vocab_size: 256, n_positions: 128, n_embd: 128, n_layer: 2, n_head: 4 } },
+  {
+    name: 'tiny-l4',
+    config: { vocab_size: 256, n_positions: 128, n_embd: 128, n_layer: 4, n_head: 4 },
+    pytorch: { trainStepMs: 93, decodeTokensPerSec: 7200 },
+  },
+  {
+    name: 'tiny-l2',
+    config: { vocab_size: 256, n_positions: 128, n_embd: 128, n_layer: 2, n_head: 4 },
+    pytorch: { trainStepMs: 52, decodeTokensPerSec: 14900 },
+  },
 ];
+
+/** Kernels that do the matrix products, and the KV-cache append. */
+const MATMUL_KERNELS = new Set(['BatchMatMul', '_FusedMatMul']);
+const COPY_KERNELS = new Set(['Concat']);
 
 /** Median of a list of numbers. */
 function median(xs) {
@@ -19,6 +32,8 @@ function median(xs) {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
+
+const round = (x, digits = 1) => Number(x.toFixed(digits));
 
 /** Times `fn` (async, must sync with the device itself) `iters` times after `warmup` calls; returns ms each. */
 async function timeIt(fn, { warmup = 1, iters = 3 } = {}) {
@@ -40,6 +55,33 @@ function randomIds(rows, cols, vocab, seed) {
     data[i] = s % vocab;
   }
   return tf.tensor2d(data, [rows, cols], 'int32');
+}
+
+/**
+ * Runs `fn` with every top-level kernel dispatch counted and timed (synchronous backends: the time is the
+ * kernel's; nested dispatches are charged to the outer one). @returns { kernels: [{ name, ms }], result }.
+ */
+function withKernelLog(fn) {
+  const engine = tf.engine();
+  const original = engine.runKernel;
+  const kernels = [];
+  let depth = 0;
+  engine.runKernel = function (name, inputs, attrs) {
+    if (depth > 0) return original.call(this, name, inputs, attrs);
+    depth++;
+    const t0 = performance.now();
+    try {
+      return original.call(this, name, inputs, attrs);
+    } finally {
+      kernels.push({ name, ms: performance.now() - t0 });
+      depth--;
+    }
+  };
+  try {
+    return { result: fn(), kernels };
+  } finally {
+    engine.runKernel = original;
+  }
 }
 
 async function benchForward(model, ids) {
@@ -78,9 +120,15 @@ async function benchTrain(model, ids, vocab) {
   }
 }
 
+/**
+ * Greedy decoding of NEW_TOKENS tokens for B prompts of PROMPT tokens with the KV cache, one sync at the end
+ * (as a sampler that keeps tokens on the device). Then one more decode with every kernel of the model's
+ * forward logged, for the per-step kernel count and where the time goes (the log's own cost is excluded
+ * from the reported speed).
+ */
 async function benchDecode(model, vocab) {
   const prompt = randomIds(B, PROMPT, vocab, 7);
-  const run = async () => {
+  const run = async (log) => {
     const pre = model.forward(prompt, { useCache: true });
     let cache = pre.cache;
     let next = tf.tidy(() =>
@@ -93,33 +141,106 @@ async function benchDecode(model, vocab) {
     await next.data();
     const t0 = performance.now();
     for (let i = 0; i < NEW_TOKENS; i++) {
-      const out = model.forward(next, { cache });
+      let out;
+      if (log) {
+        const logged = withKernelLog(() => model.forward(next, { cache }));
+        out = logged.result;
+        log.push(...logged.kernels);
+      } else {
+        out = model.forward(next, { cache });
+      }
       cache.dispose();
       cache = out.cache;
       next.dispose();
       next = tf.tidy(() => tf.cast(tf.argMax(out.logits, 2), 'int32'));
       tf.dispose([out.logits, out.hidden]);
     }
-    await next.data(); // one sync at the end, as a sampler that collects tokens on device would
+    await next.data();
     const ms = performance.now() - t0;
     next.dispose();
     cache.dispose();
     return ms;
   };
   await run(); // warmup
-  const ms = [await run(), await run()];
+  const ms = median([await run(), await run(), await run()]);
+  const log = [];
+  await run(log);
   prompt.dispose();
-  return { ms: median(ms), tokensPerSec: (B * NEW_TOKENS) / (median(ms) / 1000) };
+  const sum = (pred) => log.filter((k) => pred(k.name)).reduce((s, k) => s + k.ms, 0) / NEW_TOKENS;
+  const matmulMs = sum((n) => MATMUL_KERNELS.has(n));
+  const copyMs = sum((n) => COPY_KERNELS.has(n));
+  const otherMs = sum((n) => !MATMUL_KERNELS.has(n) && !COPY_KERNELS.has(n));
+  const count = (pred) => log.filter((k) => pred(k.name)).length / NEW_TOKENS;
+  return {
+    ms,
+    tokensPerSec: (B * NEW_TOKENS) / (ms / 1000),
+    stepMs: ms / NEW_TOKENS,
+    kernelsPerStep: count(() => true),
+    matmulKernelsPerStep: count((n) => MATMUL_KERNELS.has(n)),
+    reshapesPerStep: count((n) => n === 'Reshape'),
+    matmulMsPerStep: matmulMs,
+    concatMsPerStep: copyMs,
+    otherKernelsMsPerStep: otherMs,
+  };
+}
+
+/** Multiply-add FLOPs (2 per MAC) of the matrix products of one forward over `tokens` tokens of context `ctx`. */
+function forwardFlops(config, tokens, ctx) {
+  const { n_embd: D, n_layer: L, vocab_size: V } = config;
+  const dense = 2 * tokens * (12 * D * D * L + D * V); // qkv 3D², proj D², mlp 8D² per layer; tied head
+  const attention = 2 * 2 * tokens * ctx * D * L; // q k^T and p v
+  return dense + attention;
+}
+
+/** What bounds each figure, from the measurements (see the bench's stdout JSON). */
+function boundsOf(config, entry) {
+  const parts = [];
+  if (entry.trainStepMs !== undefined) {
+    // Training: forward + backward (2x the forward's products) + AdamW; T = 64, causal context ~T/2 on average.
+    const gflop = (3 * forwardFlops(config, B * T, T / 2)) / 1e9;
+    parts.push(
+      `train: matmul-bound, ${gflop.toFixed(2)} GFLOP per step at ${(gflop / (entry.trainStepMs / 1000)).toFixed(1)} ` +
+        'GFLOP/s (wasm SIMD f32x4 without FMA, 1 thread; OpenBLAS uses AVX FMA)',
+    );
+  }
+  const d = entry.decode;
+  if (d && d.kernelsPerStep !== undefined) {
+    const other = d.kernelsPerStep - d.matmulKernelsPerStep;
+    const avgCtx = PROMPT + NEW_TOKENS / 2;
+    const gflop = forwardFlops(config, B, avgCtx) / 1e9;
+    parts.push(
+      `decode: ${d.kernelsPerStep.toFixed(0)} kernels per step (${d.reshapesPerStep.toFixed(0)} of them free ` +
+        `reshapes) in ${d.stepMs.toFixed(2)} ms: ${d.matmulKernelsPerStep.toFixed(0)} matmuls ` +
+        `${d.matmulMsPerStep.toFixed(2)} ms (${(gflop / (d.matmulMsPerStep / 1000)).toFixed(1)} GFLOP/s at M = ${B}), ` +
+        `KV-cache concat ${d.concatMsPerStep.toFixed(2)} ms (O(T) copy per layer), ` +
+        `${other.toFixed(0)} other kernels ${d.otherKernelsMsPerStep.toFixed(2)} ms ` +
+        `(~${((d.otherKernelsMsPerStep * 1000) / Math.max(other, 1)).toFixed(1)} us each: dispatch-bound), ` +
+        `the rest (${Math.max(0, d.stepMs - d.matmulMsPerStep - d.concatMsPerStep - d.otherKernelsMsPerStep).toFixed(2)} ms) ` +
+        'is tfjs op wrappers, tidy and sampling',
+    );
+  }
+  return parts.join('; ');
 }
 
 /**
  * @param lm the @relign/lm module (needs `CausalLM`).
- * @returns { backend, batch, seqLen, newTokens, configs: { [name]: { params, forward, train, decode } } };
- *   a measurement that throws (e.g. a missing kernel) is reported as `{ error }`.
+ * @returns { backend, batch, seqLen, newTokens, promptTokens, configs: { [name]: { params,
+ *   forwardTokensPerSec, trainStepMs, decodeTokensPerSec, trainStepVsPyTorch, decodeVsPyTorch, bounds,
+ *   forward, train, decode, leakedTensors } } }; a measurement that throws (e.g. a missing kernel) is
+ *   reported as `{ error }`. `*VsPyTorch`: trainStepMs / PyTorch's ms (lower is better), decode tok/s /
+ *   PyTorch's tok/s (higher is better).
  */
 export async function benchModel(lm) {
-  const result = { backend: tf.getBackend(), batch: B, seqLen: T, newTokens: NEW_TOKENS, configs: {} };
-  for (const { name, config } of MODEL_BENCH_CONFIGS) {
+  const result = {
+    backend: tf.getBackend(),
+    batch: B,
+    seqLen: T,
+    newTokens: NEW_TOKENS,
+    promptTokens: PROMPT,
+    configs: {},
+  };
+  for (const { name, config, pytorch } of MODEL_BENCH_CONFIGS) {
+    console.error(`bench: model ${name}`);
     const model = lm.CausalLM.create(config, 0);
     const ids = randomIds(B, T, config.vocab_size, 1);
     const entry = { params: model.numParameters() };
@@ -137,7 +258,21 @@ export async function benchModel(lm) {
     entry.leakedTensors = tf.memory().numTensors - tensorsBefore;
     ids.dispose();
     model.dispose();
-    result.configs[name] = entry;
+    const summary = { params: entry.params };
+    if (entry.forward.tokensPerSec !== undefined)
+      summary.forwardTokensPerSec = round(entry.forward.tokensPerSec, 0);
+    if (entry.train.ms !== undefined) summary.trainStepMs = round(entry.train.ms);
+    if (entry.decode.tokensPerSec !== undefined)
+      summary.decodeTokensPerSec = round(entry.decode.tokensPerSec, 0);
+    if (summary.trainStepMs !== undefined) {
+      summary.trainStepVsPyTorch = round(summary.trainStepMs / pytorch.trainStepMs, 2);
+    }
+    if (summary.decodeTokensPerSec !== undefined) {
+      summary.decodeVsPyTorch = round(summary.decodeTokensPerSec / pytorch.decodeTokensPerSec, 2);
+    }
+    summary.pytorchReference = pytorch;
+    summary.bounds = boundsOf(config, { ...entry, trainStepMs: summary.trainStepMs });
+    result.configs[name] = { ...summary, ...entry };
   }
   return result;
 }

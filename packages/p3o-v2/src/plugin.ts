@@ -79,9 +79,29 @@ export const p3oV2ConfigSchema: ConfigSchema<P3OV2Config> = {
     min: 0,
     description: 'AdamW decoupled weight decay on matrices and embeddings (spec §1.9: 1e-6)',
   },
-  adamBeta1: { type: 'number', default: 0.9, min: 0, max: 1, exclusiveMax: true, description: 'AdamW β1 (spec §1.9: 0.9)' },
-  adamBeta2: { type: 'number', default: 0.95, min: 0, max: 1, exclusiveMax: true, description: 'AdamW β2 (spec §1.9: 0.95)' },
-  adamEps: { type: 'number', default: 1e-8, min: 0, exclusiveMin: true, description: 'AdamW ε (spec §1.9: 1e-8)' },
+  adamBeta1: {
+    type: 'number',
+    default: 0.9,
+    min: 0,
+    max: 1,
+    exclusiveMax: true,
+    description: 'AdamW β1 (spec §1.9: 0.9)',
+  },
+  adamBeta2: {
+    type: 'number',
+    default: 0.95,
+    min: 0,
+    max: 1,
+    exclusiveMax: true,
+    description: 'AdamW β2 (spec §1.9: 0.95)',
+  },
+  adamEps: {
+    type: 'number',
+    default: 1e-8,
+    min: 0,
+    exclusiveMin: true,
+    description: 'AdamW ε (spec §1.9: 1e-8)',
+  },
   rewardScaling: {
     type: 'enum',
     default: 'none',
@@ -102,7 +122,8 @@ export const p3oV2ConfigSchema: ConfigSchema<P3OV2Config> = {
 
 /** The loss call: spec §1.4 with the trainer's β and the configured ε, c. */
 function v2Loss(config: P3OV2Config): PairwiseLoss {
-  return (input, klCoef) => p3oV2Loss(input, { klCoef, clipRange: config.clipRange, ratioClip: config.ratioClip });
+  return (input, klCoef) =>
+    p3oV2Loss(input, { klCoef, clipRange: config.clipRange, ratioClip: config.ratioClip });
 }
 
 /**
@@ -112,7 +133,8 @@ function v2Loss(config: P3OV2Config): PairwiseLoss {
  */
 export const p3oV2Plugin = definePlugin<P3OV2Config>({
   name: 'p3o-v2',
-  description: 'P3O-V2: pairwise proximal policy optimization with joint clipping (Wu et al. 2023, arXiv 2310.00212)',
+  description:
+    'P3O-V2: pairwise proximal policy optimization with joint clipping (Wu et al. 2023, arXiv 2310.00212)',
   configSchema: p3oV2ConfigSchema,
   requirements: () => ({ responsesPerPrompt: 2, referenceLogprobs: true, valueHead: false }),
   create: (context, config) =>

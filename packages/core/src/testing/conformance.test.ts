@@ -26,7 +26,10 @@ function broken(
   return definePlugin<ReinforceConfig>({
     ...reinforcePlugin,
     name,
-    configSchema: { ...reinforcePlugin.configSchema, ...schema } as AlgorithmPlugin<ReinforceConfig>['configSchema'],
+    configSchema: {
+      ...reinforcePlugin.configSchema,
+      ...schema,
+    } as AlgorithmPlugin<ReinforceConfig>['configSchema'],
     create: (ctx, config) => {
       const inner = reinforcePlugin.create(ctx, config);
       const over = wrap(inner);
@@ -78,7 +81,9 @@ describe.each(TEST_BACKENDS)('conformance suite on %s', (backend) => {
       },
     }));
     const checks = conformanceChecks(p, { config: { epochs: 2, groupsPerMinibatch: 1 } });
-    await expect(checks.find((c) => c.name === 'state-round-trip')!.run()).rejects.toThrow(/restored policy differs/);
+    await expect(checks.find((c) => c.name === 'state-round-trip')!.run()).rejects.toThrow(
+      /restored policy differs/,
+    );
   });
 
   it('fails a plugin with unseeded randomness and one that does not train', async () => {
@@ -102,7 +107,9 @@ describe.each(TEST_BACKENDS)('conformance suite on %s', (backend) => {
         };
       },
     }) as unknown as AlgorithmPlugin;
-    expect(await failure(noisy, 'determinism')).toMatch(/two runs with the same seeds differ after 3 updates: '/);
+    expect(await failure(noisy, 'determinism')).toMatch(
+      /two runs with the same seeds differ after 3 updates: '/,
+    );
     const idle = broken('idle', () => ({ update: async () => ({ 'loss/policy': 0 }) }));
     expect(await failure(idle, 'determinism')).toMatch(/left every policy parameter unchanged/);
   });
@@ -133,11 +140,15 @@ describe('conformance suite: config checks', () => {
     const checks = conformanceChecks(reinforcePlugin as unknown as AlgorithmPlugin, {
       invalidConfigs: [{ config: { epochs: 2 }, message: 'epochs' }],
     });
-    await expect(checks.find((c) => c.name === 'invalid-config')!.run()).rejects.toThrow(/was accepted; it must be rejected/);
+    await expect(checks.find((c) => c.name === 'invalid-config')!.run()).rejects.toThrow(
+      /was accepted; it must be rejected/,
+    );
   });
 
   it('skips what is asked', () => {
-    const names = conformanceChecks(reinforcePlugin as unknown as AlgorithmPlugin, { skip: ['determinism'] }).map((c) => c.name);
+    const names = conformanceChecks(reinforcePlugin as unknown as AlgorithmPlugin, {
+      skip: ['determinism'],
+    }).map((c) => c.name);
     expect(names).toEqual(['requirements', 'invalid-config', 'ratio-one', 'no-leaks', 'state-round-trip']);
   });
 });

@@ -27,12 +27,7 @@ import { deserializePluginState, disposePluginState, serializePluginState } from
 
 /** Names of the checks, for `skip`. */
 export type ConformanceCheckName =
-  | 'requirements'
-  | 'invalid-config'
-  | 'ratio-one'
-  | 'no-leaks'
-  | 'state-round-trip'
-  | 'determinism';
+  'requirements' | 'invalid-config' | 'ratio-one' | 'no-leaks' | 'state-round-trip' | 'determinism';
 
 export interface ConformanceCheck {
   name: ConformanceCheckName;
@@ -132,7 +127,11 @@ class Fixture {
     this.reference = base.clone({ trainable: false });
     this.policy = base.clone();
     try {
-      const made = createInstance(plugin, { policy: this.policy, reference: this.reference, seed: o.seed }, o.config);
+      const made = createInstance(
+        plugin,
+        { policy: this.policy, reference: this.reference, seed: o.seed },
+        o.config,
+      );
       this.instance = made.instance;
       this.requirements = made.requirements;
     } catch (err) {
@@ -143,7 +142,10 @@ class Fixture {
   }
 
   /** A fresh rollout from the current policy, as the Trainer hands it to `update` (one collated minibatch). */
-  async rollout(policyVersion: number, seed: number | string = `${String(this.o.seed)}/rollout/${policyVersion}`): Promise<RolloutMinibatch> {
+  async rollout(
+    policyVersion: number,
+    seed: number | string = `${String(this.o.seed)}/rollout/${policyVersion}`,
+  ): Promise<RolloutMinibatch> {
     const r = await collectRollout({
       policy: this.policy,
       reference: this.requirements.referenceLogprobs ? this.reference : undefined,
@@ -154,8 +156,14 @@ class Fixture {
       seed,
       policyVersion,
     });
-    const buffer = new ReplayBuffer({ capacity: this.o.prompts.length, responsesPerPrompt: this.requirements.responsesPerPrompt });
-    buffer.add(r.batch, r.refLogprobs ? { rewards: r.rewards, refLogprobs: r.refLogprobs } : { rewards: r.rewards });
+    const buffer = new ReplayBuffer({
+      capacity: this.o.prompts.length,
+      responsesPerPrompt: this.requirements.responsesPerPrompt,
+    });
+    buffer.add(
+      r.batch,
+      r.refLogprobs ? { rewards: r.rewards, refLogprobs: r.refLogprobs } : { rewards: r.rewards },
+    );
     return collateGroups(buffer.groups());
   }
 
@@ -172,7 +180,7 @@ class Fixture {
   }
 }
 
-function resolveOptions(plugin: AlgorithmPlugin, options: ConformanceOptions): Resolved {
+function resolveOptions(options: ConformanceOptions): Resolved {
   const d = CONFORMANCE_DEFAULTS;
   return {
     config: options.config ?? {},
@@ -188,13 +196,14 @@ function resolveOptions(plugin: AlgorithmPlugin, options: ConformanceOptions): R
     stateUpdates: options.stateUpdates ?? d.stateUpdates,
     ratioTolerance: options.ratioTolerance ?? d.ratioTolerance,
   };
-  void plugin;
 }
 
 /** Throws unless `metrics` is an object of finite numbers. */
 export function checkMetrics(metrics: unknown, where: string): asserts metrics is Metrics {
   if (metrics === null || typeof metrics !== 'object' || Array.isArray(metrics)) {
-    throw new Error(`${where} must resolve to an object of named numbers (metrics), got ${JSON.stringify(metrics)}.`);
+    throw new Error(
+      `${where} must resolve to an object of named numbers (metrics), got ${JSON.stringify(metrics)}.`,
+    );
   }
   for (const [k, v] of Object.entries(metrics)) {
     if (typeof v !== 'number' || !Number.isFinite(v)) {
@@ -211,7 +220,10 @@ function snapshot(model: CausalLM): Map<string, Float32Array> {
 }
 
 /** Describes the first difference between two snapshots, or undefined when bit-identical. */
-function firstDifference(a: Map<string, ArrayLike<number>>, b: Map<string, ArrayLike<number>>): string | undefined {
+function firstDifference(
+  a: Map<string, ArrayLike<number>>,
+  b: Map<string, ArrayLike<number>>,
+): string | undefined {
   for (const [name, x] of a) {
     const y = b.get(name);
     if (!y) return `'${name}' is missing from the second copy`;
@@ -230,7 +242,9 @@ function firstDifference(a: Map<string, ArrayLike<number>>, b: Map<string, Array
   return undefined;
 }
 
-async function stateTensorsHost(instance: AlgorithmInstance): Promise<{ json: string; tensors: Map<string, Float32Array | Int32Array> }> {
+async function stateTensorsHost(
+  instance: AlgorithmInstance,
+): Promise<{ json: string; tensors: Map<string, Float32Array | Int32Array> }> {
   const state = instance.state();
   try {
     const tensors = new Map<string, Float32Array | Int32Array>();
@@ -260,7 +274,8 @@ function expectThrow(fn: () => unknown, includes: string | RegExp, what: string)
   if (error === undefined) throw new Error(`${what} was accepted; it must be rejected.`);
   const message = error instanceof Error ? error.message : String(error);
   const ok = typeof includes === 'string' ? message.includes(includes) : includes.test(message);
-  if (!ok) throw new Error(`${what} was rejected, but the message does not name ${String(includes)}: "${message}"`);
+  if (!ok)
+    throw new Error(`${what} was rejected, but the message does not name ${String(includes)}: "${message}"`);
 }
 
 /**
@@ -285,8 +300,11 @@ function expectThrow(fn: () => unknown, includes: string | RegExp, what: string)
  *
  * Every metric returned by `update`/`evaluate` must be a finite number.
  */
-export function conformanceChecks(plugin: AlgorithmPlugin, options: ConformanceOptions = {}): ConformanceCheck[] {
-  const o = resolveOptions(plugin, options);
+export function conformanceChecks(
+  plugin: AlgorithmPlugin,
+  options: ConformanceOptions = {},
+): ConformanceCheck[] {
+  const o = resolveOptions(options);
   const skip = new Set(options.skip ?? []);
   const name = plugin.name;
   const base = (): CausalLM => CausalLM.create(o.model, o.modelSeed);
@@ -314,12 +332,16 @@ export function conformanceChecks(plugin: AlgorithmPlugin, options: ConformanceO
         if (shape !== true) throw new Error(`${name}: not an AlgorithmPlugin: ${shape}.`);
         const config = resolvePluginConfig(plugin, o.config);
         const r = plugin.requirements(config);
-        if (r === null || typeof r !== 'object') throw new Error(`${name}: requirements() must return an object.`);
+        if (r === null || typeof r !== 'object')
+          throw new Error(`${name}: requirements() must return an object.`);
         if (!Number.isInteger(r.responsesPerPrompt) || r.responsesPerPrompt < 1) {
-          throw new Error(`${name}: requirements().responsesPerPrompt = ${String(r.responsesPerPrompt)}; must be an integer >= 1.`);
+          throw new Error(
+            `${name}: requirements().responsesPerPrompt = ${String(r.responsesPerPrompt)}; must be an integer >= 1.`,
+          );
         }
         for (const key of ['referenceLogprobs', 'valueHead'] as const) {
-          if (typeof r[key] !== 'boolean') throw new Error(`${name}: requirements().${key} must be a boolean, got ${String(r[key])}.`);
+          if (typeof r[key] !== 'boolean')
+            throw new Error(`${name}: requirements().${key} must be a boolean, got ${String(r[key])}.`);
         }
         if (r.referenceLogprobs) {
           const b = base();
@@ -336,10 +358,14 @@ export function conformanceChecks(plugin: AlgorithmPlugin, options: ConformanceO
         await withFixture(async (f) => {
           const batch = await f.rollout(0);
           if (batch.responsesPerPrompt !== r.responsesPerPrompt) {
-            throw new Error(`${name}: rollout has ${batch.responsesPerPrompt} responses per prompt, requirements say ${r.responsesPerPrompt}.`);
+            throw new Error(
+              `${name}: rollout has ${batch.responsesPerPrompt} responses per prompt, requirements say ${r.responsesPerPrompt}.`,
+            );
           }
           if (r.referenceLogprobs !== (batch.refLogprobs !== undefined)) {
-            throw new Error(`${name}: reference log-probs presence does not follow requirements().referenceLogprobs.`);
+            throw new Error(
+              `${name}: reference log-probs presence does not follow requirements().referenceLogprobs.`,
+            );
           }
           checkMetrics(await f.update(batch, 0, 'on the first rollout'), `${name}: update()`);
         });
@@ -354,12 +380,21 @@ export function conformanceChecks(plugin: AlgorithmPlugin, options: ConformanceO
         resolvePluginConfig(plugin, defaultsOf(plugin.configSchema));
         resolvePluginConfig(plugin, undefined);
         const unknownKey = '__relign_not_a_key__';
-        expectThrow(() => resolvePluginConfig(plugin, { ...o.config, [unknownKey]: 1 }), unknownKey, `${name}: unknown config key '${unknownKey}'`);
+        expectThrow(
+          () => resolvePluginConfig(plugin, { ...o.config, [unknownKey]: 1 }),
+          unknownKey,
+          `${name}: unknown config key '${unknownKey}'`,
+        );
         const b = base();
         const ref = b.clone({ trainable: false });
         try {
           expectThrow(
-            () => createInstance(plugin, { policy: b, reference: ref, seed: o.seed }, { [unknownKey]: 1 }).instance.dispose(),
+            () =>
+              createInstance(
+                plugin,
+                { policy: b, reference: ref, seed: o.seed },
+                { [unknownKey]: 1 },
+              ).instance.dispose(),
             unknownKey,
             `${name}: createInstance with unknown key '${unknownKey}'`,
           );
@@ -376,14 +411,25 @@ export function conformanceChecks(plugin: AlgorithmPlugin, options: ConformanceO
           }
           for (const [key, field] of Object.entries(schema)) {
             if (field.type !== 'number' && field.type !== 'integer') continue;
-            expectThrow(() => resolvePluginConfig(plugin, { ...o.config, [key]: 'x' }), key, `${name}: config '${key}' = "x"`);
+            expectThrow(
+              () => resolvePluginConfig(plugin, { ...o.config, [key]: 'x' }),
+              key,
+              `${name}: config '${key}' = "x"`,
+            );
           }
           if (Object.keys(schema).length > 0 && bounded === 0) {
-            throw new Error(`${name}: no config field declares a range (min/max), enum values or a boolean type; declare ranges so bad values are rejected.`);
+            throw new Error(
+              `${name}: no config field declares a range (min/max), enum values or a boolean type; declare ranges so bad values are rejected.`,
+            );
           }
           for (const { config, message } of options.invalidConfigs ?? []) {
             expectThrow(
-              () => createInstance(plugin, { policy: b, reference: ref, seed: o.seed }, config).instance.dispose(),
+              () =>
+                createInstance(
+                  plugin,
+                  { policy: b, reference: ref, seed: o.seed },
+                  config,
+                ).instance.dispose(),
               message,
               `${name}: config ${JSON.stringify(config)}`,
             );
@@ -405,7 +451,8 @@ export function conformanceChecks(plugin: AlgorithmPlugin, options: ConformanceO
           checkMetrics(m, `${name}: evaluate()`);
           for (const key of ['policy/ratio_mean', 'policy/ratio_min', 'policy/ratio_max']) {
             const v = m[key];
-            if (v === undefined) throw new Error(`${name}: evaluate() must report '${key}' (got ${Object.keys(m).join(', ')}).`);
+            if (v === undefined)
+              throw new Error(`${name}: evaluate() must report '${key}' (got ${Object.keys(m).join(', ')}).`);
             if (Math.abs(v - 1) > o.ratioTolerance) {
               throw new Error(
                 `${name}: '${key}' = ${v} on a fresh rollout; importance ratios must be 1 (±${o.ratioTolerance}) before ` +
@@ -430,12 +477,23 @@ export function conformanceChecks(plugin: AlgorithmPlugin, options: ConformanceO
             iterations: o.leakUpdates,
             label: `${name}: update()`,
           });
-          await assertNoLeaks(async () => void checkMetrics(await f.instance.evaluate(batch, { klCoef: o.klCoef, policyVersion: version }), `${name}: evaluate()`), {
+          await assertNoLeaks(
+            async () =>
+              void checkMetrics(
+                await f.instance.evaluate(batch, { klCoef: o.klCoef, policyVersion: version }),
+                `${name}: evaluate()`,
+              ),
+            {
+              warmup: 1,
+              iterations: 2,
+              label: `${name}: evaluate()`,
+            },
+          );
+          await assertNoLeaks(() => disposePluginState(f.instance.state()), {
             warmup: 1,
             iterations: 2,
-            label: `${name}: evaluate()`,
+            label: `${name}: state() (disposed by the caller)`,
           });
-          await assertNoLeaks(() => disposePluginState(f.instance.state()), { warmup: 1, iterations: 2, label: `${name}: state() (disposed by the caller)` });
           // load() copies what it keeps: loading a state and disposing it leaves the count flat.
           await assertNoLeaks(
             () => {
@@ -469,7 +527,8 @@ export function conformanceChecks(plugin: AlgorithmPlugin, options: ConformanceO
           const weights = snapshot(a.policy);
           // Load into a fresh policy (initial weights of the run, then the saved ones) and a fresh instance.
           fresh = new Fixture(plugin, o, b);
-          for (const [n, v] of fresh.policy.variables()) tf.tidy(() => v.assign(tf.tensor(weights.get(n)!, v.shape, 'float32')));
+          for (const [n, v] of fresh.policy.variables())
+            tf.tidy(() => v.assign(tf.tensor(weights.get(n)!, v.shape, 'float32')));
           const restored = deserializePluginState(bytes, `${name} state`);
           try {
             fresh.instance.load(restored);
@@ -488,8 +547,14 @@ export function conformanceChecks(plugin: AlgorithmPlugin, options: ConformanceO
           }
           const [sa, sb] = [await stateTensorsHost(a.instance), await stateTensorsHost(fresh.instance)];
           const stateDiff = firstDifference(sa.tensors, sb.tensors);
-          if (stateDiff) throw new Error(`${name}: after the round trip and one update, state() tensors differ: ${stateDiff}.`);
-          if (sa.json !== sb.json) throw new Error(`${name}: after the round trip and one update, state().json differs:\n${sa.json}\n${sb.json}`);
+          if (stateDiff)
+            throw new Error(
+              `${name}: after the round trip and one update, state() tensors differ: ${stateDiff}.`,
+            );
+          if (sa.json !== sb.json)
+            throw new Error(
+              `${name}: after the round trip and one update, state().json differs:\n${sa.json}\n${sb.json}`,
+            );
         } finally {
           a?.dispose();
           fresh?.dispose();
@@ -501,7 +566,10 @@ export function conformanceChecks(plugin: AlgorithmPlugin, options: ConformanceO
       name: 'determinism',
       title: 'same seed gives identical parameters after N updates',
       run: async () => {
-        const runOnce = async (): Promise<{ initial: Map<string, Float32Array>; final: Map<string, Float32Array> }> => {
+        const runOnce = async (): Promise<{
+          initial: Map<string, Float32Array>;
+          final: Map<string, Float32Array>;
+        }> => {
           let result: { initial: Map<string, Float32Array>; final: Map<string, Float32Array> } | undefined;
           await withFixture(async (f) => {
             const initial = snapshot(f.policy);
@@ -520,7 +588,9 @@ export function conformanceChecks(plugin: AlgorithmPlugin, options: ConformanceO
           );
         }
         if (!firstDifference(first.initial, first.final)) {
-          throw new Error(`${name}: ${o.updates} updates left every policy parameter unchanged; update() must train the policy.`);
+          throw new Error(
+            `${name}: ${o.updates} updates left every policy parameter unchanged; update() must train the policy.`,
+          );
         }
       },
     },
@@ -555,6 +625,7 @@ export function describeConformance(
   timeoutMs = 60_000,
 ): void {
   test.describe(`${plugin.name} conformance`, () => {
-    for (const check of conformanceChecks(plugin, options)) test.it(`${check.name}: ${check.title}`, check.run, timeoutMs);
+    for (const check of conformanceChecks(plugin, options))
+      test.it(`${check.name}: ${check.title}`, check.run, timeoutMs);
   });
 }

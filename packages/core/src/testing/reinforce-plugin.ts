@@ -15,7 +15,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, createRng, rngFromState, type Rng, type RngState } from '@relign/tensor';
 import { computeLogprobs, ReplayBuffer, type RolloutMinibatch } from '@relign/rollout';
 import type { CausalLM } from '@relign/lm';
-import { definePlugin, type AlgorithmInstance, type Metrics, type PluginState, type UpdateContext } from '../plugin.js';
+import {
+  definePlugin,
+  type AlgorithmInstance,
+  type Metrics,
+  type PluginState,
+  type UpdateContext,
+} from '../plugin.js';
 
 export interface ReinforceConfig {
   lr: number;
@@ -41,7 +47,13 @@ export const reinforcePlugin = definePlugin<ReinforceConfig>({
       min: 0,
       description: 'prompts (groups) per minibatch; 0 = the whole rollout in one minibatch',
     },
-    responsesPerPrompt: { type: 'integer', default: 2, min: 1, max: 64, description: 'responses sampled per prompt' },
+    responsesPerPrompt: {
+      type: 'integer',
+      default: 2,
+      min: 1,
+      max: 64,
+      description: 'responses sampled per prompt',
+    },
     clipRange: {
       type: 'number',
       default: 0.2,
@@ -51,11 +63,25 @@ export const reinforcePlugin = definePlugin<ReinforceConfig>({
       exclusiveMax: true,
       description: 'ratio clip ε (spec §4.6)',
     },
-    maxGradNorm: { type: 'number', default: 1, min: 0, exclusiveMin: true, description: 'global grad-norm clip' },
+    maxGradNorm: {
+      type: 'number',
+      default: 1,
+      min: 0,
+      exclusiveMin: true,
+      description: 'global grad-norm clip',
+    },
     weightDecay: { type: 'number', default: 0, min: 0, description: 'AdamW decoupled weight decay' },
-    useReference: { type: 'boolean', default: true, description: 'subtract β·KL to the reference from rewards' },
+    useReference: {
+      type: 'boolean',
+      default: true,
+      description: 'subtract β·KL to the reference from rewards',
+    },
   },
-  requirements: (c) => ({ responsesPerPrompt: c.responsesPerPrompt, referenceLogprobs: c.useReference, valueHead: false }),
+  requirements: (c) => ({
+    responsesPerPrompt: c.responsesPerPrompt,
+    referenceLogprobs: c.useReference,
+    valueHead: false,
+  }),
   create: (context, config) => new Reinforce(context.policy, config, context.seed),
 });
 
@@ -92,8 +118,10 @@ class Reinforce implements AlgorithmInstance {
     const G = batch.responsesPerPrompt;
     const oldSums = rowSums(batch.logprobs, batch);
     const shaped = new Float64Array(B);
-    const refSums = this.config.useReference && batch.refLogprobs ? rowSums(batch.refLogprobs, batch) : undefined;
-    for (let b = 0; b < B; b++) shaped[b] = batch.rewards[b]! - (refSums ? klCoef * (oldSums[b]! - refSums[b]!) : 0);
+    const refSums =
+      this.config.useReference && batch.refLogprobs ? rowSums(batch.refLogprobs, batch) : undefined;
+    for (let b = 0; b < B; b++)
+      shaped[b] = batch.rewards[b]! - (refSums ? klCoef * (oldSums[b]! - refSums[b]!) : 0);
     const adv = new Float32Array(B);
     if (G === 1) {
       const mean = shaped.reduce((a, v) => a + v, 0) / B;
@@ -146,7 +174,12 @@ class Reinforce implements AlgorithmInstance {
     const groups = batch.batchSize / G;
     // Minibatches of whole groups, reshuffled every epoch with the plugin's own stream (kept in state()).
     const buffer = new ReplayBuffer({ capacity: groups, responsesPerPrompt: G });
-    buffer.add(batch, batch.refLogprobs ? { rewards: batch.rewards, refLogprobs: batch.refLogprobs } : { rewards: batch.rewards });
+    buffer.add(
+      batch,
+      batch.refLogprobs
+        ? { rewards: batch.rewards, refLogprobs: batch.refLogprobs }
+        : { rewards: batch.rewards },
+    );
     const per = this.config.groupsPerMinibatch > 0 ? this.config.groupsPerMinibatch : groups;
     const trainable = this.policy.trainableVariables();
     const varList = [...trainable.values()];
@@ -175,7 +208,9 @@ class Reinforce implements AlgorithmInstance {
           }
           let skip = !Number.isFinite(loss);
           if (!skip) {
-            const r = this.optimizer.applyGradients(byName, trainable, { maxGradNorm: this.config.maxGradNorm });
+            const r = this.optimizer.applyGradients(byName, trainable, {
+              maxGradNorm: this.config.maxGradNorm,
+            });
             skip = r.skipped;
             if (!skip) gradNorm = r.gradNorm;
           }
@@ -207,7 +242,10 @@ class Reinforce implements AlgorithmInstance {
     const { step, tensors } = this.optimizer.state();
     const out = new Map<string, tf.Tensor>();
     for (const [k, t] of tensors) out.set(`optimizer.${k}`, t);
-    return { json: { optimizerStep: step, rng: this.rng.state(), updates: this.updates, skipped: this.skipped }, tensors: out };
+    return {
+      json: { optimizerStep: step, rng: this.rng.state(), updates: this.updates, skipped: this.skipped },
+      tensors: out,
+    };
   }
 
   load(state: PluginState): void {

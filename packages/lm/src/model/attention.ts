@@ -56,6 +56,17 @@ export function splitHeads(x: tf.Tensor2D, B: number, T: number, H: number): tf.
   return tf.transpose(tf.reshape(x, [B, T, H, Dh]), [0, 2, 1, 3]);
 }
 
+/**
+ * A decode step's fused projection [B, 3D] (q | k | v per row, T = 1) -> q, k, v as [B, H, 1, Dh]: one
+ * reshape and one split (each part is a contiguous run of every row), instead of a split and three
+ * reshapes.
+ */
+export function splitQkvHeads(qkv: tf.Tensor2D, H: number): [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D] {
+  const [B, D3] = qkv.shape;
+  const heads = tf.reshape(qkv, [B, 3 * H, 1, D3 / (3 * H)]);
+  return tf.split(heads, 3, 1) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+}
+
 /** [B, H, T, Dh] -> [B*T, H*Dh], the inverse of {@link splitHeads}. */
 export function mergeHeads(x: tf.Tensor4D): tf.Tensor2D {
   const [B, H, T, Dh] = x.shape;

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, assertNoLeaks, useBackend } from '@relign/tensor/testing';
 import { CausalLM } from './gpt2.js';
+import type { KVCache } from './kv-cache.js';
 import { maxAbsDiff, randomizeWeights, referenceForward, weightsOf } from './test-helpers.js';
 
 const SMALL = { vocab_size: 13, n_positions: 16, n_embd: 8, n_layer: 2, n_head: 2 };
@@ -225,6 +226,59 @@ describe.each(TEST_BACKENDS)('CausalLM on %s', (backend) => {
     expect(maxAbsDiff(s2.logits.dataSync(), last(a.logits, 5))).toBeLessThan(1e-4);
     expect(Array.from(s2.cache!.nextPosition.dataSync())).toEqual([6, 6]);
     for (const r of [a, b, pre, s1, s2]) {
+      tf.dispose([r.logits, r.hidden]);
+      r.cache?.dispose();
+    }
+  });
+
+  it('continuing a cache by chunks of several tokens equals the full forward (dense and padded)', () => {
+    const seqs = [
+      [3, 1, 4, 1, 5, 9, 2, 6],
+      [2, 7, 1, 8, 2, 8, 1, 8],
+    ];
+    const full = model.forward(seqs);
+    const cols = (t: tf.Tensor3D, from: number, n: number) =>
+      tf.tidy(() => tf.slice(t, [0, from, 0], [2, n, 13]).dataSync());
+    // Dense: prefill 3, then chunks of 3 and 1 and 1 (causal bias offset by the cache; no bias at T = 1).
+    let pos = 0;
+    let cache: KVCache | undefined;
+    for (const n of [3, 3, 1, 1]) {
+      const chunk = seqs.map((r) => r.slice(pos, pos + n));
+      const out = model.forward(chunk, cache ? { cache } : { useCache: true });
+      expect(out.cache!.dense).toBe(true);
+      expect(
+        maxAbsDiff(out.logits.dataSync(), cols(full.logits, pos, n)),
+        `dense chunk at ${pos}`,
+      ).toBeLessThan(1e-4);
+      cache?.dispose();
+      cache = out.cache!;
+      tf.dispose([out.logits, out.hidden]);
+      pos += n;
+    }
+    expect(Array.from(cache!.nextPosition.dataSync())).toEqual([8, 8]);
+    expect(Array.from(cache!.mask.dataSync())).toEqual(new Array<number>(16).fill(1));
+    cache!.dispose();
+    // Padded: row 0 left-padded by 2; prefill with a mask, then chunks without one (all new tokens real).
+    const padded = [[0, 0, ...seqs[0]!.slice(0, 6)], seqs[1]!];
+    const mask = [[0, 0, 1, 1, 1, 1, 1, 1], new Array<number>(8).fill(1)];
+    const ref = model.forward(padded, { attentionMask: mask });
+    const pre = model.forward(
+      padded.map((r) => r.slice(0, 4)),
+      { attentionMask: mask.map((r) => r.slice(0, 4)), useCache: true },
+    );
+    const mid = model.forward(
+      padded.map((r) => r.slice(4, 7)),
+      { cache: pre.cache! },
+    );
+    const last = model.forward(
+      padded.map((r) => r.slice(7, 8)),
+      { cache: mid.cache! },
+    );
+    expect(mid.cache!.dense).toBe(false);
+    expect(maxAbsDiff(mid.logits.dataSync(), cols(ref.logits, 4, 3))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(last.logits.dataSync(), cols(ref.logits, 7, 1))).toBeLessThan(1e-4);
+    expect(Array.from(last.cache!.nextPosition.dataSync())).toEqual([6, 8]);
+    for (const r of [full, ref, pre, mid, last]) {
       tf.dispose([r.logits, r.hidden]);
       r.cache?.dispose();
     }

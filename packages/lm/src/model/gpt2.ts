@@ -9,7 +9,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { attend, attentionBias, causalBias, keyPaddingBias, mergeHeads, splitHeads } from './attention.js';
+import {
+  attend,
+  attentionBias,
+  causalBias,
+  keyPaddingBias,
+  mergeHeads,
+  splitHeads,
+  splitQkvHeads,
+} from './attention.js';
 import { matchCheckpoint } from './checkpoint.js';
 import {
   configToJSON,
@@ -389,9 +397,7 @@ export class CausalLM {
         // a second gather.
         const pos = tf.slice(wpe, [tPast, 0], [T, D]);
         x =
-          T === 1
-            ? tf.add(tokens, pos)
-            : tf.reshape(tf.add(tf.reshape(tokens, [B, T, D]), pos), [B * T, D]);
+          T === 1 ? tf.add(tokens, pos) : tf.reshape(tf.add(tf.reshape(tokens, [B, T, D]), pos), [B * T, D]);
       } else {
         let pos: tf.Tensor2D;
         if (options.positionIds !== undefined) {
@@ -417,10 +423,17 @@ export class CausalLM {
       for (let i = 0; i < this.blocks.length; i++) {
         const blk = this.blocks[i]!;
         const h = layerNorm(x, blk.ln1g as tf.Tensor1D, blk.ln1b as tf.Tensor1D, eps);
-        const [q2, k2, v2] = qkvProjection(h, blk.attnW as tf.Tensor2D, blk.attnB as tf.Tensor1D);
-        const q = splitHeads(q2, B, T, H);
-        let k = splitHeads(k2, B, T, H);
-        let v = splitHeads(v2, B, T, H);
+        let q: tf.Tensor4D;
+        let k: tf.Tensor4D;
+        let v: tf.Tensor4D;
+        if (T === 1) {
+          [q, k, v] = splitQkvHeads(linear(h, blk.attnW as tf.Tensor2D, blk.attnB as tf.Tensor1D), H);
+        } else {
+          const [q2, k2, v2] = qkvProjection(h, blk.attnW as tf.Tensor2D, blk.attnB as tf.Tensor1D);
+          q = splitHeads(q2, B, T, H);
+          k = splitHeads(k2, B, T, H);
+          v = splitHeads(v2, B, T, H);
+        }
         if (past !== undefined) {
           k = tf.concat([past.keys[i]!, k], 2);
           v = tf.concat([past.values[i]!, v], 2);
@@ -464,7 +477,7 @@ export class CausalLM {
           const prev = prevNext ?? tf.zeros([B]);
           result.next = tf.maximum(prev, tf.max(tf.mul(f, tf.add(positions, 1)), 1)) as tf.Tensor1D;
         }
-        // `full` is always a tensor made here (a cast or concat), never the caller's mask or the old cache's.
+        // The mask is always a tensor made here (a cast, concat or ones), never the caller's or the old cache's.
         result.mask = full ?? (tf.ones([B, Tk]) as tf.Tensor2D);
       }
       return result;

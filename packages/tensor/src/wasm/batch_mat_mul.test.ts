@@ -137,7 +137,10 @@ describe('wasm BatchMatMul', () => {
     expect(rowRuns(16)).toEqual([[4, 16]]);
     for (let m = 1; m <= 200; m++) {
       const runs = rowRuns(m);
-      expect(runs.reduce((s, [, rows]) => s + rows, 0), `m=${m}`).toBe(m);
+      expect(
+        runs.reduce((s, [, rows]) => s + rows, 0),
+        `m=${m}`,
+      ).toBe(m);
       for (const [h, rows] of runs) {
         expect(h >= 1 && h <= 5 && rows % h === 0, `m=${m}`).toBe(true);
       }

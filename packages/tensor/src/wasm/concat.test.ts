@@ -40,11 +40,17 @@ describe('wasm Concat', () => {
 
   it('keeps int32 and bool values and shapes', async () => {
     await activate('wasm');
-    const i = tf.concat([tf.tensor2d([[1, 2]], [1, 2], 'int32'), tf.tensor2d([[3], [4]].flat(), [1, 2], 'int32')], 1);
+    const i = tf.concat(
+      [tf.tensor2d([[1, 2]], [1, 2], 'int32'), tf.tensor2d([[3], [4]].flat(), [1, 2], 'int32')],
+      1,
+    );
     expect(i.dtype).toBe('int32');
     expect(i.shape).toEqual([1, 4]);
     expect(Array.from(i.dataSync())).toEqual([1, 2, 3, 4]);
-    const bl = tf.concat([tf.tensor2d([true, false], [2, 1], 'bool'), tf.tensor2d([false, true], [2, 1], 'bool')], 1);
+    const bl = tf.concat(
+      [tf.tensor2d([true, false], [2, 1], 'bool'), tf.tensor2d([false, true], [2, 1], 'bool')],
+      1,
+    );
     expect(bl.dtype).toBe('bool');
     expect(Array.from(bl.dataSync())).toEqual([1, 0, 0, 1]);
     tf.dispose([i, bl]);

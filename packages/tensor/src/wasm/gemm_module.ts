@@ -577,12 +577,7 @@ function ntTile(R: number, C: number): Fn {
   f.i32(0).set(off);
   f.block().loop();
   f.get(off).get(kv).geS().brIf(1);
-  for (let r = 0; r < R; r++)
-    f.get(ar[r]!)
-      .get(off)
-      .add()
-      .v128Load()
-      .set(av[r]!);
+  for (let r = 0; r < R; r++) f.get(ar[r]!).get(off).add().v128Load().set(av[r]!);
   for (let q = 0; q < C; q++) {
     f.get(br[q]!).get(off).add().v128Load().set(bv);
     for (let r = 0; r < R; r++) {
@@ -605,12 +600,7 @@ function ntTile(R: number, C: number): Fn {
   // Scalar tail.
   f.block().loop();
   f.get(off).get(kb).geS().brIf(1);
-  for (let r = 0; r < R; r++)
-    f.get(ar[r]!)
-      .get(off)
-      .add()
-      .f32Load()
-      .set(as[r]!);
+  for (let r = 0; r < R; r++) f.get(ar[r]!).get(off).add().f32Load().set(as[r]!);
   for (let q = 0; q < C; q++) {
     f.get(br[q]!).get(off).add().f32Load().set(bs);
     for (let r = 0; r < R; r++) {

@@ -4,7 +4,14 @@
  * region back: slicing one row of a [50257, 768] table, or one position of [B, T, V] logits, costs a
  * copy of everything. The stock SplitV calls that Slice once per part.
  */
-import { backend_util, slice_util, util, type DataId, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  backend_util,
+  slice_util,
+  util,
+  type DataId,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import { elementBytes } from './concat.js';
 import { kernelState, offsetOf, type KernelState, type WasmBackendLike } from './state.js';
 

@@ -1,0 +1,77 @@
+/**
+ * Presets: partial configs laid over the schema defaults. A config file and flags are laid over the preset.
+ *
+ * - `demo`: the default task on a CPU in minutes (the committed ~1M-parameter base model; the whole pipeline
+ *   with the four optimizers in about 15 minutes or less on a 2-core machine with the wasm backend).
+ * - `tiny`: a few steps of every stage on a freshly initialised micro model (CI seconds; checks the plumbing,
+ *   not the learning).
+ * - `gpu`: a larger model (pretrained by the run, or any GPT-2-family checkpoint given as `model.base`) and
+ *   longer runs; meant for `@tensorflow/tfjs-node-gpu` or webgpu.
+ */
+import type { RelignConfig } from './schema.js';
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+export type PartialConfig = DeepPartial<RelignConfig>;
+
+export const PRESET_NAMES = ['demo', 'tiny', 'gpu'] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+// Learning rates of the RL optimizers: the papers' values (5e-7 .. 8e-6) are for billion-parameter models and a
+// thousand iterations; a 1M-parameter model trained for a few dozen iterations needs far larger steps.
+const DEMO_ALGOS: RelignConfig['algos'] = {
+  'ppo-max': { lr: 3e-4, criticLr: 3e-4, minibatchSize: 16, epochs: 2 },
+  dpo: { lr: 1e-4, epochs: 2, pairsPerMinibatch: 8 },
+  'p3o-v1': { lr: 1e-4, epochs: 2, pairsPerMinibatch: 8 },
+  'p3o-v2': { lr: 1e-4, epochs: 2, pairsPerMinibatch: 8 },
+};
+
+export const PRESETS: Record<PresetName, PartialConfig> = {
+  demo: {
+    preset: 'demo',
+    runDir: 'runs/demo',
+    model: { base: 'default' },
+    data: { evalPrompts: 96 },
+    sft: { steps: 150, batchSize: 16, lr: 1e-3, warmupSteps: 10, evalEvery: 50, checkpointEvery: 50 },
+    label: { prompts: 600, maxNewTokens: 24, temperature: 1, btTemperature: 0.2 },
+    reward: { steps: 150, batchSize: 16, lr: 5e-4, warmupSteps: 10, checkpointEvery: 50 },
+    train: { iterations: 30, promptsPerIteration: 16, maxNewTokens: 24, klCoef: 0.05, evalEvery: 10, checkpointEvery: 10 },
+    algos: DEMO_ALGOS,
+    eval: { maxNewTokens: 24 },
+  },
+  tiny: {
+    preset: 'tiny',
+    runDir: 'runs/tiny',
+    model: { base: 'scratch', scratch: { vocabSize: 320, nLayer: 1, nEmbd: 32, nHead: 2, nPositions: 48 } },
+    data: { evalPrompts: 12 },
+    sft: { steps: 12, batchSize: 8, lr: 3e-3, warmupSteps: 2, evalFraction: 0.05, evalEvery: 6, checkpointEvery: 6 },
+    label: { prompts: 24, maxNewTokens: 8, btTemperature: 0.2 },
+    reward: { steps: 6, batchSize: 8, lr: 1e-3, warmupSteps: 1, evalFraction: 0.2, checkpointEvery: 3 },
+    train: { iterations: 2, promptsPerIteration: 4, maxNewTokens: 8, evalEvery: 1, checkpointEvery: 1 },
+    algos: {
+      'ppo-max': { lr: 1e-3, criticLr: 1e-3, minibatchSize: 4, epochs: 1 },
+      dpo: { lr: 1e-3, epochs: 1, pairsPerMinibatch: 4 },
+      'p3o-v1': { lr: 1e-3, epochs: 1, pairsPerMinibatch: 4 },
+      'p3o-v2': { lr: 1e-3, epochs: 1, pairsPerMinibatch: 4 },
+    },
+    eval: { maxNewTokens: 8 },
+  },
+  gpu: {
+    preset: 'gpu',
+    runDir: 'runs/gpu',
+    model: { base: 'pretrain' },
+    pretrain: { steps: 20000, batchSize: 32, lr: 1e-3, warmupSteps: 500, vocabSize: 4096, nLayer: 8, nEmbd: 512, nHead: 8, nPositions: 128, evalEvery: 1000 },
+    data: { evalPrompts: 128 },
+    sft: { steps: 1500, batchSize: 32, lr: 3e-4, warmupSteps: 100, evalEvery: 250, checkpointEvery: 250 },
+    label: { prompts: 2500, maxNewTokens: 32, btTemperature: 0.2 },
+    reward: { steps: 1000, batchSize: 32, lr: 1e-4, warmupSteps: 50, checkpointEvery: 200 },
+    train: { iterations: 200, promptsPerIteration: 64, maxNewTokens: 32, evalEvery: 25, checkpointEvery: 25 },
+    algos: {
+      'ppo-max': { lr: 2e-5, criticLr: 5e-5, minibatchSize: 32, epochs: 2 },
+      dpo: { lr: 1e-5, epochs: 4, pairsPerMinibatch: 16 },
+      'p3o-v1': { lr: 1e-5, epochs: 4, pairsPerMinibatch: 16 },
+      'p3o-v2': { lr: 1e-5, epochs: 4, pairsPerMinibatch: 16 },
+    },
+    eval: { maxNewTokens: 32 },
+    frontier: { klCoefs: [0.02, 0.1, 0.2], seeds: [1] },
+  },
+};

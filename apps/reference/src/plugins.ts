@@ -1,0 +1,30 @@
+/**
+ * The optimizers the app knows without a registry lookup (its dependencies), and resolution of any other
+ * installed plugin by name (`resolvePlugin` of @relign/core: `@relign/<name>`, then `relign-plugin-<name>`).
+ */
+import { resolvePlugin, type AlgorithmPlugin } from '@relign/core';
+import dpoPlugin from '@relign/dpo';
+import p3oV1Plugin from '@relign/p3o-v1';
+import p3oV2Plugin from '@relign/p3o-v2';
+import { createPpoMaxPlugin, ppoMaxPlugin } from '@relign/ppo-max';
+import type { RewardModel } from '@relign/reward-model';
+
+/** The four first-party plugins by name (PPO-max without a reward model attached). */
+export const FIRST_PARTY_PLUGINS: Readonly<Record<string, AlgorithmPlugin>> = {
+  'ppo-max': ppoMaxPlugin as unknown as AlgorithmPlugin,
+  dpo: dpoPlugin as unknown as AlgorithmPlugin,
+  'p3o-v1': p3oV1Plugin as unknown as AlgorithmPlugin,
+  'p3o-v2': p3oV2Plugin as unknown as AlgorithmPlugin,
+};
+
+/**
+ * The plugin to train with. PPO-max gets the reward model for its critic (the paper's initialisation,
+ * spec §2.8) unless its config asks for `criticInit: 'policy'`; other names are first-party plugins or
+ * installed packages.
+ */
+export async function pluginFor(name: string, rewardModel?: RewardModel): Promise<AlgorithmPlugin> {
+  if (name === 'ppo-max' && rewardModel) {
+    return createPpoMaxPlugin({ rewardModel }) as unknown as AlgorithmPlugin;
+  }
+  return FIRST_PARTY_PLUGINS[name] ?? (await resolvePlugin(name));
+}

@@ -1,0 +1,142 @@
+/**
+ * The run directory: where each stage reads and writes (layout documented in the README), and
+ * `stages.json`, the record of each stage's status and time that `--resume` reads.
+ *
+ * ```
+ * <runDir>/config.json            effective config (validated, defaults filled)
+ * <runDir>/stages.json            [{stage, status, seconds, startedAt}]; resume skips 'done' stages
+ * <runDir>/pretrain/              (model.base: pretrain) model + tokenizer + training.json + metrics.jsonl
+ * <runDir>/sft/                   SFT model dir (model + tokenizer) + metrics.jsonl + result.json + checkpoints/
+ * <runDir>/labels/pairs.jsonl     {prompt, chosen, rejected} (TRL format) + labels/stats.json
+ * <runDir>/reward/                reward model dir + metrics.jsonl + eval.json + checkpoints/
+ * <runDir>/train/<run>/           metrics.jsonl, checkpoints/, final/, evalpoints/step-<N>/, result.json
+ * <runDir>/eval/<name>.json       evaluation results, name = 'sft' | '<run>' | '<run>-step-<N>'
+ * <runDir>/samples/<name>.jsonl   {prompt, response, gold, judge, proxy}
+ * <runDir>/frontier/frontier.json KL-reward frontier points
+ * <runDir>/report/report.html     the self-contained report
+ * ```
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '@relign/tensor';
+
+export type StageStatus = 'done' | 'running' | 'failed' | 'interrupted';
+
+/** One entry of `stages.json`. */
+export interface StageRecord {
+  stage: string;
+  status: StageStatus;
+  /** Wall-clock seconds of the last attempt (over all attempts for a resumed stage: see `attempts`). */
+  seconds: number;
+  /** ISO time the last attempt started. */
+  startedAt: string;
+  /** Seconds of earlier, interrupted attempts (the total is seconds + previousSeconds). */
+  previousSeconds?: number;
+  /** Error message of a failed attempt. */
+  error?: string;
+}
+
+/** Paths of a run directory. */
+export class RunDir {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  path(...parts: string[]): string {
+    return join(this.root, ...parts);
+  }
+
+  get configPath(): string {
+    return this.path('config.json');
+  }
+  get stagesPath(): string {
+    return this.path('stages.json');
+  }
+  get pretrainDir(): string {
+    return this.path('pretrain');
+  }
+  get sftDir(): string {
+    return this.path('sft');
+  }
+  get labelsDir(): string {
+    return this.path('labels');
+  }
+  get pairsPath(): string {
+    return this.path('labels', 'pairs.jsonl');
+  }
+  get rewardDir(): string {
+    return this.path('reward');
+  }
+  trainDir(run: string): string {
+    return this.path('train', run);
+  }
+  evalPath(name: string): string {
+    return this.path('eval', `${name}.json`);
+  }
+  samplesPath(name: string): string {
+    return this.path('samples', `${name}.jsonl`);
+  }
+  get frontierPath(): string {
+    return this.path('frontier', 'frontier.json');
+  }
+  get reportPath(): string {
+    return this.path('report', 'report.html');
+  }
+
+  ensure(...parts: string[]): string {
+    const p = this.path(...parts);
+    mkdirSync(p, { recursive: true });
+    return p;
+  }
+
+  /** The stage records (empty for a new run). */
+  stages(): StageRecord[] {
+    if (!existsSync(this.stagesPath)) return [];
+    try {
+      const v = JSON.parse(readFileSync(this.stagesPath, 'utf8')) as unknown;
+      return Array.isArray(v) ? (v as StageRecord[]) : [];
+    } catch (err) {
+      throw new Error(`${this.stagesPath} is not valid JSON (${(err as Error).message}); fix or delete it.`);
+    }
+  }
+
+  stage(name: string): StageRecord | undefined {
+    return this.stages().find((s) => s.stage === name);
+  }
+
+  isDone(name: string): boolean {
+    return this.stage(name)?.status === 'done';
+  }
+
+  /** Inserts or replaces the record of `rec.stage` (atomic write). */
+  async recordStage(rec: StageRecord): Promise<void> {
+    const all = this.stages();
+    const i = all.findIndex((s) => s.stage === rec.stage);
+    if (i >= 0) all[i] = rec;
+    else all.push(rec);
+    mkdirSync(this.root, { recursive: true });
+    await writeFileAtomic(this.stagesPath, JSON.stringify(all, null, 2) + '\n');
+  }
+
+  /** Forgets a stage (so that a later `run --resume` redoes it). */
+  async clearStage(name: string): Promise<void> {
+    const all = this.stages().filter((s) => s.stage !== name);
+    if (existsSync(this.stagesPath)) await writeFileAtomic(this.stagesPath, JSON.stringify(all, null, 2) + '\n');
+  }
+}
+
+/** Writes JSON atomically, creating the directory. */
+export async function writeJson(path: string, value: unknown): Promise<void> {
+  mkdirSync(join(path, '..'), { recursive: true });
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Reads JSON, with an error naming the file and the stage that makes it. */
+export function readJson<T>(path: string, madeBy?: string): T {
+  if (!existsSync(path)) {
+    throw new Error(`${path} is missing${madeBy ? `: run \`relign ${madeBy}\` first (or \`relign run\`)` : ''}.`);
+  }
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}

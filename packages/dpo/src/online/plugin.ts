@@ -1,0 +1,273 @@
+/**
+ * Online DPO as a relign optimizer plugin (spec §1.12, §3.4): the DPO baseline of the P3O paper. Each
+ * iteration the Trainer samples two responses per prompt from the current policy and scores them with the
+ * reward function; the better one is "chosen" (hard labels, or soft Bradley–Terry labels), and the policy is
+ * updated with the DPO-family loss against the frozen reference (the SFT model).
+ *
+ * Fair comparison with P3O (spec §1.12): the update runs on the same machinery as P3O-V1/V2 (the
+ * `PairwiseOptimizer` of `@relign/core`: the same replay buffer of pairs, epochs of seeded shuffles,
+ * minibatch size, AdamW with global-norm clipping and the non-finite skip, checkpointed state) with the same
+ * defaults; only the loss differs. Pairs whose two responses are identical carry no preference and are left
+ * out of the update (counted in `dpo/identical_pairs`).
+ */
+import {
+  checkPairRollout,
+  definePlugin,
+  PairwiseOptimizer,
+  type AlgorithmInstance,
+  type ConfigSchema,
+  type Metrics,
+  type PairwiseOptimizerConfig,
+  type PluginContext,
+  type PluginState,
+  type RolloutRequirements,
+  type UpdateContext,
+} from '@relign/core';
+import type { RolloutMinibatch } from '@relign/rollout';
+import { DPO_LOSS_TYPES, resolveDpoLossOptions, type DpoLossType } from '../loss.js';
+import { onlineDpoLoss, PAIR_LABELS, type PairLabels } from './online-loss.js';
+import { identicalPairs, selectPairs } from './pairs.js';
+
+/** Online DPO settings: the loss (β, type, smoothing, labels) and the shared pairwise-update settings. */
+export interface OnlineDpoConfig extends PairwiseOptimizerConfig {
+  /** β > 0 of the DPO loss (spec §1.12, §3.4: 0.1). Not the Trainer's KL coefficient, which DPO ignores. */
+  beta: number;
+  /** `'sigmoid'` (DPO / cDPO), `'robust'` (rDPO) or `'ipo'` (on sequence sums, spec §3.4). */
+  lossType: DpoLossType;
+  /** ε in [0, 0.5): cDPO / rDPO label smoothing (spec §3.2); must be 0 for IPO. */
+  labelSmoothing: number;
+  /** `'hard'` (spec §1.12 default) or `'soft'` Bradley–Terry labels. */
+  labels: PairLabels;
+}
+
+const PLUGIN_NAME = 'dpo';
+
+/**
+ * The config. Loss defaults from spec §1.12 / §3.4; the optimisation settings are P3O's (spec §1.9), so that
+ * online DPO and P3O compared with default configs differ only in their loss (spec §1.12).
+ */
+export const onlineDpoConfigSchema: ConfigSchema<OnlineDpoConfig> = {
+  beta: {
+    type: 'number',
+    default: 0.1,
+    min: 0,
+    exclusiveMin: true,
+    description: 'β of the DPO loss, > 0 (spec §1.12 and §3.4: 0.1)',
+  },
+  lossType: {
+    type: 'enum',
+    default: 'sigmoid',
+    values: DPO_LOSS_TYPES,
+    description:
+      "'sigmoid' = DPO (cDPO with labelSmoothing > 0), 'robust' = rDPO, 'ipo' = IPO on sequence sums (spec §3)",
+  },
+  labelSmoothing: {
+    type: 'number',
+    default: 0,
+    min: 0,
+    max: 0.5,
+    exclusiveMax: true,
+    description: 'assumed fraction of flipped labels ε in [0, 0.5) for cDPO / rDPO (spec §3.2); 0 for IPO',
+  },
+  labels: {
+    type: 'enum',
+    default: 'hard',
+    values: PAIR_LABELS,
+    description:
+      "'hard': the higher-scored response is chosen, ties to the first (spec §1.12, TRL); 'soft': Bradley–Terry " +
+      'labels p = σ(r_chosen − r_rejected)',
+  },
+  lr: {
+    type: 'number',
+    default: 8e-6,
+    min: 0,
+    exclusiveMin: true,
+    description: 'AdamW learning rate, constant (P3O default, spec §1.9 / §1.12; raise it for tiny models)',
+  },
+  epochs: {
+    type: 'integer',
+    default: 4,
+    min: 1,
+    max: 100,
+    description: 'passes over each rollout, a new shuffle each (same as P3O, spec §1.12 / §1.9)',
+  },
+  pairsPerMinibatch: {
+    type: 'integer',
+    default: 4,
+    min: 1,
+    description: 'prompt pairs per minibatch = per optimizer step (same as P3O, spec §1.9 batch_size: 4)',
+  },
+  maxGradNorm: {
+    type: 'number',
+    default: 1,
+    min: 0,
+    exclusiveMin: true,
+    description: 'global gradient-norm clip (spec §1.9: 1.0)',
+  },
+  weightDecay: {
+    type: 'number',
+    default: 1e-6,
+    min: 0,
+    description: 'AdamW decoupled weight decay on matrices and embeddings (spec §1.9: 1e-6)',
+  },
+  adamBeta1: {
+    type: 'number',
+    default: 0.9,
+    min: 0,
+    max: 1,
+    exclusiveMax: true,
+    description: 'AdamW β1 (spec §1.9: 0.9)',
+  },
+  adamBeta2: {
+    type: 'number',
+    default: 0.95,
+    min: 0,
+    max: 1,
+    exclusiveMax: true,
+    description: 'AdamW β2 (spec §1.9: 0.95)',
+  },
+  adamEps: {
+    type: 'number',
+    default: 1e-8,
+    min: 0,
+    exclusiveMin: true,
+    description: 'AdamW ε (spec §1.9: 1e-8)',
+  },
+  rewardScaling: {
+    type: 'enum',
+    default: 'none',
+    values: ['none', 'pairwise-std'],
+    description:
+      "'none', or divide r1 − r2 by its running std ('pairwise-std'); changes only soft labels (hard labels depend on " +
+      'the sign of r1 − r2)',
+  },
+  rewardClip: {
+    type: 'number',
+    default: 0,
+    min: 0,
+    description: 'clip each raw score to [−c, c] before labelling; 0 = off (spec §1.7)',
+  },
+};
+
+interface OnlineDpoJsonState {
+  /** The shared pairwise update's state (optimizer step, shuffle RNG, reward statistics, counters). */
+  pairwise: Record<string, unknown>;
+  /** Identical pairs skipped over the run. */
+  identicalPairs: number;
+}
+
+/**
+ * The online DPO instance: the shared {@link PairwiseOptimizer} with the DPO loss, after leaving out the pairs
+ * whose two responses are identical.
+ */
+class OnlineDpo implements AlgorithmInstance {
+  private readonly inner: PairwiseOptimizer;
+  private identicalTotal = 0;
+
+  constructor(
+    context: PluginContext,
+    private readonly config: OnlineDpoConfig,
+  ) {
+    const { beta, lossType, labelSmoothing, labels } = config;
+    this.inner = new PairwiseOptimizer({
+      name: PLUGIN_NAME,
+      metricPrefix: 'dpo',
+      context,
+      config,
+      // β is the config's: DPO's β is the loss temperature (spec §3.1), not the Trainer's KL coefficient.
+      loss: (input) => onlineDpoLoss(input, { beta, lossType, labelSmoothing, labels }),
+    });
+  }
+
+  /** The rollout without its identical pairs (undefined when every pair is identical), and their count. */
+  private split(
+    batch: RolloutMinibatch,
+    fn: string,
+  ): { kept: RolloutMinibatch | undefined; identical: number; pairs: number } {
+    checkPairRollout(batch, fn);
+    const same = identicalPairs(batch);
+    const keep = same.flatMap((s, i) => (s ? [] : [i]));
+    const identical = same.length - keep.length;
+    const kept = keep.length === 0 ? undefined : identical === 0 ? batch : selectPairs(batch, keep);
+    return { kept, identical, pairs: same.length };
+  }
+
+  private extra(identical: number, pairs: number): Metrics {
+    return {
+      'dpo/beta': this.config.beta,
+      'dpo/identical_pairs': identical,
+      'dpo/identical_fraction': identical / pairs,
+    };
+  }
+
+  async update(batch: RolloutMinibatch, context: UpdateContext): Promise<Metrics> {
+    const { kept, identical, pairs } = this.split(batch, `${PLUGIN_NAME}.update`);
+    this.identicalTotal += identical;
+    // Every pair identical: nothing to learn from this rollout (no optimizer step, nothing skipped).
+    const metrics = kept
+      ? await this.inner.update(kept, context)
+      : { 'train/lr': this.config.lr, 'train/optimizer_steps': 0, 'train/skipped_steps': 0 };
+    return { ...metrics, ...this.extra(identical, pairs), 'dpo/identical_pairs_total': this.identicalTotal };
+  }
+
+  async evaluate(batch: RolloutMinibatch, context: UpdateContext): Promise<Metrics> {
+    const { kept, identical, pairs } = this.split(batch, `${PLUGIN_NAME}.evaluate`);
+    // With every pair identical, the statistics (ratios included) are those of the whole rollout.
+    return { ...(await this.inner.evaluate(kept ?? batch, context)), ...this.extra(identical, pairs) };
+  }
+
+  state(): PluginState {
+    const inner = this.inner.state();
+    const json: OnlineDpoJsonState = { pairwise: inner.json, identicalPairs: this.identicalTotal };
+    return { json: json as unknown as Record<string, unknown>, tensors: inner.tensors };
+  }
+
+  load(state: PluginState): void {
+    const fn = `${PLUGIN_NAME}.load`;
+    const j = state?.json as Partial<OnlineDpoJsonState> | undefined;
+    if (j === null || typeof j !== 'object' || j.pairwise === null || typeof j.pairwise !== 'object') {
+      throw new Error(`${fn}: expected a state {json: {pairwise, identicalPairs}, tensors} from state().`);
+    }
+    if (!Number.isInteger(j.identicalPairs) || (j.identicalPairs as number) < 0) {
+      throw new Error(
+        `${fn}: state.json.identicalPairs must be an integer >= 0, got ${String(j.identicalPairs)}.`,
+      );
+    }
+    this.inner.load({ json: j.pairwise, tensors: state.tensors });
+    this.identicalTotal = j.identicalPairs as number;
+  }
+
+  dispose(): void {
+    this.inner.dispose();
+  }
+}
+
+/**
+ * The online DPO plugin (registry name `dpo`, the default export of `@relign/dpo`). Rollouts: 2 responses per
+ * prompt with reference log-probs (spec §1.12). Config validation beyond the schema: IPO takes no label
+ * smoothing.
+ */
+export const onlineDpoPlugin = definePlugin<OnlineDpoConfig>({
+  name: PLUGIN_NAME,
+  description:
+    'Online DPO (with cDPO, rDPO and IPO): pairs sampled from the policy, labelled by the reward (spec §1.12, §3.4)',
+  configSchema: onlineDpoConfigSchema,
+  requirements: (): RolloutRequirements => ({
+    responsesPerPrompt: 2,
+    referenceLogprobs: true,
+    valueHead: false,
+  }),
+  create: (context, config) => {
+    // Cross-field rules the schema cannot state (IPO has no label smoothing), checked before anything is built.
+    resolveDpoLossOptions(
+      {
+        beta: config.beta,
+        lossType: config.lossType,
+        labelSmoothing: config.labelSmoothing,
+        ipoNormalization: 'sum',
+      },
+      `${PLUGIN_NAME} config`,
+    );
+    return new OnlineDpo(context, config);
+  },
+});
