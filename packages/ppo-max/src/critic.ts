@@ -32,9 +32,12 @@ export class Critic {
   /** A copy of `source` (e.g. a trained reward model), trainable. */
   static fromSource(source: CriticSource): Critic {
     if (!(source?.backbone instanceof CausalLM) || !(source.head instanceof ScalarHead)) {
-      throw new TypeError('Critic: the critic source must be { backbone: CausalLM, head: ScalarHead } (a RewardModel fits).');
+      throw new TypeError(
+        'Critic: the critic source must be { backbone: CausalLM, head: ScalarHead } (a RewardModel fits).',
+      );
     }
-    if (source.backbone.isDisposed || source.head.isDisposed) throw new Error('Critic: the critic source was disposed.');
+    if (source.backbone.isDisposed || source.head.isDisposed)
+      throw new Error('Critic: the critic source was disposed.');
     if (source.head.hiddenSize !== source.backbone.config.n_embd) {
       throw new Error(
         `Critic: the head's hidden size ${source.head.hiddenSize} differs from the backbone's n_embd ${source.backbone.config.n_embd}.`,
@@ -53,7 +56,10 @@ export class Critic {
   static fromPolicy(policy: CausalLM, seed: number | string): Critic {
     const backbone = policy.clone({ trainable: true });
     try {
-      return new Critic(backbone, ScalarHead.create(backbone.config.n_embd, { seed, prefix: 'v_head', bias: true }));
+      return new Critic(
+        backbone,
+        ScalarHead.create(backbone.config.n_embd, { seed, prefix: 'v_head', bias: true }),
+      );
     } catch (err) {
       backbone.dispose();
       throw err;
@@ -91,11 +97,14 @@ export class Critic {
       const t = tensors.get(name);
       if (!t) throw new Error(`${source}: the critic parameter '${name}' is missing from the state.`);
       if (!tf.util.arraysEqual(t.shape, v.shape) || t.dtype !== 'float32') {
-        throw new Error(`${source}: critic parameter '${name}' is ${t.dtype} [${t.shape}], expected float32 [${v.shape}].`);
+        throw new Error(
+          `${source}: critic parameter '${name}' is ${t.dtype} [${t.shape}], expected float32 [${v.shape}].`,
+        );
       }
     }
     for (const name of tensors.keys()) {
-      if (!vars.has(name)) throw new Error(`${source}: unknown critic parameter '${name}' (a critic of another architecture?).`);
+      if (!vars.has(name))
+        throw new Error(`${source}: unknown critic parameter '${name}' (a critic of another architecture?).`);
     }
     for (const [name, v] of vars) {
       const t = tensors.get(name)!;

@@ -13,16 +13,23 @@ import { entropyFromLogits, logprobsFromLogits } from '@relign/tensor';
  * Log-probs (at the batch's sampling τ, full vocabulary) and entropies of the policy over the batch's
  * responses, both float32 `[B, Tr]` and 0 at padding; differentiable w.r.t. the policy. Caller-owned.
  */
-export function logprobsAndEntropy(model: CausalLM, batch: RolloutBatch): { logprobs: tf.Tensor2D; entropy: tf.Tensor2D } {
+export function logprobsAndEntropy(
+  model: CausalLM,
+  batch: RolloutBatch,
+): { logprobs: tf.Tensor2D; entropy: tf.Tensor2D } {
   const { batchSize: B, promptWidth: Tp, responseWidth: Tr } = batch;
   const V = model.config.vocab_size;
   const tau = batch.options.temperature;
   if (!(tau > 0)) {
-    throw new Error(`ppo-max: the entropy term needs a sampling temperature > 0 (the batch was sampled at ${tau}).`);
+    throw new Error(
+      `ppo-max: the entropy term needs a sampling temperature > 0 (the batch was sampled at ${tau}).`,
+    );
   }
   const W = Tp + Tr - 1;
   if (W > model.config.n_positions) {
-    throw new Error(`ppo-max: promptWidth ${Tp} + responseWidth ${Tr} − 1 = ${W} exceeds the policy's n_positions=${model.config.n_positions}.`);
+    throw new Error(
+      `ppo-max: promptWidth ${Tp} + responseWidth ${Tr} − 1 = ${W} exceeds the policy's n_positions=${model.config.n_positions}.`,
+    );
   }
   const ids = new Int32Array(B * W);
   const mask = new Float32Array(B * W);
@@ -37,7 +44,10 @@ export function logprobsAndEntropy(model: CausalLM, batch: RolloutBatch): { logp
   }
   return tf.tidy(() => {
     const idsT = tf.tensor2d(ids, [B, W], 'int32');
-    const { logits } = model.forward(idsT, padded ? { attentionMask: tf.tensor2d(mask, [B, W], 'float32') } : {});
+    const { logits } = model.forward(
+      idsT,
+      padded ? { attentionMask: tf.tensor2d(mask, [B, W], 'float32') } : {},
+    );
     const z = tf.slice(logits, [0, Tp - 1, 0], [B, Tr, V]) as tf.Tensor3D;
     const m = tf.tensor2d(responseMaskArray(batch), [B, Tr]);
     const tokens = tf.tensor2d(batch.responseTokens, [B, Tr], 'int32');

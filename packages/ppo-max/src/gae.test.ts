@@ -5,7 +5,9 @@ import { gae } from './gae.js';
 
 const close = (actual: ArrayLike<number>, expected: number[], tol = 1e-5) => {
   expect(actual.length).toBe(expected.length);
-  expected.forEach((e, i) => expect(Math.abs(actual[i]! - e), `index ${i}: ${actual[i]} vs ${e}`).toBeLessThan(tol));
+  expected.forEach((e, i) =>
+    expect(Math.abs(actual[i]! - e), `index ${i}: ${actual[i]} vs ${e}`).toBeLessThan(tol),
+  );
 };
 
 describe.each(TEST_BACKENDS)('gae on %s', (backend) => {
@@ -61,8 +63,14 @@ describe.each(TEST_BACKENDS)('gae on %s', (backend) => {
     const a = advantages.arraySync();
     const ret = returns.arraySync();
     layouts.forEach((cols, row) => {
-      close(cols.map((c) => a[row]![c]!), [0.482875, 0.5925, 0.75]);
-      close(cols.map((c) => ret[row]![c]!), [0.982875, 0.9925, 1.05]);
+      close(
+        cols.map((c) => a[row]![c]!),
+        [0.482875, 0.5925, 0.75],
+      );
+      close(
+        cols.map((c) => ret[row]![c]!),
+        [0.982875, 0.9925, 1.05],
+      );
       for (let c = 0; c < 6; c++) if (!cols.includes(c)) expect(a[row]![c]).toBe(0);
     });
     tf.dispose([r, v, m, advantages, returns]);

@@ -13,12 +13,12 @@ export interface GaeOptions {
   lambda: number;
 }
 
-export interface GaeResult {
+export type GaeResult = {
   /** `[B, T]` float32 advantages `A_t` (not whitened), 0 where the mask is 0. */
   advantages: tf.Tensor2D;
   /** `[B, T]` float32 returns `R_t = A_t + V_t` (from the un-whitened advantages), 0 where the mask is 0. */
   returns: tf.Tensor2D;
-}
+};
 
 /**
  * GAE over each row's valid positions, walking backwards:
@@ -42,15 +42,32 @@ export interface GaeResult {
  * @throws Error naming the argument for a wrong type/shape, γ or λ outside [0, 1], or a non-finite reward or
  *   value at a valid position.
  */
-export function gae(rewards: tf.Tensor2D, values: tf.Tensor2D, mask: tf.Tensor2D, options: GaeOptions): GaeResult {
+export function gae(
+  rewards: tf.Tensor2D,
+  values: tf.Tensor2D,
+  mask: tf.Tensor2D,
+  options: GaeOptions,
+): GaeResult {
   const input = checkInputObject({ rewards, values, mask }, ['rewards', 'values', 'mask'], FN);
   const r = checkTensor(input, 'rewards', FN, { rank: 2, layout: '[B, T]' });
   const shape = r.shape;
   const v = checkTensor(input, 'values', FN, { rank: 2, layout: '[B, T]', shape });
   const m = checkTensor(input, 'mask', FN, { rank: 2, layout: '[B, T]', shape, anyDtype: true });
   const o = checkOptions(options, ['gamma', 'lambda'], FN);
-  const gamma = checkNumber(o.gamma, 'options.gamma', FN, (x) => x >= 0 && x <= 1, 'in [0, 1] (the discount γ; 1 in PPO-max)');
-  const lambda = checkNumber(o.lambda, 'options.lambda', FN, (x) => x >= 0 && x <= 1, 'in [0, 1] (GAE λ; 0.95 in PPO-max)');
+  const gamma = checkNumber(
+    o.gamma,
+    'options.gamma',
+    FN,
+    (x) => x >= 0 && x <= 1,
+    'in [0, 1] (the discount γ; 1 in PPO-max)',
+  );
+  const lambda = checkNumber(
+    o.lambda,
+    'options.lambda',
+    FN,
+    (x) => x >= 0 && x <= 1,
+    'in [0, 1] (GAE λ; 0.95 in PPO-max)',
+  );
   const [B, T] = shape as [number, number];
   const rs = r.dataSync();
   const vs = v.dataSync();
@@ -65,8 +82,10 @@ export function gae(rewards: tf.Tensor2D, values: tf.Tensor2D, mask: tf.Tensor2D
       if (!ms[i]) continue;
       const rt = rs[i]!;
       const vt = vs[i]!;
-      if (!Number.isFinite(rt)) throw new Error(`${FN}: rewards[${b}, ${t}] = ${rt} is not finite at a valid position.`);
-      if (!Number.isFinite(vt)) throw new Error(`${FN}: values[${b}, ${t}] = ${vt} is not finite at a valid position.`);
+      if (!Number.isFinite(rt))
+        throw new Error(`${FN}: rewards[${b}, ${t}] = ${rt} is not finite at a valid position.`);
+      if (!Number.isFinite(vt))
+        throw new Error(`${FN}: values[${b}, ${t}] = ${vt} is not finite at a valid position.`);
       const delta = rt + gamma * nextValue - vt;
       const a = delta + gamma * lambda * nextAdv;
       adv[i] = a;

@@ -11,8 +11,18 @@ export { ppoMaxPlugin, createPpoMaxPlugin, type PpoMaxOptions, type PpoMaxContex
 export { ppoMaxConfigSchema, type PpoMaxConfig } from './config.js';
 export { Critic, type CriticSource } from './critic.js';
 export { gae, type GaeOptions, type GaeResult } from './gae.js';
-export { tokenRewards, type TokenRewardsInput, type TokenRewardsOptions, type TokenRewardsResult } from './token-rewards.js';
-export { ppoPolicyLoss, type PolicyLossInput, type PolicyLossOptions, type PolicyLossResult } from './policy-loss.js';
+export {
+  tokenRewards,
+  type TokenRewardsInput,
+  type TokenRewardsOptions,
+  type TokenRewardsResult,
+} from './token-rewards.js';
+export {
+  ppoPolicyLoss,
+  type PolicyLossInput,
+  type PolicyLossOptions,
+  type PolicyLossResult,
+} from './policy-loss.js';
 export { valueLoss, type ValueLossInput, type ValueLossOptions, type ValueLossResult } from './value-loss.js';
 export { whitenAdvantages, type WhitenAdvantagesOptions } from './whiten.js';
 export { mossLrFactor, mossLearningRate } from './schedule.js';

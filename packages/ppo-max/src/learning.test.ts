@@ -4,10 +4,9 @@
  * core Trainer raises the reward well above the initial policy's while the KL penalty keeps the KL to the
  * reference bounded, and a larger β gives a smaller KL.
  *
- * The initial policy scores ~1.3 (7/32 of ~6 tokens). Numbers measured when the test was written (30
- * iterations of 8 prompts, seed 3), mean over the last 5 iterations:
- *   cpu:  β = 0.3 → reward ~3.8, KL ~2.7 nats/sequence;  β = 0.05 → reward ~5.4, KL ~9.8
- *   wasm: see the assertions (trajectories differ by float rounding; the bounds hold on both).
+ * Measured when the test was written (40 iterations of 8 prompts, seed 3; the same on cpu and wasm): the first 5
+ * iterations score 1.68 on average (7/32 of ~6 tokens would be 1.3); over the last 5, β = 0.3 gives reward 3.68
+ * with KL 2.35 nats per sequence, and β = 0.05 gives reward 5.65 with KL 9.34. The assertions leave margin.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Trainer, type AlgorithmPlugin, type Metrics } from '@relign/core';
@@ -16,7 +15,7 @@ import { CausalLM } from '@relign/lm';
 import { TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
 import ppoMax from './index.js';
 
-const ITERATIONS = Number(process.env.IT ?? 30);
+const ITERATIONS = 40;
 
 /** Trains a fresh tiny policy with fixed β and returns the per-iteration metrics. */
 async function train(beta: number): Promise<Metrics[]> {
@@ -48,11 +47,11 @@ async function train(beta: number): Promise<Metrics[]> {
 
 const mean = (log: Metrics[], key: string): number => log.reduce((s, m) => s + m[key]!, 0) / log.length;
 
-describe.each(TEST_BACKENDS.slice(0,1))('ppo-max learning on %s', (backend) => {
+describe.each(TEST_BACKENDS)('ppo-max learning on %s', (backend) => {
   beforeAll(() => useBackend(backend));
 
   it('raises the reward of the synthetic task with a bounded KL; a larger β gives a smaller KL', async () => {
-    const strong = await train(Number(process.env.B1 ?? 0.3));
+    const strong = await train(0.3);
     const weak = await train(0.05);
     const first = mean(strong.slice(0, 5), 'reward/mean');
     const summary = {
@@ -61,14 +60,15 @@ describe.each(TEST_BACKENDS.slice(0,1))('ppo-max learning on %s', (backend) => {
       weak: { reward: mean(weak.slice(-5), 'reward/mean'), kl: mean(weak.slice(-5), 'objective/kl') },
     };
     console.log(backend, JSON.stringify(summary));
-    // The initial policy scores ~1.3-2; after 30 iterations the reward is up by more than 1.5 tokens in 6.
+    // The initial policy scores ~1.7; after 40 iterations the reward is up by more than 1.5 tokens in 6 (measured +2.0).
     expect(summary.first).toBeLessThan(2.5);
     expect(summary.strong.reward).toBeGreaterThan(first + 1.5);
-    // β = 0.3 keeps the KL to the reference (per-sequence k1 sum, nats) under 5; β = 0.05 lets it grow more.
-    expect(summary.strong.kl).toBeLessThan(5);
-    expect(summary.strong.kl).toBeGreaterThan(0);
-    expect(summary.weak.reward).toBeGreaterThan(summary.strong.reward);
-    expect(summary.weak.kl).toBeGreaterThan(summary.strong.kl + 2);
+    // β = 0.3 keeps the KL to the reference (per-sequence k1 sum, nats) under 4 (measured 2.35); β = 0.05 buys
+    // more reward with a KL several nats larger (measured 9.34).
+    expect(summary.strong.kl).toBeLessThan(4);
+    expect(summary.strong.kl).toBeGreaterThan(0.5);
+    expect(summary.weak.reward).toBeGreaterThan(summary.strong.reward + 1);
+    expect(summary.weak.kl).toBeGreaterThan(summary.strong.kl + 4);
     expect(strong.every((m) => m['train/skipped_steps'] === 0)).toBe(true);
   });
 });

@@ -3,7 +3,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { collectRollout, createInstance, type AlgorithmPlugin, type Metrics } from '@relign/core';
 import { CONFORMANCE_DEFAULTS, countLowIdsReward, describeConformance } from '@relign/core/testing';
 import { CausalLM, ScalarHead, type TokenizedExample } from '@relign/lm';
-import { collateGroups, computeLogprobs, computeValues, ReplayBuffer, type RolloutMinibatch } from '@relign/rollout';
+import {
+  collateGroups,
+  computeLogprobs,
+  computeValues,
+  ReplayBuffer,
+  type RolloutMinibatch,
+} from '@relign/rollout';
 import { TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
 import ppoMax, { createPpoMaxPlugin, logprobsAndEntropy } from './index.js';
 
@@ -13,7 +19,12 @@ const KL = { klCoef: 0.05, policyVersion: 0 };
 const plugin = ppoMax as unknown as AlgorithmPlugin;
 
 /** A scored rollout of the current policy, as the Trainer hands it to update (one collated minibatch). */
-async function rollout(policy: CausalLM, reference: CausalLM, seed: string | number = 1, maxNewTokens = 6): Promise<RolloutMinibatch> {
+async function rollout(
+  policy: CausalLM,
+  reference: CausalLM,
+  seed: string | number = 1,
+  maxNewTokens = 6,
+): Promise<RolloutMinibatch> {
   const r = await collectRollout({
     policy,
     reference,
@@ -45,7 +56,11 @@ function maxDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): nu
 /** Policy, reference and an instance of `p` with `config`; `fn` runs with them, then everything is freed. */
 async function withInstance(
   config: Record<string, unknown>,
-  fn: (f: { policy: CausalLM; reference: CausalLM; instance: ReturnType<typeof createInstance>['instance'] }) => Promise<void>,
+  fn: (f: {
+    policy: CausalLM;
+    reference: CausalLM;
+    instance: ReturnType<typeof createInstance>['instance'];
+  }) => Promise<void>,
   p: AlgorithmPlugin = plugin,
   seed = 5,
 ): Promise<void> {
@@ -77,22 +92,36 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
   });
 
   it('the loss does not depend on the micro-batch split (evaluate and one update)', async () => {
-    const results: { metrics: Metrics; evalMetrics: Metrics; policy: Map<string, Float32Array>; critic: Metrics }[] = [];
+    const results: {
+      metrics: Metrics;
+      evalMetrics: Metrics;
+      policy: Map<string, Float32Array>;
+      critic: Metrics;
+    }[] = [];
     let start: Map<string, Float32Array> | undefined;
     for (const microBatchSize of [0, 1, 4]) {
-      await withInstance({ ...TINY, minibatchSize: 6, microBatchSize, rewardNorm: 'scale' }, async ({ policy, reference, instance }) => {
-        start ??= snapshot(policy.variables());
-        const batch = await rollout(policy, reference);
-        const evalMetrics = await instance.evaluate(batch, KL);
-        const metrics = await instance.update(batch, KL);
-        // The critic's loss after the update (evaluate reads it at the new weights).
-        const critic = await instance.evaluate(batch, KL);
-        results.push({ metrics, evalMetrics, policy: snapshot(policy.variables()), critic });
-      });
+      await withInstance(
+        { ...TINY, minibatchSize: 6, microBatchSize, rewardNorm: 'scale' },
+        async ({ policy, reference, instance }) => {
+          start ??= snapshot(policy.variables());
+          const batch = await rollout(policy, reference);
+          const evalMetrics = await instance.evaluate(batch, KL);
+          const metrics = await instance.update(batch, KL);
+          // The critic's loss after the update (evaluate reads it at the new weights).
+          const critic = await instance.evaluate(batch, KL);
+          results.push({ metrics, evalMetrics, policy: snapshot(policy.variables()), critic });
+        },
+      );
     }
     const [whole, ...split] = results;
     for (const r of split) {
-      for (const key of ['loss/policy', 'loss/value', 'policy/clipfrac', 'value/error', 'policy/ratio_mean']) {
+      for (const key of [
+        'loss/policy',
+        'loss/value',
+        'policy/clipfrac',
+        'value/error',
+        'policy/ratio_mean',
+      ]) {
         expect(Math.abs(r.evalMetrics[key]! - whole!.evalMetrics[key]!), key).toBeLessThan(1e-5);
         expect(Math.abs(r.metrics[key]! - whole!.metrics[key]!), key).toBeLessThan(1e-5);
       }
@@ -113,12 +142,38 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
       expect(ev['value/clipfrac']).toBe(0);
       const m = await instance.update(batch, KL);
       for (const key of [
-        'loss/policy', 'loss/value', 'policy/clipfrac', 'policy/approxkl', 'policy/ratio_mean', 'policy/ratio_min',
-        'policy/ratio_max', 'value/clipfrac', 'value/error', 'value/mean', 'ppo/score_mean', 'ppo/score_raw_mean',
-        'ppo/score_raw_std', 'ppo/reward_running_mean', 'ppo/reward_running_std', 'ppo/kl', 'ppo/non_score_reward',
-        'ppo/ref_kl', 'ppo/perplexity', 'ppo/perplexity_ref', 'ppo/response_length', 'ppo/returns_mean',
-        'ppo/returns_var', 'ppo/advantages_mean', 'ppo/advantages_var', 'train/lr', 'train/critic_lr',
-        'train/grad_norm', 'train/critic_grad_norm', 'train/optimizer_steps', 'train/skipped_steps', 'train/critic_warmup',
+        'loss/policy',
+        'loss/value',
+        'policy/clipfrac',
+        'policy/approxkl',
+        'policy/ratio_mean',
+        'policy/ratio_min',
+        'policy/ratio_max',
+        'value/clipfrac',
+        'value/error',
+        'value/mean',
+        'ppo/score_mean',
+        'ppo/score_raw_mean',
+        'ppo/score_raw_std',
+        'ppo/reward_running_mean',
+        'ppo/reward_running_std',
+        'ppo/kl',
+        'ppo/non_score_reward',
+        'ppo/ref_kl',
+        'ppo/perplexity',
+        'ppo/perplexity_ref',
+        'ppo/response_length',
+        'ppo/returns_mean',
+        'ppo/returns_var',
+        'ppo/advantages_mean',
+        'ppo/advantages_var',
+        'train/lr',
+        'train/critic_lr',
+        'train/grad_norm',
+        'train/critic_grad_norm',
+        'train/optimizer_steps',
+        'train/skipped_steps',
+        'train/critic_warmup',
       ]) {
         expect(m[key], key).toBeTypeOf('number');
       }
@@ -130,7 +185,8 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
       let nll = 0;
       let n = 0;
       for (let b = 0; b < batch.batchSize; b++) {
-        for (let t = 0; t < batch.responseLengths[b]!; t++) nll -= batch.logprobs[b * batch.responseWidth + t]!;
+        for (let t = 0; t < batch.responseLengths[b]!; t++)
+          nll -= batch.logprobs[b * batch.responseWidth + t]!;
         n += batch.responseLengths[b]!;
       }
       expect(m['ppo/perplexity']).toBeCloseTo(Math.exp(nll / n), 3);
@@ -159,32 +215,46 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
   });
 
   it("criticInit 'reward-model': the critic starts as a copy of the reward model, which training leaves unchanged", async () => {
-    const rm = { backbone: CausalLM.create(MODEL, 99), head: ScalarHead.create(MODEL.n_embd, { seed: 3, bias: false }) };
+    const rm = {
+      backbone: CausalLM.create(MODEL, 99),
+      head: ScalarHead.create(MODEL.n_embd, { seed: 3, bias: false }),
+    };
     const rmBefore = snapshot(new Map([...rm.backbone.variables(), ...rm.head.variables()]));
     try {
       const p = createPpoMaxPlugin({ rewardModel: rm }) as unknown as AlgorithmPlugin;
-      await withInstance({ lr: 1e-3, criticLr: 1e-2 }, async ({ policy, reference, instance }) => {
-        const batch = await rollout(policy, reference);
-        const v = computeValues(rm.backbone, rm.head, batch);
-        const values = await v.data();
-        v.dispose();
-        let sum = 0;
-        let n = 0;
-        for (let b = 0; b < batch.batchSize; b++) {
-          for (let t = 0; t < batch.responseLengths[b]!; t++) sum += values[b * batch.responseWidth + t]!;
-          n += batch.responseLengths[b]!;
-        }
-        const ev = await instance.evaluate(batch, KL);
-        expect(ev['value/mean']).toBeCloseTo(sum / n, 5);
-        await instance.update(batch, KL);
-        const after = await instance.evaluate(batch, KL);
-        expect(Math.abs(after['value/mean']! - sum / n)).toBeGreaterThan(1e-4);
-      }, p);
-      expect(maxDiff(snapshot(new Map([...rm.backbone.variables(), ...rm.head.variables()])), rmBefore)).toBe(0);
+      await withInstance(
+        { lr: 1e-3, criticLr: 1e-2 },
+        async ({ policy, reference, instance }) => {
+          const batch = await rollout(policy, reference);
+          const v = computeValues(rm.backbone, rm.head, batch);
+          const values = await v.data();
+          v.dispose();
+          let sum = 0;
+          let n = 0;
+          for (let b = 0; b < batch.batchSize; b++) {
+            for (let t = 0; t < batch.responseLengths[b]!; t++) sum += values[b * batch.responseWidth + t]!;
+            n += batch.responseLengths[b]!;
+          }
+          const ev = await instance.evaluate(batch, KL);
+          expect(ev['value/mean']).toBeCloseTo(sum / n, 5);
+          await instance.update(batch, KL);
+          const after = await instance.evaluate(batch, KL);
+          expect(Math.abs(after['value/mean']! - sum / n)).toBeGreaterThan(1e-4);
+        },
+        p,
+      );
+      expect(maxDiff(snapshot(new Map([...rm.backbone.variables(), ...rm.head.variables()])), rmBefore)).toBe(
+        0,
+      );
       // A reward model with another vocabulary cannot read the policy's tokens.
-      const other = { backbone: CausalLM.create({ ...MODEL, vocab_size: 40 }, 1), head: ScalarHead.create(MODEL.n_embd) };
+      const other = {
+        backbone: CausalLM.create({ ...MODEL, vocab_size: 40 }, 1),
+        head: ScalarHead.create(MODEL.n_embd),
+      };
       const q = createPpoMaxPlugin({ rewardModel: other }) as unknown as AlgorithmPlugin;
-      await expect(withInstance({}, async () => {}, q)).rejects.toThrow(/vocab_size \(40\) differs from the policy's \(32\)/);
+      await expect(withInstance({}, async () => {}, q)).rejects.toThrow(
+        /vocab_size \(40\) differs from the policy's \(32\)/,
+      );
       other.backbone.dispose();
       other.head.dispose();
     } finally {
@@ -197,15 +267,19 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
     // A fixed "SFT" sequence the policy can learn: prompt [1, 2], completion [20, 21, 22, 0].
     const ex: TokenizedExample = { ids: Int32Array.from([1, 2, 20, 21, 22, 0]), promptLength: 2, length: 6 };
     const p = createPpoMaxPlugin({ ptxExamples: [ex] }) as unknown as AlgorithmPlugin;
-    await withInstance({ ...TINY, lr: 1e-2, ptxCoef: 10 }, async ({ policy, reference, instance }) => {
-      const nll: number[] = [];
-      for (let k = 0; k < 4; k++) {
-        const m = await instance.update(await rollout(policy, reference, k), KL);
-        nll.push(m['loss/ptx']!);
-      }
-      expect(nll.every(Number.isFinite)).toBe(true);
-      expect(nll[3]!).toBeLessThan(nll[0]! - 0.5);
-    }, p);
+    await withInstance(
+      { ...TINY, lr: 1e-2, ptxCoef: 10 },
+      async ({ policy, reference, instance }) => {
+        const nll: number[] = [];
+        for (let k = 0; k < 4; k++) {
+          const m = await instance.update(await rollout(policy, reference, k), KL);
+          nll.push(m['loss/ptx']!);
+        }
+        expect(nll.every(Number.isFinite)).toBe(true);
+        expect(nll[3]!).toBeLessThan(nll[0]! - 0.5);
+      },
+      p,
+    );
   });
 
   it('entropy term: the training pass gives the same log-probs as computeLogprobs; a large bonus raises the entropy', async () => {
@@ -220,7 +294,8 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
       tf.dispose([a, b]);
       for (let i = 0; i < x.length; i++) expect(Math.abs(x[i]! - y[i]!)).toBeLessThan(1e-6);
       const h: number[] = [];
-      for (let k = 0; k < 4; k++) h.push((await instance.update(await rollout(policy, reference, k), KL))['policy/entropy']!);
+      for (let k = 0; k < 4; k++)
+        h.push((await instance.update(await rollout(policy, reference, k), KL))['policy/entropy']!);
       expect(h[3]!).toBeGreaterThan(h[0]! + 0.05);
     });
   });
@@ -228,12 +303,22 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
   it('rejects a batch without reference log-probs, a bad β, and bad options, naming the field', async () => {
     await withInstance(TINY, async ({ policy, reference, instance }) => {
       const batch = await rollout(policy, reference);
-      await expect(instance.update({ ...batch, refLogprobs: undefined }, KL)).rejects.toThrow(/batch.refLogprobs must be a Float32Array/);
-      await expect(instance.update(batch, { klCoef: -1, policyVersion: 0 })).rejects.toThrow(/context.klCoef/);
-      await expect(instance.update({ ...batch, rewards: new Float32Array(2) }, KL)).rejects.toThrow(/batch.rewards must be a Float32Array \[B\] = \[6\]/);
+      await expect(instance.update({ ...batch, refLogprobs: undefined }, KL)).rejects.toThrow(
+        /batch.refLogprobs must be a Float32Array/,
+      );
+      await expect(instance.update(batch, { klCoef: -1, policyVersion: 0 })).rejects.toThrow(
+        /context.klCoef/,
+      );
+      await expect(instance.update({ ...batch, rewards: new Float32Array(2) }, KL)).rejects.toThrow(
+        /batch.rewards must be a Float32Array \[B\] = \[6\]/,
+      );
     });
     expect(() => createPpoMaxPlugin({ critic: 1 } as never)).toThrow(/unknown option 'critic'/);
-    const bad = createPpoMaxPlugin({ ptxExamples: [{ ids: Int32Array.from([1, 99]), promptLength: 0, length: 2 }] }) as unknown as AlgorithmPlugin;
-    await expect(withInstance({ criticInit: 'policy' }, async () => {}, bad)).rejects.toThrow(/ptxExamples\[0\] has token id 99/);
+    const bad = createPpoMaxPlugin({
+      ptxExamples: [{ ids: Int32Array.from([1, 99]), promptLength: 0, length: 2 }],
+    }) as unknown as AlgorithmPlugin;
+    await expect(withInstance({ criticInit: 'policy' }, async () => {}, bad)).rejects.toThrow(
+      /ptxExamples\[0\] has token id 99/,
+    );
   });
 });

@@ -33,10 +33,31 @@ import {
   type PluginState,
   type UpdateContext,
 } from '@relign/core';
-import { batchToTensors, causalLmNllSum, CausalLM, collate, disposeBatchTensors, type TokenizedExample } from '@relign/lm';
-import { computeLogprobs, responseMaskArray, validateRolloutBatch, type RolloutBatch, type RolloutMinibatch } from '@relign/rollout';
+import {
+  batchToTensors,
+  causalLmNllSum,
+  CausalLM,
+  collate,
+  disposeBatchTensors,
+  type TokenizedExample,
+} from '@relign/lm';
+import {
+  computeLogprobs,
+  responseMaskArray,
+  validateRolloutBatch,
+  type RolloutBatch,
+  type RolloutMinibatch,
+} from '@relign/rollout';
 import { RewardNormalizer } from '@relign/reward-model';
-import { AdamW, createRng, rngFromState, RunningMoments, type Rng, type RngState, type RunningMomentsState } from '@relign/tensor';
+import {
+  AdamW,
+  createRng,
+  rngFromState,
+  RunningMoments,
+  type Rng,
+  type RngState,
+  type RunningMomentsState,
+} from '@relign/tensor';
 import { ppoMaxConfigSchema, type PpoMaxConfig } from './config.js';
 import { Critic, type CriticSource } from './critic.js';
 import { logprobsAndEntropy } from './forward.js';
@@ -79,11 +100,15 @@ export interface PpoMaxContext extends PluginContext, PpoMaxOptions {}
  */
 export function createPpoMaxPlugin(options: PpoMaxOptions = {}): AlgorithmPlugin<PpoMaxConfig> {
   if (options === null || typeof options !== 'object') {
-    throw new TypeError('createPpoMaxPlugin: options must be an object { rewardModel?, ptxExamples?, ptxPadId? }.');
+    throw new TypeError(
+      'createPpoMaxPlugin: options must be an object { rewardModel?, ptxExamples?, ptxPadId? }.',
+    );
   }
   for (const key of Object.keys(options)) {
     if (!['rewardModel', 'ptxExamples', 'ptxPadId'].includes(key)) {
-      throw new Error(`createPpoMaxPlugin: unknown option '${key}'; the options are rewardModel, ptxExamples, ptxPadId.`);
+      throw new Error(
+        `createPpoMaxPlugin: unknown option '${key}'; the options are rewardModel, ptxExamples, ptxPadId.`,
+      );
     }
   }
   return definePlugin<PpoMaxConfig>({
@@ -155,7 +180,8 @@ class MetricMean {
   }
   result(): Metrics {
     const out: Metrics = {};
-    for (const [k, s] of this.sums) out[k] = k.endsWith('_max') || k.endsWith('_min') ? s : s / this.counts.get(k)!;
+    for (const [k, s] of this.sums)
+      out[k] = k.endsWith('_max') || k.endsWith('_min') ? s : s / this.counts.get(k)!;
     return out;
   }
 }
@@ -214,7 +240,8 @@ class PpoMax implements AlgorithmInstance {
     context: PpoMaxContext,
     private readonly config: PpoMaxConfig,
   ) {
-    if (!(context?.policy instanceof CausalLM)) throw new TypeError(`${NAME}: context.policy must be a CausalLM.`);
+    if (!(context?.policy instanceof CausalLM))
+      throw new TypeError(`${NAME}: context.policy must be a CausalLM.`);
     this.policy = context.policy;
     const ptx = context.ptxExamples ?? [];
     this.ptxPadId = context.ptxPadId ?? 0;
@@ -224,7 +251,7 @@ class PpoMax implements AlgorithmInstance {
       if (!context.rewardModel) {
         throw new Error(
           `${NAME}: criticInit 'reward-model' (the default: the paper initialises the critic from the reward model, ` +
-            "spec §2.8) needs a reward model to copy: use createPpoMaxPlugin({ rewardModel }) (or pass " +
+            'spec §2.8) needs a reward model to copy: use createPpoMaxPlugin({ rewardModel }) (or pass ' +
             "context.rewardModel), or set criticInit: 'policy' to start the critic from the policy.",
         );
       }
@@ -257,7 +284,8 @@ class PpoMax implements AlgorithmInstance {
   }
 
   private checkPtx(examples: readonly TokenizedExample[]): void {
-    if (!Array.isArray(examples)) throw new TypeError(`${NAME}: ptxExamples must be an array of tokenized examples.`);
+    if (!Array.isArray(examples))
+      throw new TypeError(`${NAME}: ptxExamples must be an array of tokenized examples.`);
     if (this.config.ptxCoef > 0 && examples.length === 0) {
       throw new Error(
         `${NAME}: ptxCoef = ${this.config.ptxCoef} (PPO-ptx) needs SFT examples: createPpoMaxPlugin({ ptxExamples }) ` +
@@ -270,27 +298,41 @@ class PpoMax implements AlgorithmInstance {
     }
     examples.forEach((ex, i) => {
       if (!(ex?.ids instanceof Int32Array) || ex.ids.length !== ex.length || ex.length < 1) {
-        throw new Error(`${NAME}: ptxExamples[${i}] must be { ids: Int32Array, length, promptLength } with length = ids.length >= 1.`);
+        throw new Error(
+          `${NAME}: ptxExamples[${i}] must be { ids: Int32Array, length, promptLength } with length = ids.length >= 1.`,
+        );
       }
-      if (ex.length > P) throw new Error(`${NAME}: ptxExamples[${i}] has ${ex.length} tokens, more than the policy's n_positions ${P}.`);
+      if (ex.length > P)
+        throw new Error(
+          `${NAME}: ptxExamples[${i}] has ${ex.length} tokens, more than the policy's n_positions ${P}.`,
+        );
       if (!Number.isInteger(ex.promptLength) || ex.promptLength < 0 || ex.promptLength > ex.length) {
-        throw new Error(`${NAME}: ptxExamples[${i}].promptLength must be in [0, ${ex.length}], got ${ex.promptLength}.`);
+        throw new Error(
+          `${NAME}: ptxExamples[${i}].promptLength must be in [0, ${ex.length}], got ${ex.promptLength}.`,
+        );
       }
       for (const id of ex.ids) {
-        if (id < 0 || id >= V) throw new Error(`${NAME}: ptxExamples[${i}] has token id ${id} outside the policy's vocabulary [0, ${V}).`);
+        if (id < 0 || id >= V)
+          throw new Error(
+            `${NAME}: ptxExamples[${i}] has token id ${id} outside the policy's vocabulary [0, ${V}).`,
+          );
       }
     });
   }
 
   private checkBatch(batch: RolloutMinibatch, fn: string): void {
-    if (batch === null || typeof batch !== 'object') throw new TypeError(`${fn}: batch must be a RolloutMinibatch.`);
+    if (batch === null || typeof batch !== 'object')
+      throw new TypeError(`${fn}: batch must be a RolloutMinibatch.`);
     validateRolloutBatch(batch, fn, this.policy.config.vocab_size);
     const { batchSize: B, responseWidth: Tr } = batch;
     if (!(batch.rewards instanceof Float32Array) || batch.rewards.length !== B) {
-      throw new Error(`${fn}: batch.rewards must be a Float32Array [B] = [${B}] (one raw score per response).`);
+      throw new Error(
+        `${fn}: batch.rewards must be a Float32Array [B] = [${B}] (one raw score per response).`,
+      );
     }
     for (let b = 0; b < B; b++) {
-      if (!Number.isFinite(batch.rewards[b]!)) throw new Error(`${fn}: batch.rewards[${b}] = ${batch.rewards[b]} is not finite.`);
+      if (!Number.isFinite(batch.rewards[b]!))
+        throw new Error(`${fn}: batch.rewards[${b}] = ${batch.rewards[b]} is not finite.`);
     }
     if (!(batch.refLogprobs instanceof Float32Array) || batch.refLogprobs.length !== B * Tr) {
       throw new Error(
@@ -326,7 +368,9 @@ class PpoMax implements AlgorithmInstance {
       const v = tf.tidy(() => this.critic.values(sub));
       const host = v.dataSync();
       v.dispose();
-      rows.forEach((r, i) => values.set(host.subarray(i * sub.responseWidth, (i + 1) * sub.responseWidth), r * Tr));
+      rows.forEach((r, i) =>
+        values.set(host.subarray(i * sub.responseWidth, (i + 1) * sub.responseWidth), r * Tr),
+      );
     }
     const maskHost = responseMaskArray(batch);
     const out = tf.tidy(() => {
@@ -340,9 +384,14 @@ class PpoMax implements AlgorithmInstance {
         },
         { klCoef: beta, estimator: this.config.klEstimator },
       );
-      const { advantages, returns } = gae(rewards, tf.tensor2d(values, [B, Tr]), mask, { gamma: this.config.gamma, lambda: this.config.lambda });
+      const { advantages, returns } = gae(rewards, tf.tensor2d(values, [B, Tr]), mask, {
+        gamma: this.config.gamma,
+        lambda: this.config.lambda,
+      });
       const whitened =
-        this.config.advantageWhitening === 'rollout' ? whitenAdvantages(advantages, mask, { clip: this.config.advantageClip }) : undefined;
+        this.config.advantageWhitening === 'rollout'
+          ? whitenAdvantages(advantages, mask, { clip: this.config.advantageClip })
+          : undefined;
       return { kl, advantages, returns, ...(whitened ? { whitened } : {}) };
     });
     const kl = out.kl.dataSync() as Float32Array;
@@ -405,14 +454,23 @@ class PpoMax implements AlgorithmInstance {
    * The advantages a minibatch trains with (`[rows, width]`, host): whitened over the minibatch (MOSS), taken
    * from the rollout-level whitening, or raw; then clipped when configured.
    */
-  private minibatchAdvantages(roll: RolloutData, Tr: number, rows: readonly number[], mb: RolloutBatch): Float32Array {
+  private minibatchAdvantages(
+    roll: RolloutData,
+    Tr: number,
+    rows: readonly number[],
+    mb: RolloutBatch,
+  ): Float32Array {
     const width = mb.responseWidth;
     const { advantageWhitening: mode, advantageClip: clip } = this.config;
     if (mode === 'rollout') return selectTokens(roll.whitened!, Tr, rows, width);
     const raw = selectTokens(roll.advantages, Tr, rows, width);
     if (mode === 'minibatch') {
       const w = tf.tidy(() =>
-        whitenAdvantages(tf.tensor2d(raw, [rows.length, width]), tf.tensor2d(responseMaskArray(mb), [rows.length, width]), { clip }),
+        whitenAdvantages(
+          tf.tensor2d(raw, [rows.length, width]),
+          tf.tensor2d(responseMaskArray(mb), [rows.length, width]),
+          { clip },
+        ),
       );
       const host = w.dataSync() as Float32Array;
       w.dispose();
@@ -422,10 +480,15 @@ class PpoMax implements AlgorithmInstance {
   }
 
   /** Data tensors of one micro-batch (rows `idx` of the minibatch `mb`, whose host arrays are `[mbRows, mbWidth]`). */
-  private micro(mb: RolloutBatch, idx: readonly number[], host: { adv: Float32Array; oldValues: Float32Array; returns: Float32Array }): Micro {
+  private micro(
+    mb: RolloutBatch,
+    idx: readonly number[],
+    host: { adv: Float32Array; oldValues: Float32Array; returns: Float32Array },
+  ): Micro {
     const batch = selectRows(mb, idx);
     const shape: [number, number] = [batch.batchSize, batch.responseWidth];
-    const pick = (a: Float32Array) => tf.tensor2d(selectTokens(a, mb.responseWidth, idx, batch.responseWidth), shape);
+    const pick = (a: Float32Array) =>
+      tf.tensor2d(selectTokens(a, mb.responseWidth, idx, batch.responseWidth), shape);
     return {
       batch,
       mask: tf.tensor2d(responseMaskArray(batch), shape),
@@ -444,7 +507,11 @@ class PpoMax implements AlgorithmInstance {
    * Policy loss of a micro-batch (token mean over the minibatch's `n` tokens) and its statistics, inside the
    * caller's `tf.variableGrads` or `tf.tidy`. Statistics are `tf.keep`-ed: the caller disposes them.
    */
-  private policyTerms(m: Micro, n: number, ptx?: { tensors: ReturnType<typeof batchToTensors>; targets: number }) {
+  private policyTerms(
+    m: Micro,
+    n: number,
+    ptx?: { tensors: ReturnType<typeof batchToTensors>; targets: number },
+  ) {
     const { config } = this;
     let logprobs: tf.Tensor2D;
     let entropy: tf.Tensor2D | undefined;
@@ -547,7 +614,16 @@ class PpoMax implements AlgorithmInstance {
         const stats = new Map<string, number>();
         const addStat = (k: string, v: number, how: 'sum' | 'min' | 'max') => {
           const prev = stats.get(k);
-          stats.set(k, prev === undefined ? v : how === 'min' ? Math.min(prev, v) : how === 'max' ? Math.max(prev, v) : prev + v);
+          stats.set(
+            k,
+            prev === undefined
+              ? v
+              : how === 'min'
+                ? Math.min(prev, v)
+                : how === 'max'
+                  ? Math.max(prev, v)
+                  : prev + v,
+          );
         };
         let policyLoss = 0;
         let criticLoss = 0;
@@ -578,7 +654,11 @@ class PpoMax implements AlgorithmInstance {
                 try {
                   policyLoss += await scalar(g.value);
                   for (const [k, s] of Object.entries(kept)) {
-                    addStat(k, await scalar(s), k.endsWith('_min') ? 'min' : k.endsWith('_max') ? 'max' : 'sum');
+                    addStat(
+                      k,
+                      await scalar(s),
+                      k.endsWith('_min') ? 'min' : k.endsWith('_max') ? 'max' : 'sum',
+                    );
                   }
                 } finally {
                   tf.dispose([g.value, ...Object.values(kept)]);
@@ -610,14 +690,20 @@ class PpoMax implements AlgorithmInstance {
           if (trainPolicy) {
             policyLr = mossLearningRate(config.lr, this.policyOptimizer.step, config.lrWarmupSteps);
             const r = Number.isFinite(policyLoss)
-              ? this.policyOptimizer.applyGradients(policyGrads.byName(policyVars), policyVars, { lr: policyLr, maxGradNorm: config.maxGradNorm })
+              ? this.policyOptimizer.applyGradients(policyGrads.byName(policyVars), policyVars, {
+                  lr: policyLr,
+                  maxGradNorm: config.maxGradNorm,
+                })
               : { skipped: true, gradNorm: NaN };
             if (r.skipped) stepSkipped = true;
             else out['train/grad_norm'] = r.gradNorm;
           }
           criticLr = mossLearningRate(config.criticLr, this.criticOptimizer.step, config.lrWarmupSteps);
           const rc = Number.isFinite(criticLoss)
-            ? this.criticOptimizer.applyGradients(criticGrads.byName(criticVars), criticVars, { lr: criticLr, maxGradNorm: config.maxGradNorm })
+            ? this.criticOptimizer.applyGradients(criticGrads.byName(criticVars), criticVars, {
+                lr: criticLr,
+                maxGradNorm: config.maxGradNorm,
+              })
             : { skipped: true, gradNorm: NaN };
           if (rc.skipped) stepSkipped = true;
           else out['train/critic_grad_norm'] = rc.gradNorm;
@@ -675,7 +761,16 @@ class PpoMax implements AlgorithmInstance {
         for (const [k, s] of Object.entries(stats)) {
           const v = await scalar(s);
           const prev = sums.get(k);
-          sums.set(k, prev === undefined ? v : k.endsWith('_min') ? Math.min(prev, v) : k.endsWith('_max') ? Math.max(prev, v) : prev + v);
+          sums.set(
+            k,
+            prev === undefined
+              ? v
+              : k.endsWith('_min')
+                ? Math.min(prev, v)
+                : k.endsWith('_max')
+                  ? Math.max(prev, v)
+                  : prev + v,
+          );
         }
         tf.dispose(Object.values(stats));
       } finally {
@@ -712,11 +807,18 @@ class PpoMax implements AlgorithmInstance {
 
   load(state: PluginState): void {
     const fn = `${NAME}.load`;
-    if (state === null || typeof state !== 'object' || !(state.tensors instanceof Map) || typeof state.json !== 'object' || state.json === null) {
+    if (
+      state === null ||
+      typeof state !== 'object' ||
+      !(state.tensors instanceof Map) ||
+      typeof state.json !== 'object' ||
+      state.json === null
+    ) {
       throw new Error(`${fn}: expected a state {json, tensors: Map} from state().`);
     }
     const j = state.json as Partial<PpoMaxJsonState>;
-    if (j.version !== 1) throw new Error(`${fn}: state.json.version must be 1, got ${JSON.stringify(j.version)}.`);
+    if (j.version !== 1)
+      throw new Error(`${fn}: state.json.version must be 1, got ${JSON.stringify(j.version)}.`);
     for (const key of ['updates', 'skippedSteps', 'policyOptimizerStep', 'criticOptimizerStep'] as const) {
       if (!Number.isInteger(j[key]) || (j[key] as number) < 0) {
         throw new Error(`${fn}: state.json.${key} must be an integer >= 0, got ${String(j[key])}.`);
@@ -725,12 +827,18 @@ class PpoMax implements AlgorithmInstance {
     for (const key of ['rng', 'ptxRng', 'rewardMoments'] as const) {
       if (j[key] === undefined) throw new Error(`${fn}: state.json.${key} is missing.`);
     }
-    const groups = { policyOptimizer: new Map<string, tf.Tensor>(), criticOptimizer: new Map<string, tf.Tensor>(), critic: new Map<string, tf.Tensor>() };
+    const groups = {
+      policyOptimizer: new Map<string, tf.Tensor>(),
+      criticOptimizer: new Map<string, tf.Tensor>(),
+      critic: new Map<string, tf.Tensor>(),
+    };
     for (const [k, t] of state.tensors) {
       const dot = k.indexOf('.');
       const group = groups[k.slice(0, dot) as keyof typeof groups];
       if (dot < 0 || !group) {
-        throw new Error(`${fn}: unexpected state tensor '${k}' (expected 'policyOptimizer.*', 'criticOptimizer.*' or 'critic.*').`);
+        throw new Error(
+          `${fn}: unexpected state tensor '${k}' (expected 'policyOptimizer.*', 'criticOptimizer.*' or 'critic.*').`,
+        );
       }
       group.set(k.slice(dot + 1), t);
     }

@@ -5,7 +5,9 @@ import { ppoPolicyLoss } from './policy-loss.js';
 
 const close = (actual: ArrayLike<number>, expected: number[], tol = 1e-5) => {
   expect(actual.length).toBe(expected.length);
-  expected.forEach((e, i) => expect(Math.abs(actual[i]! - e), `index ${i}: ${actual[i]} vs ${e}`).toBeLessThan(tol));
+  expected.forEach((e, i) =>
+    expect(Math.abs(actual[i]! - e), `index ${i}: ${actual[i]} vs ${e}`).toBeLessThan(tol),
+  );
 };
 const value = (t: tf.Tensor) => t.dataSync()[0]!;
 
@@ -40,7 +42,12 @@ describe.each(TEST_BACKENDS)('ppoPolicyLoss on %s', (backend) => {
   it('T3: token-mean loss −0.136414, no clipping; approx KL Σ m((ρ−1) − log ρ)/n', () => {
     const r = tf.tidy(() =>
       ppoPolicyLoss(
-        { logprobs: tf.tensor2d(T3.logp), oldLogprobs: tf.tensor2d(t3Old), advantages: tf.tensor2d(T3.adv), mask: tf.tensor2d(T3.mask) },
+        {
+          logprobs: tf.tensor2d(T3.logp),
+          oldLogprobs: tf.tensor2d(t3Old),
+          advantages: tf.tensor2d(T3.adv),
+          mask: tf.tensor2d(T3.mask),
+        },
         { clipRange: 0.2 },
       ),
     );
@@ -78,7 +85,14 @@ describe.each(TEST_BACKENDS)('ppoPolicyLoss on %s', (backend) => {
       row.map((_, j) => (T3.mask[i]![j] ? (-T3.adv[i]![j]! * Math.exp(T3.delta[i]![j]!)) / 7 : 0)),
     );
     close(gradFull.dataSync(), expected, 1e-6);
-    tf.dispose([full, gradFull, gradSplit, ...Object.values(whole), ...Object.values(a), ...Object.values(b)]);
+    tf.dispose([
+      full,
+      gradFull,
+      gradSplit,
+      ...Object.values(whole),
+      ...Object.values(a),
+      ...Object.values(b),
+    ]);
   });
 
   it('T10: per-token losses [−1.2, −0.606531, 1.648721, 0.8] and zero gradient on the clipped tokens', () => {
@@ -97,13 +111,19 @@ describe.each(TEST_BACKENDS)('ppoPolicyLoss on %s', (backend) => {
     close(perToken, [-1.2, -0.606531, 1.648721, 0.8]);
     expect(clipped).toEqual([1, 0, 0, 1]);
     const mask = tf.ones([1, 4]);
-    const grad = tf.grad((x: tf.Tensor) => ppoPolicyLoss({ logprobs: x, oldLogprobs: old, advantages: adv, mask }, { clipRange: 0.2 }).loss)(lp);
+    const grad = tf.grad(
+      (x: tf.Tensor) =>
+        ppoPolicyLoss({ logprobs: x, oldLogprobs: old, advantages: adv, mask }, { clipRange: 0.2 }).loss,
+    )(lp);
     close(grad.dataSync(), [0, -0.606531 / 4, 1.648721 / 4, 0]);
     const r = ppoPolicyLoss({ logprobs: lp, oldLogprobs: old, advantages: adv, mask }, { clipRange: 0.2 });
     expect(value(r.loss)).toBeCloseTo((-1.2 - 0.606531 + 1.648721 + 0.8) / 4, 5);
     expect(value(r.clipFrac)).toBeCloseTo(0.5, 6);
     // Without clipping (Infinity): −Â ρ everywhere.
-    const u = ppoPolicyLoss({ logprobs: lp, oldLogprobs: old, advantages: adv, mask }, { clipRange: Infinity });
+    const u = ppoPolicyLoss(
+      { logprobs: lp, oldLogprobs: old, advantages: adv, mask },
+      { clipRange: Infinity },
+    );
     expect(value(u.loss)).toBeCloseTo((-1.648721 - 0.606531 + 1.648721 + 0.606531) / 4, 5);
     expect(value(u.clipFrac)).toBe(0);
     tf.dispose([lp, old, adv, mask, grad, r.loss, r.clipFrac, r.approxKl, u.loss, u.clipFrac, u.approxKl]);
@@ -114,7 +134,10 @@ describe.each(TEST_BACKENDS)('ppoPolicyLoss on %s', (backend) => {
     const old = tf.tensor2d([[-0.4, 3, NaN]]);
     const adv = tf.tensor2d([[2, NaN, -Infinity]]);
     const mask = tf.tensor2d([[1, 0, 0]]);
-    const grad = tf.grad((x: tf.Tensor) => ppoPolicyLoss({ logprobs: x, oldLogprobs: old, advantages: adv, mask }, { clipRange: 0.2 }).loss)(lp);
+    const grad = tf.grad(
+      (x: tf.Tensor) =>
+        ppoPolicyLoss({ logprobs: x, oldLogprobs: old, advantages: adv, mask }, { clipRange: 0.2 }).loss,
+    )(lp);
     const g = grad.dataSync();
     expect(g[0]).toBeCloseTo(-2 * Math.exp(-0.1), 5);
     expect([g[1], g[2]]).toEqual([0, 0]);
@@ -124,22 +147,36 @@ describe.each(TEST_BACKENDS)('ppoPolicyLoss on %s', (backend) => {
   it('rejects bad input naming the argument, and does not leak', async () => {
     const x = tf.zeros([2, 3]);
     const y = tf.zeros([2, 2]);
-    expect(() => ppoPolicyLoss({ logprobs: x, oldLogprobs: y, advantages: x, mask: x }, { clipRange: 0.2 })).toThrow(
-      /ppoPolicyLoss: `oldLogprobs` must have shape \[2, 3\]/,
-    );
-    expect(() => ppoPolicyLoss({ logprobs: x, oldLogprobs: x, advantages: x, mask: x }, { clipRange: 0 })).toThrow(/options.clipRange/);
-    expect(() => ppoPolicyLoss({ logprobs: x, oldLogprobs: x, advantages: x, mask: x }, { clipRange: 0.2, tokenCount: 0 })).toThrow(
-      /options.tokenCount/,
-    );
-    expect(() => ppoPolicyLoss({ logprobs: x, oldLogprobs: x, advantages: x, mask: x }, { clipRange: 0.2, clip: 1 } as never)).toThrow(
-      /unknown option `options.clip`/,
-    );
     expect(() =>
-      ppoPolicyLoss({ logprobs: tf.zeros([2, 3], 'int32'), oldLogprobs: x, advantages: x, mask: x }, { clipRange: 0.2 }),
+      ppoPolicyLoss({ logprobs: x, oldLogprobs: y, advantages: x, mask: x }, { clipRange: 0.2 }),
+    ).toThrow(/ppoPolicyLoss: `oldLogprobs` must have shape \[2, 3\]/);
+    expect(() =>
+      ppoPolicyLoss({ logprobs: x, oldLogprobs: x, advantages: x, mask: x }, { clipRange: 0 }),
+    ).toThrow(/options.clipRange/);
+    expect(() =>
+      ppoPolicyLoss(
+        { logprobs: x, oldLogprobs: x, advantages: x, mask: x },
+        { clipRange: 0.2, tokenCount: 0 },
+      ),
+    ).toThrow(/options.tokenCount/);
+    expect(() =>
+      ppoPolicyLoss({ logprobs: x, oldLogprobs: x, advantages: x, mask: x }, {
+        clipRange: 0.2,
+        clip: 1,
+      } as never),
+    ).toThrow(/unknown option `options.clip`/);
+    expect(() =>
+      ppoPolicyLoss(
+        { logprobs: tf.zeros([2, 3], 'int32'), oldLogprobs: x, advantages: x, mask: x },
+        { clipRange: 0.2 },
+      ),
     ).toThrow(/`logprobs` must be float32/);
-    await assertNoLeaks(() => ppoPolicyLoss({ logprobs: x, oldLogprobs: x, advantages: x, mask: x }, { clipRange: 0.2 }), {
-      label: 'ppoPolicyLoss',
-    });
+    await assertNoLeaks(
+      () => ppoPolicyLoss({ logprobs: x, oldLogprobs: x, advantages: x, mask: x }, { clipRange: 0.2 }),
+      {
+        label: 'ppoPolicyLoss',
+      },
+    );
     tf.dispose([x, y]);
   });
 });

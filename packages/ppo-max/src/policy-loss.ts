@@ -31,14 +31,14 @@ export interface PolicyLossOptions {
   tokenCount?: number;
 }
 
-export interface PolicyLossResult {
+export type PolicyLossResult = {
   /** `Σ_t m_t · max(−Â_t ρ_t, −Â_t clip(ρ_t, 1−ε, 1+ε)) / n`, a float32 scalar; minimise it. Carries the gradient. */
   loss: tf.Scalar;
   /** `Σ_t m_t [clipped term > unclipped term] / n` (MOSS `pg_clip`, TRL `clipfrac`). */
   clipFrac: tf.Scalar;
   /** `Σ_t m_t ((ρ_t − 1) − log ρ_t) / n`: the k3 estimate of KL(π_old ‖ π_θ) (MOSS `approx_kl`, spec §2.10). */
   approxKl: tf.Scalar;
-}
+};
 
 /**
  * The PPO clipped surrogate (spec §2.7, §4.6), per token
@@ -66,11 +66,23 @@ export function ppoPolicyLoss(input: PolicyLossInput, options: PolicyLossOptions
   const adv = checkTensor(rec, 'advantages', FN, { rank: 2, layout: '[B, T]', shape });
   const mask = checkTensor(rec, 'mask', FN, { rank: 2, layout: '[B, T]', shape, anyDtype: true });
   const o = checkOptions(options, ['clipRange', 'tokenCount'], FN);
-  const eps = checkNumber(o.clipRange, 'options.clipRange', FN, (x) => x > 0, '> 0 (the ratio clip ε, 0.2 in PPO; Infinity = no clipping)');
+  const eps = checkNumber(
+    o.clipRange,
+    'options.clipRange',
+    FN,
+    (x) => x > 0,
+    '> 0 (the ratio clip ε, 0.2 in PPO; Infinity = no clipping)',
+  );
   const tokenCount =
     o.tokenCount === undefined
       ? undefined
-      : checkNumber(o.tokenCount, 'options.tokenCount', FN, (x) => x > 0 && Number.isFinite(x), '> 0 (the token count of the minibatch)');
+      : checkNumber(
+          o.tokenCount,
+          'options.tokenCount',
+          FN,
+          (x) => x > 0 && Number.isFinite(x),
+          '> 0 (the token count of the minibatch)',
+        );
   return tf.tidy(() => {
     const cond = maskBool(mask);
     const n = tokenCount ?? tf.maximum(tf.sum(tf.cast(cond, 'float32')), 1);

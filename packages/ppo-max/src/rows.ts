@@ -54,7 +54,12 @@ export function selectRows(batch: RolloutBatch, rows: readonly number[]): Rollou
 }
 
 /** Rows `rows` of a host per-token array `[B, width]`, cut to the first `newWidth` columns: `[rows.length, newWidth]`. */
-export function selectTokens(values: Float32Array, width: number, rows: readonly number[], newWidth: number): Float32Array {
+export function selectTokens(
+  values: Float32Array,
+  width: number,
+  rows: readonly number[],
+  newWidth: number,
+): Float32Array {
   const out = new Float32Array(rows.length * newWidth);
   rows.forEach((r, i) => out.set(values.subarray(r * width, r * width + newWidth), i * newWidth));
   return out;

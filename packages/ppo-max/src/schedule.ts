@@ -17,9 +17,12 @@
  * @throws Error for a negative or non-integer step or W.
  */
 export function mossLrFactor(step: number, warmupSteps: number): number {
-  if (!Number.isInteger(step) || step < 0) throw new Error(`mossLrFactor: step must be an integer >= 0, got ${step}.`);
+  if (!Number.isInteger(step) || step < 0)
+    throw new Error(`mossLrFactor: step must be an integer >= 0, got ${step}.`);
   if (!Number.isInteger(warmupSteps) || warmupSteps < 0) {
-    throw new Error(`mossLrFactor: warmupSteps must be an integer >= 0 (0 = constant rate), got ${warmupSteps}.`);
+    throw new Error(
+      `mossLrFactor: warmupSteps must be an integer >= 0 (0 = constant rate), got ${warmupSteps}.`,
+    );
   }
   if (warmupSteps === 0) return 1;
   if (step < warmupSteps) return Math.max(step / warmupSteps, 0.1);

@@ -3,10 +3,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { assertNoLeaks, TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
 import { tokenRewards } from './token-rewards.js';
 import { gae } from './gae.js';
+import { whitenAdvantages } from './whiten.js';
 
 const close = (actual: ArrayLike<number>, expected: number[], tol = 1e-5) => {
   expect(actual.length).toBe(expected.length);
-  expected.forEach((e, i) => expect(Math.abs(actual[i]! - e), `index ${i}: ${actual[i]} vs ${e}`).toBeLessThan(tol));
+  expected.forEach((e, i) =>
+    expect(Math.abs(actual[i]! - e), `index ${i}: ${actual[i]} vs ${e}`).toBeLessThan(tol),
+  );
 };
 
 describe.each(TEST_BACKENDS)('tokenRewards on %s', (backend) => {
@@ -38,6 +41,26 @@ describe.each(TEST_BACKENDS)('tokenRewards on %s', (backend) => {
     tf.dispose([logprobs, refLogprobs, scores, mask, rewards, kl]);
   });
 
+  it('T9: Convention B (TRL HEAD) is expressible: mask extended one past EOS for rewards/values, whitening over the real tokens', () => {
+    // Padded log-probs are INVALID_LOGPROB = 1.0 for both models, so index 3 carries zero KL and the score.
+    const logprobs = tf.tensor2d([[-1.2, -0.8, -2.0, 1.0, 1.0]]);
+    const refLogprobs = tf.tensor2d([[-1.0, -1.0, -1.5, 1.0, 1.0]]);
+    const plusOne = tf.tensor2d([[1, 1, 1, 1, 0]]);
+    const real = tf.tensor2d([[1, 1, 1, 0, 0]]);
+    const { rewards, kl } = tokenRewards(
+      { logprobs, refLogprobs, scores: tf.tensor1d([1]), mask: plusOne },
+      { klCoef: 0.1 },
+    );
+    close(rewards.dataSync(), [0.02, -0.02, 0.05, 1.0, 0]);
+    const v = tf.tensor2d([[0.5, 0.4, 0.3, 0.25, 99]]);
+    const { advantages, returns } = gae(rewards, v, plusOne, { gamma: 1, lambda: 0.95 });
+    close(advantages.dataSync(), [0.449031, 0.556875, 0.7125, 0.75, 0]);
+    close(returns.dataSync(), [0.949031, 0.956875, 1.0125, 1.0, 0]);
+    const w = whitenAdvantages(advantages, real, { unbiased: true, eps: 1e-8 });
+    close(w.dataSync(), [-0.93444, -0.120246, 1.054686, 0, 0]);
+    tf.dispose([logprobs, refLogprobs, plusOne, real, rewards, kl, v, advantages, returns, w]);
+  });
+
   it('the score lands on the last real token for every padding layout (right, left, none, holes, length 1, empty row)', () => {
     const T = 5;
     const masks = [
@@ -53,7 +76,12 @@ describe.each(TEST_BACKENDS)('tokenRewards on %s', (backend) => {
     const scores = Array.from({ length: B }, (_, b) => 10 + b);
     const lp = tf.zeros([B, T]) as tf.Tensor2D; // zero KL: rewards are the score alone
     const { rewards, kl } = tokenRewards(
-      { logprobs: lp, refLogprobs: lp, scores: tf.tensor1d(scores), mask: tf.tensor2d(masks, undefined, 'int32') },
+      {
+        logprobs: lp,
+        refLogprobs: lp,
+        scores: tf.tensor1d(scores),
+        mask: tf.tensor2d(masks, undefined, 'int32'),
+      },
       { klCoef: 0.3 },
     );
     const r = rewards.arraySync();
@@ -79,12 +107,22 @@ describe.each(TEST_BACKENDS)('tokenRewards on %s', (backend) => {
       });
     const mask = tf.tensor2d(layouts.map((cols) => [0, 1, 2, 3, 4].map((c) => (cols.includes(c) ? 1 : 0))));
     const { rewards } = tokenRewards(
-      { logprobs: tf.tensor2d(build(-3, seq.lp)), refLogprobs: tf.tensor2d(build(-7, seq.ref)), scores: tf.tensor1d([1, 1, 1]), mask },
+      {
+        logprobs: tf.tensor2d(build(-3, seq.lp)),
+        refLogprobs: tf.tensor2d(build(-7, seq.ref)),
+        scores: tf.tensor1d([1, 1, 1]),
+        mask,
+      },
       { klCoef: 0.1 },
     );
     const { advantages } = gae(rewards, tf.tensor2d(build(42, seq.v)), mask, { gamma: 1, lambda: 0.95 });
     const a = advantages.arraySync();
-    layouts.forEach((cols, b) => close(cols.map((c) => a[b]![c]!), [0.482875, 0.5925, 0.75]));
+    layouts.forEach((cols, b) =>
+      close(
+        cols.map((c) => a[b]![c]!),
+        [0.482875, 0.5925, 0.75],
+      ),
+    );
     tf.dispose([mask, rewards, advantages]);
   });
 
@@ -105,15 +143,22 @@ describe.each(TEST_BACKENDS)('tokenRewards on %s', (backend) => {
     const lp = tf.zeros([2, 3]) as tf.Tensor2D;
     const mask = tf.ones([2, 3]) as tf.Tensor2D;
     const scores = tf.tensor1d([1, 2]);
-    expect(() => tokenRewards({ logprobs: lp, refLogprobs: lp, scores: tf.tensor1d([1]), mask }, { klCoef: 0.1 })).toThrow(
-      /tokenRewards: `scores` must have shape \[2\]/,
+    expect(() =>
+      tokenRewards({ logprobs: lp, refLogprobs: lp, scores: tf.tensor1d([1]), mask }, { klCoef: 0.1 }),
+    ).toThrow(/tokenRewards: `scores` must have shape \[2\]/);
+    expect(() => tokenRewards({ logprobs: lp, refLogprobs: lp, scores, mask }, { klCoef: -1 })).toThrow(
+      /options.klCoef/,
     );
-    expect(() => tokenRewards({ logprobs: lp, refLogprobs: lp, scores, mask }, { klCoef: -1 })).toThrow(/options.klCoef/);
-    expect(() => tokenRewards({ logprobs: lp, refLogprobs: lp, scores, mask }, { klCoef: 1, estimator: 'k4' as never })).toThrow(
-      /'k1', 'k2' or 'k3'/,
+    expect(() =>
+      tokenRewards({ logprobs: lp, refLogprobs: lp, scores, mask }, { klCoef: 1, estimator: 'k4' as never }),
+    ).toThrow(/'k1', 'k2' or 'k3'/);
+    expect(() => tokenRewards({ logprobs: lp, scores, mask } as never, { klCoef: 1 })).toThrow(
+      /`refLogprobs` must be a tf.Tensor/,
     );
-    expect(() => tokenRewards({ logprobs: lp, scores, mask } as never, { klCoef: 1 })).toThrow(/`refLogprobs` must be a tf.Tensor/);
-    await assertNoLeaks(() => tokenRewards({ logprobs: lp, refLogprobs: lp, scores, mask }, { klCoef: 0.1 }), { label: 'tokenRewards' });
+    await assertNoLeaks(
+      () => tokenRewards({ logprobs: lp, refLogprobs: lp, scores, mask }, { klCoef: 0.1 }),
+      { label: 'tokenRewards' },
+    );
     tf.dispose([lp, mask, scores]);
   });
 });

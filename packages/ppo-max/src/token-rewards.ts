@@ -26,12 +26,12 @@ export interface TokenRewardsOptions {
   estimator?: KlEstimator;
 }
 
-export interface TokenRewardsResult {
+export type TokenRewardsResult = {
   /** float32 `[B, T]`: `r_t = −β·k_t`, plus the score at each row's last valid token; 0 where the mask is 0. */
   rewards: tf.Tensor2D;
   /** float32 `[B, T]`: the per-token KL estimate `k_t`, 0 where the mask is 0. */
   kl: tf.Tensor2D;
-}
+};
 
 /**
  * `r_t = −β · k(ℓ_old(t), ℓ_ref(t))` at every valid token, and `r_last += score` where `last` is the last
@@ -51,13 +51,25 @@ export function tokenRewards(input: TokenRewardsInput, options: TokenRewardsOpti
   const lp = checkTensor(rec, 'logprobs', FN, { rank: 2, layout: '[B, T]' });
   const shape = lp.shape as [number, number];
   const ref = checkTensor(rec, 'refLogprobs', FN, { rank: 2, layout: '[B, T]', shape });
-  const scores = checkTensor(rec, 'scores', FN, { rank: 1, layout: '[B] (one score per response)', shape: [shape[0]] });
+  const scores = checkTensor(rec, 'scores', FN, {
+    rank: 1,
+    layout: '[B] (one score per response)',
+    shape: [shape[0]],
+  });
   const mask = checkTensor(rec, 'mask', FN, { rank: 2, layout: '[B, T]', shape, anyDtype: true });
   const o = checkOptions(options, ['klCoef', 'estimator'], FN);
-  const beta = checkNumber(o.klCoef, 'options.klCoef', FN, (x) => x >= 0 && Number.isFinite(x), '>= 0 (the KL coefficient β)');
+  const beta = checkNumber(
+    o.klCoef,
+    'options.klCoef',
+    FN,
+    (x) => x >= 0 && Number.isFinite(x),
+    '>= 0 (the KL coefficient β)',
+  );
   const estimator = (o.estimator ?? 'k1') as KlEstimator;
   if (estimator !== 'k1' && estimator !== 'k2' && estimator !== 'k3') {
-    throw new Error(`${FN}: \`options.estimator\` must be 'k1', 'k2' or 'k3', got ${JSON.stringify(estimator)}.`);
+    throw new Error(
+      `${FN}: \`options.estimator\` must be 'k1', 'k2' or 'k3', got ${JSON.stringify(estimator)}.`,
+    );
   }
   const [, T] = shape;
   return tf.tidy(() => {

@@ -18,7 +18,9 @@ describe.each(TEST_BACKENDS)('valueLoss on %s', (backend) => {
     expect(value(r.clipFrac)).toBeCloseTo(1 / 3, 6);
     // Gradient: token 0 takes the clipped branch (V moved 0.5 > ε_v away from V_old): 0. Token 1: (V − R)/n.
     // Token 2: (V − R)/n = −0.5/3 (both branches equal; the unclipped one carries it).
-    const grad = tf.grad((v: tf.Tensor) => valueLoss({ values: v, oldValues, returns, mask }, { clipRange: 0.2 }).loss)(values);
+    const grad = tf.grad(
+      (v: tf.Tensor) => valueLoss({ values: v, oldValues, returns, mask }, { clipRange: 0.2 }).loss,
+    )(values);
     const g = grad.dataSync();
     expect(g[0]).toBeCloseTo(0, 7);
     expect(g[1]).toBeCloseTo(1 / 3, 6);
@@ -52,7 +54,15 @@ describe.each(TEST_BACKENDS)('valueLoss on %s', (backend) => {
     let sum = 0;
     for (const i of [0, 1]) {
       const r = tf.tidy(() =>
-        valueLoss({ values: rows(values, i), oldValues: rows(oldValues, i), returns: rows(returns, i), mask: rows(mask, i) }, { clipRange: 0.2, tokenCount: 4 }),
+        valueLoss(
+          {
+            values: rows(values, i),
+            oldValues: rows(oldValues, i),
+            returns: rows(returns, i),
+            mask: rows(mask, i),
+          },
+          { clipRange: 0.2, tokenCount: 4 },
+        ),
       );
       sum += value(r.loss);
       tf.dispose([r.loss, r.clipFrac]);
@@ -65,12 +75,19 @@ describe.each(TEST_BACKENDS)('valueLoss on %s', (backend) => {
 
   it('rejects bad input naming the argument, and does not leak', async () => {
     const x = tf.zeros([2, 3]);
-    expect(() => valueLoss({ values: x, oldValues: x, returns: tf.zeros([3, 2]), mask: x }, { clipRange: 0.2 })).toThrow(
-      /valueLoss: `returns` must have shape \[2, 3\]/,
+    expect(() =>
+      valueLoss({ values: x, oldValues: x, returns: tf.zeros([3, 2]), mask: x }, { clipRange: 0.2 }),
+    ).toThrow(/valueLoss: `returns` must have shape \[2, 3\]/);
+    expect(() => valueLoss({ values: x, oldValues: x, returns: x, mask: x }, { clipRange: -1 })).toThrow(
+      /options.clipRange/,
     );
-    expect(() => valueLoss({ values: x, oldValues: x, returns: x, mask: x }, { clipRange: -1 })).toThrow(/options.clipRange/);
-    expect(() => valueLoss({ values: x, oldValues: x, returns: x } as never, { clipRange: 0.2 })).toThrow(/`mask` must be a tf.Tensor/);
-    await assertNoLeaks(() => valueLoss({ values: x, oldValues: x, returns: x, mask: x }, { clipRange: 0.2 }), { label: 'valueLoss' });
+    expect(() => valueLoss({ values: x, oldValues: x, returns: x } as never, { clipRange: 0.2 })).toThrow(
+      /`mask` must be a tf.Tensor/,
+    );
+    await assertNoLeaks(
+      () => valueLoss({ values: x, oldValues: x, returns: x, mask: x }, { clipRange: 0.2 }),
+      { label: 'valueLoss' },
+    );
     x.dispose();
   });
 });

@@ -27,12 +27,12 @@ export interface ValueLossOptions {
   tokenCount?: number;
 }
 
-export interface ValueLossResult {
+export type ValueLossResult = {
   /** `½ · Σ_t m_t max((V_t − R_t)², (V^c_t − R_t)²) / n`, a float32 scalar; minimise it. Carries the gradient. */
   loss: tf.Scalar;
   /** `Σ_t m_t [(V^c_t − R_t)² > (V_t − R_t)²] / n` (MOSS `vf_clip`). */
   clipFrac: tf.Scalar;
-}
+};
 
 /**
  * The PPO value loss (spec §2.7, §4.6), per token
@@ -54,11 +54,23 @@ export function valueLoss(input: ValueLossInput, options: ValueLossOptions): Val
   const ret = checkTensor(rec, 'returns', FN, { rank: 2, layout: '[B, T]', shape });
   const mask = checkTensor(rec, 'mask', FN, { rank: 2, layout: '[B, T]', shape, anyDtype: true });
   const o = checkOptions(options, ['clipRange', 'tokenCount'], FN);
-  const eps = checkNumber(o.clipRange, 'options.clipRange', FN, (x) => x > 0, '> 0 (the value clip ε_v, 0.2 in PPO-max; Infinity = no clipping)');
+  const eps = checkNumber(
+    o.clipRange,
+    'options.clipRange',
+    FN,
+    (x) => x > 0,
+    '> 0 (the value clip ε_v, 0.2 in PPO-max; Infinity = no clipping)',
+  );
   const tokenCount =
     o.tokenCount === undefined
       ? undefined
-      : checkNumber(o.tokenCount, 'options.tokenCount', FN, (x) => x > 0 && Number.isFinite(x), '> 0 (the token count of the minibatch)');
+      : checkNumber(
+          o.tokenCount,
+          'options.tokenCount',
+          FN,
+          (x) => x > 0 && Number.isFinite(x),
+          '> 0 (the token count of the minibatch)',
+        );
   return tf.tidy(() => {
     const cond = maskBool(mask);
     const n = tokenCount ?? tf.maximum(tf.sum(tf.cast(cond, 'float32')), 1);

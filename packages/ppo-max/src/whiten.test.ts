@@ -6,7 +6,9 @@ import { mossLearningRate, mossLrFactor } from './schedule.js';
 
 const close = (actual: ArrayLike<number>, expected: number[], tol = 1e-5) => {
   expect(actual.length).toBe(expected.length);
-  expected.forEach((e, i) => expect(Math.abs(actual[i]! - e), `index ${i}: ${actual[i]} vs ${e}`).toBeLessThan(tol));
+  expected.forEach((e, i) =>
+    expect(Math.abs(actual[i]! - e), `index ${i}: ${actual[i]} vs ${e}`).toBeLessThan(tol),
+  );
 };
 
 describe.each(TEST_BACKENDS)('whitenAdvantages on %s', (backend) => {
@@ -37,7 +39,9 @@ describe.each(TEST_BACKENDS)('whitenAdvantages on %s', (backend) => {
     const s = Math.sqrt(1.25);
     close(w.dataSync(), [-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s]);
     expect(() => whitenAdvantages(adv, mask, { clip: -1 })).toThrow(/options.clip/);
-    expect(() => whitenAdvantages(adv, tf.ones([2, 3]) as tf.Tensor2D)).toThrow(/`mask` must have shape \[2, 2\]/);
+    expect(() => whitenAdvantages(adv, tf.ones([2, 3]) as tf.Tensor2D)).toThrow(
+      /`mask` must have shape \[2, 2\]/,
+    );
     await assertNoLeaks(() => whitenAdvantages(adv, mask), { label: 'whitenAdvantages' });
     tf.dispose([adv, mask, w]);
   });

@@ -40,7 +40,13 @@ export function whitenAdvantages(
   const unbiased = o.unbiased ?? false;
   if (typeof unbiased !== 'boolean') throw new TypeError(`${FN}: \`options.unbiased\` must be a boolean.`);
   const eps = checkNumber(o.eps ?? 1e-6, 'options.eps', FN, (x) => x >= 0 && Number.isFinite(x), '>= 0');
-  const clip = checkNumber(o.clip ?? 0, 'options.clip', FN, (x) => x >= 0 && Number.isFinite(x), '>= 0 (0 = no clipping)');
+  const clip = checkNumber(
+    o.clip ?? 0,
+    'options.clip',
+    FN,
+    (x) => x >= 0 && Number.isFinite(x),
+    '>= 0 (0 = no clipping)',
+  );
   return tf.tidy(() => {
     const cond = maskBool(m);
     // Select before whitening: junk at masked positions must not reach the statistics or the output.
