@@ -1,1 +1,12 @@
-export {};
+/** The `relign` executable (bin/relign.mjs imports the built file). */
+import { main } from './cli-main.js';
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`relign: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

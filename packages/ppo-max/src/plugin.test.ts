@@ -322,3 +322,22 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
     );
   });
 });
+
+describe('ppo-max README', () => {
+  it('documents every config switch with its default', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const section = text.slice(text.indexOf('### Every switch'), text.indexOf('## Metrics'));
+    const { ppoMaxConfigSchema } = await import('./config.js');
+    for (const [key, field] of Object.entries(ppoMaxConfigSchema)) {
+      const row = section.split('\n').find((line) => line.startsWith('|') && line.includes(`\`${key}\``));
+      expect(row, `README row for '${key}'`).toBeDefined();
+      const quoted = [...row!.matchAll(/`([^`]*)`/g)].map((m) => m[1]!);
+      const found =
+        typeof field.default === 'number'
+          ? quoted.some((q) => q.split(',').some((v) => v.trim() !== '' && Number(v) === field.default))
+          : quoted.includes(typeof field.default === 'string' ? `'${field.default}'` : String(field.default));
+      expect(found, `README default of '${key}' (${String(field.default)}) in: ${row}`).toBe(true);
+    }
+  });
+});

@@ -109,7 +109,10 @@ export async function rewardStage(ctx: StageContext): Promise<void> {
 
     // The check against people: held-out review sentences with their human labels.
     const data = await taskData(cfg);
-    const held = data.heldOut;
+    // Sentences longer than the model's context cannot be scored whole: left out (counted in the record).
+    const fits = (x: SplitSentence) =>
+      tokenizer.encode(x.prompt).length + tokenizer.encode(x.completion).length + 1 <= model.config.n_positions;
+    const held = data.heldOut.filter(fits);
     const labels = held.map((s) => s.label);
     const rmScores = await scoreSentences(rm, held);
     const rmAgree = humanAgreement(rmScores, labels, median(Array.from(rmScores)));
@@ -126,6 +129,7 @@ export async function rewardStage(ctx: StageContext): Promise<void> {
       humanAccuracy: round(rmAgree.accuracy),
       humanPairAccuracy: round(rmAgree.pairAccuracy),
       humanSentences: held.length,
+      humanSentencesTooLong: data.heldOut.length - held.length,
       humanThreshold: 'median reward-model score (the held-out labels are balanced 1:1)',
       labelers: {
         gold: { name: 'gold:vader', humanAccuracy: round(goldAgree.accuracy), humanPairAccuracy: round(goldAgree.pairAccuracy) },

@@ -1,0 +1,162 @@
+/**
+ * The whole pipeline (`relign run`) and the stage runner shared by the single-stage commands: each stage is
+ * timed and recorded in `stages.json` ('running' → 'done' | 'interrupted' | 'failed'); with `resume` the
+ * stages already done are skipped and an interrupted one continues from its checkpoint.
+ */
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { RelignConfig } from './config/schema.js';
+import { validateConfig } from './config/validate.js';
+import { InterruptedError, type StageContext } from './context.js';
+import { FIRST_PARTY_PLUGINS } from './plugins.js';
+import { formatDuration, Progress } from './progress.js';
+import { readJson, RunDir, writeJson, type StageRecord } from './run-dir.js';
+import { evalStage } from './stages/eval.js';
+import { frontierStage } from './stages/frontier.js';
+import { labelStage } from './stages/label.js';
+import { pretrainStage } from './stages/pretrain.js';
+import { reportStage } from './stages/report.js';
+import { rewardStage } from './stages/reward.js';
+import { sftStage } from './stages/sft.js';
+import { trainStage } from './stages/train.js';
+
+/** A named stage of the pipeline. */
+export interface PipelineStage {
+  name: string;
+  run: (ctx: StageContext) => Promise<unknown>;
+}
+
+/**
+ * The stages of `relign run` for a config: `pretrain` (only with `model.base: pretrain`), `sft`, `label`,
+ * `reward`, `train:<algo>` for each of `train.algos`, `eval`, `frontier`, `report`.
+ */
+export function pipelineStages(cfg: RelignConfig): PipelineStage[] {
+  return [
+    ...(cfg.model.base === 'pretrain' ? [{ name: 'pretrain', run: pretrainStage }] : []),
+    { name: 'sft', run: sftStage },
+    { name: 'label', run: labelStage },
+    { name: 'reward', run: rewardStage },
+    ...cfg.train.algos.map((algo) => ({ name: `train:${algo}`, run: (ctx: StageContext) => trainStage(ctx, { algo }) })),
+    { name: 'eval', run: evalStage },
+    { name: 'frontier', run: frontierStage },
+    { name: 'report', run: reportStage },
+  ];
+}
+
+/**
+ * Runs one stage: skipped when `ctx.resume` and it is recorded done; otherwise recorded 'running', timed,
+ * and recorded 'done', 'interrupted' (Ctrl-C; rethrows {@link InterruptedError}) or 'failed' (rethrows).
+ *
+ * @returns 'done' or 'skipped'.
+ */
+export async function runStage(ctx: StageContext, stage: PipelineStage): Promise<'done' | 'skipped'> {
+  const { run, progress } = ctx;
+  const previous = run.stage(stage.name);
+  if (ctx.resume && previous?.status === 'done') {
+    progress.line(`== ${stage.name}: done before (${formatDuration(previous.seconds)}), skipped`);
+    return 'skipped';
+  }
+  // Time of earlier attempts of an interrupted stage that this attempt resumes.
+  const previousSeconds =
+    ctx.resume && previous && previous.status !== 'done' ? previous.seconds + (previous.previousSeconds ?? 0) : 0;
+  const startedAt = new Date().toISOString();
+  const base = { stage: stage.name, startedAt, ...(previousSeconds > 0 ? { previousSeconds: Number(previousSeconds.toFixed(2)) } : {}) };
+  progress.line(`== ${stage.name}${previousSeconds > 0 ? ' (resuming)' : ''}`);
+  await run.recordStage({ ...base, status: 'running', seconds: 0 });
+  const t0 = performance.now();
+  const seconds = () => Number(((performance.now() - t0) / 1000).toFixed(2));
+  try {
+    await stage.run(ctx);
+  } catch (err) {
+    const interrupted = err instanceof InterruptedError || ctx.signal.aborted;
+    const rec: StageRecord = { ...base, status: interrupted ? 'interrupted' : 'failed', seconds: seconds() };
+    if (!interrupted) rec.error = (err as Error)?.message ?? String(err);
+    await run.recordStage(rec);
+    if (interrupted && !(err instanceof InterruptedError)) throw new InterruptedError(stage.name);
+    throw err;
+  }
+  const s = seconds();
+  await run.recordStage({ ...base, status: 'done', seconds: s });
+  progress.line(`   ${stage.name} took ${formatDuration(s + previousSeconds)}`);
+  return 'done';
+}
+
+/** Outputs of a run that a fresh (not resumed) `relign run` removes first, so no stale result survives. */
+const RUN_OUTPUTS = ['stages.json', 'sft', 'labels', 'reward', 'train', 'eval', 'samples', 'frontier', 'report'];
+
+/**
+ * Prepares a run directory: a fresh run removes the outputs of an earlier one (only the known entries of
+ * the layout); the effective config is written to `config.json`.
+ */
+export async function prepareRunDir(cfg: RelignConfig, resume: boolean): Promise<RunDir> {
+  const run = new RunDir(cfg.runDir);
+  if (!resume) {
+    for (const entry of RUN_OUTPUTS) await rm(run.path(entry), { recursive: true, force: true });
+  }
+  await writeJson(run.configPath, cfg);
+  return run;
+}
+
+/** Reads a run's saved `config.json` (validated). */
+export function readRunConfig(runDir: string): RelignConfig {
+  const run = new RunDir(runDir);
+  const raw = readJson<Record<string, unknown>>(run.configPath);
+  return validateConfig(raw, FIRST_PARTY_PLUGINS, run.configPath);
+}
+
+/** Whether a run directory has a saved config. */
+export function hasRunConfig(runDir: string): boolean {
+  return existsSync(new RunDir(runDir).configPath);
+}
+
+export interface RunPipelineOptions {
+  cfg: RelignConfig;
+  /** Skip stages done before; continue an interrupted one from its checkpoint. */
+  resume?: boolean;
+  progress?: Progress;
+  signal?: AbortSignal;
+  /** Run only these stages (by name, e.g. ['sft', 'label']), in pipeline order. Default: all. */
+  only?: readonly string[];
+}
+
+export interface RunPipelineResult {
+  run: RunDir;
+  /** `stages.json` after the run. */
+  stages: StageRecord[];
+  /** Seconds of this invocation. */
+  seconds: number;
+}
+
+/**
+ * Runs the pipeline of a config in its run directory (`relign run`). Throws {@link InterruptedError} when
+ * the signal stops a stage (its checkpoint is saved; resume with `resume: true`).
+ */
+export async function runPipeline(options: RunPipelineOptions): Promise<RunPipelineResult> {
+  const { cfg } = options;
+  const resume = options.resume ?? false;
+  const progress = options.progress ?? new Progress();
+  const signal = options.signal ?? new AbortController().signal;
+  const t0 = performance.now();
+  const run = await prepareRunDir(cfg, resume);
+  const ctx: StageContext = { cfg, run, progress, signal, resume };
+  let stages = pipelineStages(cfg);
+  if (options.only) {
+    const unknown = options.only.filter((n) => !stages.some((s) => s.name === n));
+    if (unknown.length > 0) {
+      throw new Error(`runPipeline: unknown stage ${unknown.join(', ')}; stages: ${stages.map((s) => s.name).join(', ')}`);
+    }
+    stages = stages.filter((s) => options.only!.includes(s.name));
+  }
+  for (const stage of stages) await runStage(ctx, stage);
+  return { run, stages: run.stages(), seconds: (performance.now() - t0) / 1000 };
+}
+
+/** The stage-timing table printed at the end of a run. */
+export function formatStageTimes(stages: readonly StageRecord[]): string {
+  const rows = stages.map((s) => {
+    const total = s.seconds + (s.previousSeconds ?? 0);
+    return `  ${s.stage.padEnd(18)} ${formatDuration(total).padStart(7)}  ${s.status}`;
+  });
+  const total = stages.reduce((a, s) => a + s.seconds + (s.previousSeconds ?? 0), 0);
+  return ['stage timings:', ...rows, `  ${'total'.padEnd(18)} ${formatDuration(total).padStart(7)}`].join('\n');
+}
