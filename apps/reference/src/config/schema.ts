@@ -70,6 +70,7 @@ export interface RelignConfig {
     maxNewTokens: number;
     temperature: number;
     btTemperature: number;
+    minGap: number;
   };
   reward: {
     steps: number;
@@ -194,6 +195,13 @@ export const CONFIG_SCHEMA: Section = {
       default: 0.2,
       min: 0,
       description: 'Bradley-Terry temperature of the "human" (VADER compound): P(A > B) = sigmoid((s_A - s_B)/tau); 0 = deterministic',
+    },
+    minGap: {
+      type: 'number',
+      default: 0.05,
+      min: 0,
+      description:
+        'the "human" abstains when the two responses\' VADER scores differ by less than this (mostly two neutral responses, whose label would be a coin flip)',
     },
   },
   reward: {

@@ -35,10 +35,13 @@ describe.each(TEST_BACKENDS)('evaluatePolicy (%s)', (backend) => {
     base = {
       sft,
       // Token-input proxy: the response length in tokens (stop token included), so proxy == length.
-      proxy: rewardFunction((_p: readonly number[] | Int32Array, r: readonly number[] | Int32Array) => r.length, {
-        inputKind: 'tokens',
-        name: 'length',
-      }),
+      proxy: rewardFunction(
+        (_p: readonly number[] | Int32Array, r: readonly number[] | Int32Array) => r.length,
+        {
+          inputKind: 'tokens',
+          name: 'length',
+        },
+      ),
       gold: goldLabeler(),
       judge: judgeLabeler(),
       tokenizer: tok,
@@ -54,7 +57,13 @@ describe.each(TEST_BACKENDS)('evaluatePolicy (%s)', (backend) => {
   });
 
   it('evaluates SFT itself: KL exactly 0, win rate ½, scores consistent with the samples', async () => {
-    const { result, samples } = await evaluatePolicy({ ...base, name: 'sft', algo: 'sft', step: 0, policy: sft });
+    const { result, samples } = await evaluatePolicy({
+      ...base,
+      name: 'sft',
+      algo: 'sft',
+      step: 0,
+      policy: sft,
+    });
     expect(result.n).toBe(TEXTS.length);
     expect(samples.map((s) => s.prompt)).toEqual(TEXTS);
     expect(result.klToSft).toEqual({ mean: 0, std: 0 });
@@ -81,17 +90,38 @@ describe.each(TEST_BACKENDS)('evaluatePolicy (%s)', (backend) => {
 
   it('is deterministic under the seed and the same whether SFT samples are given or re-sampled', async () => {
     const sftEval = await evaluatePolicy({ ...base, name: 'sft', algo: 'sft', step: 0, policy: sft });
-    const a = await evaluatePolicy({ ...base, name: 'x', algo: 'ppo-max', step: 3, policy, baseline: sftEval });
+    const a = await evaluatePolicy({
+      ...base,
+      name: 'x',
+      algo: 'ppo-max',
+      step: 3,
+      policy,
+      baseline: sftEval,
+    });
     const b = await evaluatePolicy({ ...base, name: 'x', algo: 'ppo-max', step: 3, policy });
     expect({ ...a.result, seconds: 0 }).toEqual({ ...b.result, seconds: 0 });
     expect(a.samples).toEqual(b.samples);
     expect(a.result.winRates.vsSft).toEqual({
-      proxy: winRate(a.samples.map((s) => s.proxy), sftEval.samples.map((s) => s.proxy)),
-      judge: winRate(a.samples.map((s) => s.judge), sftEval.samples.map((s) => s.judge)),
+      proxy: winRate(
+        a.samples.map((s) => s.proxy),
+        sftEval.samples.map((s) => s.proxy),
+      ),
+      judge: winRate(
+        a.samples.map((s) => s.judge),
+        sftEval.samples.map((s) => s.judge),
+      ),
     });
     expect(a.result.klToSft.mean).not.toBe(0);
     // Another seed samples differently.
-    const c = await evaluatePolicy({ ...base, seed: 8, name: 'x', algo: 'ppo-max', step: 3, policy, baseline: sftEval });
+    const c = await evaluatePolicy({
+      ...base,
+      seed: 8,
+      name: 'x',
+      algo: 'ppo-max',
+      step: 3,
+      policy,
+      baseline: sftEval,
+    });
     expect(c.samples.map((s) => s.response)).not.toEqual(a.samples.map((s) => s.response));
   });
 
@@ -106,14 +136,27 @@ describe.each(TEST_BACKENDS)('evaluatePolicy (%s)', (backend) => {
       algo: 'test',
       step: 1,
       policy,
-      prompts: { tokens: Array.from({ length: N }, () => ids), texts: Array.from({ length: N }, () => 'The food was') },
+      prompts: {
+        tokens: Array.from({ length: N }, () => ids),
+        texts: Array.from({ length: N }, () => 'The food was'),
+      },
       generation: { maxNewTokens: 1, stopTokenIds: [], temperature: 1 },
       batchSize: 128,
-      baseline: { samples: Array.from({ length: N }, () => ({ prompt: 'The food was', proxy: 0, judge: 0 })) },
+      baseline: {
+        samples: Array.from({ length: N }, () => ({ prompt: 'The food was', proxy: 0, judge: 0 })),
+      },
     });
     const exact = tf.tidy(() => {
       const last = (m: CausalLM) =>
-        tf.logSoftmax(tf.squeeze(tf.slice(m.forward(tf.tensor2d([ids], undefined, 'int32')).logits, [0, ids.length - 1, 0], [1, 1, -1])));
+        tf.logSoftmax(
+          tf.squeeze(
+            tf.slice(
+              m.forward(tf.tensor2d([ids], undefined, 'int32')).logits,
+              [0, ids.length - 1, 0],
+              [1, 1, -1],
+            ),
+          ),
+        );
       const lp = last(policy);
       const lq = last(sft);
       return tf.sum(tf.mul(tf.exp(lp), tf.sub(lp, lq))).dataSync()[0]!;
@@ -130,7 +173,11 @@ describe.each(TEST_BACKENDS)('evaluatePolicy (%s)', (backend) => {
       const { samples, result } = await evaluatePolicy(opts);
       expect(new Set(samples.map((s) => s.proxy)).size).toBeGreaterThan(1);
       expect(Number.isFinite(result.proxy.mean)).toBe(true);
-      await assertNoLeaks(() => evaluatePolicy(opts).then(() => undefined), { warmup: 1, iterations: 2, label: 'evaluatePolicy' });
+      await assertNoLeaks(() => evaluatePolicy(opts).then(() => undefined), {
+        warmup: 1,
+        iterations: 2,
+        label: 'evaluatePolicy',
+      });
     } finally {
       rm.dispose();
     }
@@ -138,17 +185,28 @@ describe.each(TEST_BACKENDS)('evaluatePolicy (%s)', (backend) => {
 
   it('rejects bad options with errors naming the field', async () => {
     const o = { ...base, name: 'p', algo: 'dpo', step: 0, policy };
-    await expect(evaluatePolicy({ ...o, generation: { ...o.generation, topK: 5 } })).rejects.toThrow(/topK\/topP must be off/);
-    await expect(evaluatePolicy({ ...o, generation: { ...o.generation, temperature: 0 } })).rejects.toThrow(/temperature must be > 0/);
-    await expect(evaluatePolicy({ ...o, prompts: { tokens: o.prompts.tokens, texts: TEXTS.slice(1) } })).rejects.toThrow(
-      /prompts.tokens has 6 prompts but prompts.texts has 5/,
+    await expect(evaluatePolicy({ ...o, generation: { ...o.generation, topK: 5 } })).rejects.toThrow(
+      /topK\/topP must be off/,
     );
-    await expect(evaluatePolicy({ ...o, name: 'a/b' })).rejects.toThrow(/name must be a non-empty string without slashes/);
+    await expect(evaluatePolicy({ ...o, generation: { ...o.generation, temperature: 0 } })).rejects.toThrow(
+      /temperature must be > 0/,
+    );
+    await expect(
+      evaluatePolicy({ ...o, prompts: { tokens: o.prompts.tokens, texts: TEXTS.slice(1) } }),
+    ).rejects.toThrow(/prompts.tokens has 6 prompts but prompts.texts has 5/);
+    await expect(evaluatePolicy({ ...o, name: 'a/b' })).rejects.toThrow(
+      /name must be a non-empty string without slashes/,
+    );
     await expect(evaluatePolicy({ ...o, step: -1 })).rejects.toThrow(/step must be an integer >= 0/);
     await expect(evaluatePolicy({ ...o, batchSize: 0 })).rejects.toThrow(/batchSize must be an integer >= 1/);
     await expect(
-      evaluatePolicy({ ...o, baseline: { samples: TEXTS.map((t, i) => ({ prompt: i === 2 ? 'other' : t, proxy: 0, judge: 0 })) } }),
+      evaluatePolicy({
+        ...o,
+        baseline: { samples: TEXTS.map((t, i) => ({ prompt: i === 2 ? 'other' : t, proxy: 0, judge: 0 })) },
+      }),
     ).rejects.toThrow(/baseline sample 2 answers "other" but prompt 2 is "Service is"/);
-    await expect(evaluatePolicy({ ...o, baseline: { samples: [] } })).rejects.toThrow(/baseline has 0 samples but there are 6 prompts/);
+    await expect(evaluatePolicy({ ...o, baseline: { samples: [] } })).rejects.toThrow(
+      /baseline has 0 samples but there are 6 prompts/,
+    );
   });
 });

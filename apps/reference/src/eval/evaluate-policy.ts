@@ -81,10 +81,14 @@ const FN = 'evaluatePolicy';
 function validate(o: EvaluatePolicyOptions): { batchSize: number; n: number } {
   if (o === null || typeof o !== 'object') throw new Error(`${FN}: options must be an object.`);
   if (typeof o.name !== 'string' || o.name === '' || /[/\\]/.test(o.name)) {
-    throw new Error(`${FN}: name must be a non-empty string without slashes (it names eval/<name>.json), got ${JSON.stringify(o.name)}.`);
+    throw new Error(
+      `${FN}: name must be a non-empty string without slashes (it names eval/<name>.json), got ${JSON.stringify(o.name)}.`,
+    );
   }
   if (typeof o.algo !== 'string' || o.algo === '') {
-    throw new Error(`${FN}: algo must be a non-empty string (the optimizer, or 'sft'), got ${JSON.stringify(o.algo)}.`);
+    throw new Error(
+      `${FN}: algo must be a non-empty string (the optimizer, or 'sft'), got ${JSON.stringify(o.algo)}.`,
+    );
   }
   if (!Number.isSafeInteger(o.step) || o.step < 0) {
     throw new Error(`${FN}: step must be an integer >= 0 (0 for SFT), got ${String(o.step)}.`);
@@ -201,7 +205,10 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<Evaluati
     const end = Math.min(n, start + batchSize);
     const s = await sampleAndScore(o.policy, o, start, end, chunk);
     const { batch } = s;
-    const gold = await scoreBatch(o.gold, batch, { promptTexts: o.prompts.texts.slice(start, end), tokenizer: o.tokenizer });
+    const gold = await scoreBatch(o.gold, batch, {
+      promptTexts: o.prompts.texts.slice(start, end),
+      tokenizer: o.tokenizer,
+    });
     // k1 sequence sums (spec §1.11). For SFT itself every term is exactly 0: skip both passes.
     let kl: Float64Array;
     if (isSft) {
@@ -230,12 +237,11 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<Evaluati
       sftJudge.push(...base.judge);
     }
   }
-  const baseline =
-    isSft
-      ? { proxy: samples.map((r) => r.proxy), judge: samples.map((r) => r.judge) }
-      : o.baseline !== undefined
-        ? { proxy: o.baseline.samples.map((r) => r.proxy), judge: o.baseline.samples.map((r) => r.judge) }
-        : { proxy: sftProxy, judge: sftJudge };
+  const baseline = isSft
+    ? { proxy: samples.map((r) => r.proxy), judge: samples.map((r) => r.judge) }
+    : o.baseline !== undefined
+      ? { proxy: o.baseline.samples.map((r) => r.proxy), judge: o.baseline.samples.map((r) => r.judge) }
+      : { proxy: sftProxy, judge: sftJudge };
 
   const words = samples.map((r) => textTokens(r.response));
   const result: EvalResult = {
@@ -245,10 +251,22 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<Evaluati
     ...(o.klCoef !== undefined ? { klCoef: o.klCoef } : {}),
     ...(o.trainSeed !== undefined ? { seed: o.trainSeed } : {}),
     n,
-    gold: meanStd(samples.map((r) => r.gold), 'gold scores'),
-    judge: meanStd(samples.map((r) => r.judge), 'judge scores'),
-    proxy: meanStd(samples.map((r) => r.proxy), 'proxy scores'),
-    klToSft: meanStd(samples.map((r) => r.kl), 'KL to SFT'),
+    gold: meanStd(
+      samples.map((r) => r.gold),
+      'gold scores',
+    ),
+    judge: meanStd(
+      samples.map((r) => r.judge),
+      'judge scores',
+    ),
+    proxy: meanStd(
+      samples.map((r) => r.proxy),
+      'proxy scores',
+    ),
+    klToSft: meanStd(
+      samples.map((r) => r.kl),
+      'KL to SFT',
+    ),
     length: { mean: samples.reduce((a, r) => a + r.length, 0) / n },
     eosRate: samples.filter((r) => r.eos).length / n,
     distinct1: distinctN(words, 1),
@@ -256,8 +274,14 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<Evaluati
     repetition: repetition(words, 2),
     winRates: {
       vsSft: {
-        proxy: winRate(samples.map((r) => r.proxy), baseline.proxy),
-        judge: winRate(samples.map((r) => r.judge), baseline.judge),
+        proxy: winRate(
+          samples.map((r) => r.proxy),
+          baseline.proxy,
+        ),
+        judge: winRate(
+          samples.map((r) => r.judge),
+          baseline.judge,
+        ),
       },
     },
     seconds: (performance.now() - t0) / 1000,

@@ -35,9 +35,25 @@ describe('frontierPoints / computeFrontier', () => {
     const r = fakeResult('p3o-v1-step-4', 'p3o-v1', 4, 2, 1);
     r.klCoef = 0.05;
     r.seed = 1;
-    const pts = frontierPoints([fakeResult('dpo', 'dpo', 8, 3, 2), r, fakeResult('sft', 'sft', 0, 0, 0), fakeResult('dpo-step-4', 'dpo', 4, 1, 1)]);
+    const pts = frontierPoints([
+      fakeResult('dpo', 'dpo', 8, 3, 2),
+      r,
+      fakeResult('sft', 'sft', 0, 0, 0),
+      fakeResult('dpo-step-4', 'dpo', 4, 1, 1),
+    ]);
     expect(pts.map((p) => p.name)).toEqual(['sft', 'dpo-step-4', 'dpo', 'p3o-v1-step-4']);
-    expect(pts[3]).toEqual({ name: 'p3o-v1-step-4', algo: 'p3o-v1', step: 4, klCoef: 0.05, seed: 1, kl: 2, klStd: 0.1, proxy: 1, gold: 0.5, judge: 0.25 });
+    expect(pts[3]).toEqual({
+      name: 'p3o-v1-step-4',
+      algo: 'p3o-v1',
+      step: 4,
+      klCoef: 0.05,
+      seed: 1,
+      kl: 2,
+      klStd: 0.1,
+      proxy: 1,
+      gold: 0.5,
+      judge: 0.25,
+    });
   });
 
   it('collects eval/*.json into frontier/frontier.json', async () => {

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,11 +8,23 @@ import { readEvalResults, readSamples, writeEvaluation } from './run-files.js';
 import type { Evaluation, SampleRecord } from './types.js';
 
 function samples(proxy: number[], judge: number[]): SampleRecord[] {
-  return proxy.map((p, i) => ({ prompt: `p${i}`, response: 'r', gold: 0, judge: judge[i]!, proxy: p, kl: 0, length: 1, eos: true }));
+  return proxy.map((p, i) => ({
+    prompt: `p${i}`,
+    response: 'r',
+    gold: 0,
+    judge: judge[i]!,
+    proxy: p,
+    kl: 0,
+    length: 1,
+    eos: true,
+  }));
 }
 
 function evaluation(name: string, proxy: number[], judge: number[]): Evaluation {
-  return { result: fakeResult(name, name.replace(/-step-\d+$/, ''), 0, 0, 0), samples: samples(proxy, judge) };
+  return {
+    result: fakeResult(name, name.replace(/-step-\d+$/, ''), 0, 0, 0),
+    samples: samples(proxy, judge),
+  };
 }
 
 describe('addHeadToHead', () => {
@@ -22,7 +34,10 @@ describe('addHeadToHead', () => {
     const c = evaluation('c', [9, 9, 9, 9], [0, 0, 1, 1]);
     addHeadToHead([a, b, c]);
     // a vs b by proxy: win, tie, loss, tie = 2/4; by judge: tie, loss, win, tie = 2/4.
-    expect(a.result.winRates.headToHead).toEqual({ b: { proxy: 0.5, judge: 0.5 }, c: { proxy: 0, judge: 0.5 } });
+    expect(a.result.winRates.headToHead).toEqual({
+      b: { proxy: 0.5, judge: 0.5 },
+      c: { proxy: 0, judge: 0.5 },
+    });
     expect(c.result.winRates.headToHead!['a']).toEqual({ proxy: 1, judge: 0.5 });
     // c vs b by judge: tie, loss, win, tie.
     expect(c.result.winRates.headToHead!['b']).toEqual({ proxy: 1, judge: 0.5 });
@@ -53,9 +68,13 @@ describe('updateHeadToHead (run directory)', () => {
     const results = await updateHeadToHead(dir);
     expect(results.map((r) => r.name).sort()).toEqual(['dpo', 'sft']);
     const onDisk = await readEvalResults(dir);
-    expect(onDisk.find((r) => r.name === 'dpo')!.winRates.headToHead).toEqual({ sft: { proxy: 0.75, judge: 0.25 } });
+    expect(onDisk.find((r) => r.name === 'dpo')!.winRates.headToHead).toEqual({
+      sft: { proxy: 0.75, judge: 0.25 },
+    });
     expect(onDisk.find((r) => r.name === 'dpo-step-2')!.winRates.headToHead).toBeUndefined();
-    await expect(updateHeadToHead(dir, ['sft', 'ppo-max'])).rejects.toThrow(/eval\/ppo-max.json does not exist/);
+    await expect(updateHeadToHead(dir, ['sft', 'ppo-max'])).rejects.toThrow(
+      /eval\/ppo-max.json does not exist/,
+    );
     await writeFile(join(dir, 'eval', 'bad.json'), '{"name": 1}');
     await expect(readEvalResults(dir)).rejects.toThrow(/bad.json: field "name" must be a string/);
   });

@@ -28,8 +28,14 @@ function checkSamePrompts(a: Evaluation, b: Evaluation): void {
 
 function rate(a: readonly SampleRecord[], b: readonly SampleRecord[]): WinRate {
   return {
-    proxy: winRate(a.map((s) => s.proxy), b.map((s) => s.proxy)),
-    judge: winRate(a.map((s) => s.judge), b.map((s) => s.judge)),
+    proxy: winRate(
+      a.map((s) => s.proxy),
+      b.map((s) => s.proxy),
+    ),
+    judge: winRate(
+      a.map((s) => s.judge),
+      b.map((s) => s.judge),
+    ),
   };
 }
 
@@ -42,7 +48,8 @@ function rate(a: readonly SampleRecord[], b: readonly SampleRecord[]): WinRate {
 export function addHeadToHead(evaluations: readonly Evaluation[]): EvalResult[] {
   const names = new Set<string>();
   for (const e of evaluations) {
-    if (names.has(e.result.name)) throw new Error(`addHeadToHead: evaluation "${e.result.name}" appears twice.`);
+    if (names.has(e.result.name))
+      throw new Error(`addHeadToHead: evaluation "${e.result.name}" appears twice.`);
     names.add(e.result.name);
   }
   for (const a of evaluations) {
@@ -69,11 +76,14 @@ export function addHeadToHead(evaluations: readonly Evaluation[]): EvalResult[] 
 export async function updateHeadToHead(runDir: string, names?: readonly string[]): Promise<EvalResult[]> {
   const all = await readEvalResults(runDir);
   const chosen =
-    names === undefined ? all.filter((r) => !/-step-\d+$/.test(r.name)) : names.map((n) => {
-      const r = all.find((x) => x.name === n);
-      if (r === undefined) throw new Error(`updateHeadToHead: ${evaluationPaths(runDir, n).result} does not exist.`);
-      return r;
-    });
+    names === undefined
+      ? all.filter((r) => !/-step-\d+$/.test(r.name))
+      : names.map((n) => {
+          const r = all.find((x) => x.name === n);
+          if (r === undefined)
+            throw new Error(`updateHeadToHead: ${evaluationPaths(runDir, n).result} does not exist.`);
+          return r;
+        });
   const evaluations: Evaluation[] = [];
   for (const result of chosen) {
     const samples = await readSamples(runDir, result.name);

@@ -2,7 +2,13 @@
  * Evaluation of the reference app (issue 9): labelers, per-policy evaluation (gold, judge, proxy, KL to SFT,
  * collapse signs, win rates), head-to-head, and the KL–reward frontier.
  */
-export { goldLabeler, judgeLabeler, type LabelScope, type LabelerOptions, type JudgeOptions } from './labelers.js';
+export {
+  goldLabeler,
+  judgeLabeler,
+  type LabelScope,
+  type LabelerOptions,
+  type JudgeOptions,
+} from './labelers.js';
 export {
   evaluatePolicy,
   type EvaluatePolicyOptions,

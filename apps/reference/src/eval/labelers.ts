@@ -38,9 +38,12 @@ function textOf(scope: LabelScope | undefined, fn: string): (prompt: string, res
  */
 export function goldLabeler(options: LabelerOptions = {}): RewardFunction {
   const text = textOf(options.scope, 'goldLabeler');
-  return rewardFunction((p: string, r: string) => vader.SentimentIntensityAnalyzer.polarity_scores(text(p, r)).compound, {
-    name: 'gold:vader',
-  });
+  return rewardFunction(
+    (p: string, r: string) => vader.SentimentIntensityAnalyzer.polarity_scores(text(p, r)).compound,
+    {
+      name: 'gold:vader',
+    },
+  );
 }
 
 /**

@@ -12,7 +12,10 @@ export const SAMPLES_DIR = 'samples';
 
 /** Paths of one evaluation's files. */
 export function evaluationPaths(runDir: string, name: string): { result: string; samples: string } {
-  return { result: join(runDir, EVAL_DIR, `${name}.json`), samples: join(runDir, SAMPLES_DIR, `${name}.jsonl`) };
+  return {
+    result: join(runDir, EVAL_DIR, `${name}.json`),
+    samples: join(runDir, SAMPLES_DIR, `${name}.jsonl`),
+  };
 }
 
 /**

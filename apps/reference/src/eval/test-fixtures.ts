@@ -2,7 +2,14 @@
 import type { EvalResult } from './types.js';
 
 /** A small EvalResult with the given frontier coordinates (std 0.1 everywhere). */
-export function fakeResult(name: string, algo: string, step: number, kl: number, proxy: number, gold = proxy / 2): EvalResult {
+export function fakeResult(
+  name: string,
+  algo: string,
+  step: number,
+  kl: number,
+  proxy: number,
+  gold = proxy / 2,
+): EvalResult {
   const ms = (mean: number) => ({ mean, std: 0.1 });
   return {
     name,

@@ -3,14 +3,28 @@ import { distinctN, repetition, textTokens } from './text-metrics.js';
 
 describe('textTokens', () => {
   it('splits lowercase words and single punctuation marks', () => {
-    expect(textTokens("I didn't LIKE it!!! 10/10")).toEqual(['i', "didn't", 'like', 'it', '!', '!', '!', '10', '/', '10']);
+    expect(textTokens("I didn't LIKE it!!! 10/10")).toEqual([
+      'i',
+      "didn't",
+      'like',
+      'it',
+      '!',
+      '!',
+      '!',
+      '10',
+      '/',
+      '10',
+    ]);
     expect(textTokens('   ')).toEqual([]);
   });
 });
 
 describe('distinctN', () => {
   // Hand count: unigrams a b a b a c -> 6 total, {a,b,c} unique; bigrams ab ba ab ac -> 4 total, 3 unique.
-  const seqs = [['a', 'b', 'a', 'b'], ['a', 'c']];
+  const seqs = [
+    ['a', 'b', 'a', 'b'],
+    ['a', 'c'],
+  ];
   it('counts unique / total n-grams over all responses', () => {
     expect(distinctN(seqs, 1)).toBeCloseTo(3 / 6, 12);
     expect(distinctN(seqs, 2)).toBeCloseTo(3 / 4, 12);
@@ -19,14 +33,30 @@ describe('distinctN', () => {
   });
   it('counts n-grams across responses, not within one', () => {
     // The same response twice: every n-gram of the second copy repeats one of the first.
-    expect(distinctN([['x', 'y'], ['x', 'y']], 2)).toBe(0.5);
+    expect(
+      distinctN(
+        [
+          ['x', 'y'],
+          ['x', 'y'],
+        ],
+        2,
+      ),
+    ).toBe(0.5);
   });
   it('is 0 when no response has n tokens, and rejects a bad n', () => {
     expect(distinctN([['a'], []], 2)).toBe(0);
     expect(() => distinctN(seqs, 0)).toThrow(/n must be an integer >= 1/);
   });
   it('does not confuse n-grams whose joined text would collide', () => {
-    expect(distinctN([['a b', 'c'], ['a', 'b c']], 2)).toBe(1);
+    expect(
+      distinctN(
+        [
+          ['a b', 'c'],
+          ['a', 'b c'],
+        ],
+        2,
+      ),
+    ).toBe(1);
   });
 });
 

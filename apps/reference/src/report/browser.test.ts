@@ -45,7 +45,14 @@ describe.skipIf(chromium === undefined && !required)('report in headless Chromiu
     expect(page.consoleMessages).toEqual([]);
     expect(page.externalRequests).toEqual([]);
     expect(page.title).toBe('relign run report');
-    for (const id of ['frontier-proxy', 'frontier-gold', 'frontier-judge', 'train-reward', 'train-kl', 'rm-accuracy']) {
+    for (const id of [
+      'frontier-proxy',
+      'frontier-gold',
+      'frontier-judge',
+      'train-reward',
+      'train-kl',
+      'rm-accuracy',
+    ]) {
       expect(page.renderedSvgIds, id).toContain(id);
     }
     // The escaped sample text stayed text: no <script> element in the live DOM.
@@ -62,7 +69,9 @@ describe.skipIf(chromium === undefined && !required)('report in headless Chromiu
     );
     const page = await inspectHtml(bad);
     expect(page.errors.some((e) => e === 'console.error: boom')).toBe(true);
-    expect(page.errors.some((e) => /uncaught: ReferenceError: missingFunction is not defined/.test(e))).toBe(true);
+    expect(page.errors.some((e) => /uncaught: ReferenceError: missingFunction is not defined/.test(e))).toBe(
+      true,
+    );
     expect(page.consoleMessages).toContainEqual({ level: 'log', text: 'fine' });
     expect(page.externalRequests).toContain('http://relign.invalid/x.png');
     expect(page.renderedSvgIds).toEqual([]);
@@ -81,10 +90,14 @@ describe.skipIf(chromium === undefined && !required)('report in headless Chromiu
     const html = await readFile(report, 'utf8');
     const svgPath = join(dir, 'gold.svg');
     await writeFile(svgPath, html.match(/<svg id="frontier-gold"[\s\S]*?<\/svg>/)![0]);
-    const one = pngSize(await readFile(await renderFrontierPng(svgPath, join(dir, 'gold.png'), { scale: 1 })));
+    const one = pngSize(
+      await readFile(await renderFrontierPng(svgPath, join(dir, 'gold.png'), { scale: 1 })),
+    );
     expect(one.width).toBeGreaterThanOrEqual(560);
     expect(one.width).toBeLessThanOrEqual(560 + 16);
 
-    await expect(renderFrontierPng(report, join(dir, 'x.png'), { selector: '#nope' })).rejects.toThrow(/nothing matches #nope/);
+    await expect(renderFrontierPng(report, join(dir, 'x.png'), { selector: '#nope' })).rejects.toThrow(
+      /nothing matches #nope/,
+    );
   });
 });

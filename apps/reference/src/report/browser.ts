@@ -58,7 +58,14 @@ export function findChromium(): string | undefined {
   return undefined;
 }
 
-type Message = { id?: number; method?: string; params?: Record<string, unknown>; sessionId?: string; result?: unknown; error?: { message: string } };
+type Message = {
+  id?: number;
+  method?: string;
+  params?: Record<string, unknown>;
+  sessionId?: string;
+  result?: unknown;
+  error?: { message: string };
+};
 
 /** A Chromium process and its DevTools pipe. */
 class Browser {
@@ -104,16 +111,21 @@ class Browser {
     });
     this.exited = new Promise((res) => proc.once('exit', () => res()));
     void this.exited.then(() => {
-      for (const p of this.pending.values()) p.reject(new Error(`chromium exited unexpectedly. Its stderr ends:\n${this.stderr}`));
+      for (const p of this.pending.values())
+        p.reject(new Error(`chromium exited unexpectedly. Its stderr ends:\n${this.stderr}`));
       this.pending.clear();
     });
   }
 
   static async launch(exe: string): Promise<Browser> {
     const userDataDir = await mkdtemp(join(tmpdir(), 'relign-chromium-'));
-    const proc = spawn(exe, [...CHROMIUM_FLAGS, `--user-data-dir=${userDataDir}`, '--remote-debugging-pipe', 'about:blank'], {
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      exe,
+      [...CHROMIUM_FLAGS, `--user-data-dir=${userDataDir}`, '--remote-debugging-pipe', 'about:blank'],
+      {
+        stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+      },
+    );
     await new Promise<void>((res, rej) => {
       proc.once('spawn', () => res());
       proc.once('error', (e) => rej(new Error(`could not start ${exe}: ${e.message}`)));
@@ -121,7 +133,11 @@ class Browser {
     return new Browser(proc, userDataDir);
   }
 
-  send<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}, sessionId?: string): Promise<T> {
+  send<T = Record<string, unknown>>(
+    method: string,
+    params: Record<string, unknown> = {},
+    sessionId?: string,
+  ): Promise<T> {
     const id = this.nextId++;
     const msg = JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) });
     return new Promise<T>((res, rej) => {
@@ -197,7 +213,12 @@ async function withTimeout<T>(work: Promise<T>, ms: number, browser: Browser, wh
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, rej) => {
     timer = setTimeout(
-      () => rej(new Error(`${what}: chromium did not finish within ${ms} ms. Its stderr ends:\n${browser.stderrTail}`)),
+      () =>
+        rej(
+          new Error(
+            `${what}: chromium did not finish within ${ms} ms. Its stderr ends:\n${browser.stderrTail}`,
+          ),
+        ),
       ms,
     );
   });
@@ -225,8 +246,13 @@ async function withPage<T>(
   try {
     return await withTimeout(
       (async () => {
-        const { targetId } = await browser.send<{ targetId: string }>('Target.createTarget', { url: 'about:blank' });
-        const { sessionId } = await browser.send<{ sessionId: string }>('Target.attachToTarget', { targetId, flatten: true });
+        const { targetId } = await browser.send<{ targetId: string }>('Target.createTarget', {
+          url: 'about:blank',
+        });
+        const { sessionId } = await browser.send<{ sessionId: string }>('Target.attachToTarget', {
+          targetId,
+          flatten: true,
+        });
         const report: PageReport = {
           consoleMessages: [],
           exceptions: [],
@@ -264,7 +290,8 @@ async function withPage<T>(
             loaded();
           }
         });
-        for (const domain of ['Runtime', 'Log', 'Network', 'Page']) await browser.send(`${domain}.enable`, {}, sessionId);
+        for (const domain of ['Runtime', 'Log', 'Network', 'Page'])
+          await browser.send(`${domain}.enable`, {}, sessionId);
         await browser.send(
           'Emulation.setDeviceMetricsOverride',
           { width: options.width ?? 1400, height: 900, deviceScaleFactor: 1, mobile: false },
@@ -273,7 +300,9 @@ async function withPage<T>(
         const nav = await browser.send<{ errorText?: string }>('Page.navigate', { url }, sessionId);
         if (nav.errorText) throw new Error(`${what}: could not open ${url}: ${nav.errorText}`);
         await load;
-        const { result } = await browser.send<{ result: { value: { title: string; html: string; svgs: string[] } } }>(
+        const { result } = await browser.send<{
+          result: { value: { title: string; html: string; svgs: string[] } };
+        }>(
           'Runtime.evaluate',
           {
             expression: `(() => ({
@@ -293,9 +322,13 @@ async function withPage<T>(
         report.renderedSvgIds = result.value.svgs;
         report.externalRequests = report.requests.filter((u) => !/^(file|data|about|blob):/.test(u));
         report.errors = [
-          ...report.consoleMessages.filter((c) => c.level === 'error' || c.level === 'assert').map((c) => `console.${c.level}: ${c.text}`),
+          ...report.consoleMessages
+            .filter((c) => c.level === 'error' || c.level === 'assert')
+            .map((c) => `console.${c.level}: ${c.text}`),
           ...report.exceptions.map((e) => `uncaught: ${e}`),
-          ...report.logEntries.filter((e) => e.level === 'error').map((e) => `log: ${e.text}${e.url ? ` (${e.url})` : ''}`),
+          ...report.logEntries
+            .filter((e) => e.level === 'error')
+            .map((e) => `log: ${e.text}${e.url ? ` (${e.url})` : ''}`),
         ];
         return then(browser, sessionId, report);
       })(),
@@ -335,7 +368,11 @@ export interface ScreenshotOptions extends BrowserOptions {
  * @returns `pngPath`.
  * @throws Error when Chromium is not found, or the selector matches nothing.
  */
-export async function renderFrontierPng(htmlOrSvgPath: string, pngPath: string, options: ScreenshotOptions = {}): Promise<string> {
+export async function renderFrontierPng(
+  htmlOrSvgPath: string,
+  pngPath: string,
+  options: ScreenshotOptions = {},
+): Promise<string> {
   let page = resolve(htmlOrSvgPath);
   let selector = options.selector ?? '#frontier-charts';
   let tmp: string | undefined;
@@ -343,15 +380,24 @@ export async function renderFrontierPng(htmlOrSvgPath: string, pngPath: string, 
     tmp = await mkdtemp(join(tmpdir(), 'relign-svg-'));
     const svg = await readFile(page, 'utf8');
     page = join(tmp, 'page.html');
-    await writeFile(page, `<!DOCTYPE html><html><head><meta charset="utf-8"></head><body style="margin:0;background:#fff"><div id="capture" style="display:inline-block">${svg}</div></body></html>`);
+    await writeFile(
+      page,
+      `<!DOCTYPE html><html><head><meta charset="utf-8"></head><body style="margin:0;background:#fff"><div id="capture" style="display:inline-block">${svg}</div></body></html>`,
+    );
     selector = '#capture';
   }
   try {
-    const png = await withPage(pathToFileURL(page).href, options, 'renderFrontierPng', async (browser, sessionId) => {
-      const { result } = await browser.send<{ result: { value: { x: number; y: number; width: number; height: number } | null } }>(
-        'Runtime.evaluate',
-        {
-          expression: `(() => {
+    const png = await withPage(
+      pathToFileURL(page).href,
+      options,
+      'renderFrontierPng',
+      async (browser, sessionId) => {
+        const { result } = await browser.send<{
+          result: { value: { x: number; y: number; width: number; height: number } | null };
+        }>(
+          'Runtime.evaluate',
+          {
+            expression: `(() => {
             const el = document.querySelector(${JSON.stringify(selector)});
             if (!el) return null;
             const boxes = (el.children.length ? [...el.children] : [el]).map((c) => c.getBoundingClientRect());
@@ -359,26 +405,35 @@ export async function renderFrontierPng(htmlOrSvgPath: string, pngPath: string, 
             const x1 = Math.max(...boxes.map((b) => b.right)), y1 = Math.max(...boxes.map((b) => b.bottom));
             return { x: x0 + window.scrollX, y: y0 + window.scrollY, width: x1 - x0, height: y1 - y0 };
           })()`,
-          returnByValue: true,
-        },
-        sessionId,
-      );
-      const box = result.value;
-      if (box === null || box.width <= 0 || box.height <= 0) {
-        throw new Error(`renderFrontierPng: nothing matches ${selector} in ${htmlOrSvgPath} (is it a relign report?).`);
-      }
-      const pad = 8;
-      const { data } = await browser.send<{ data: string }>(
-        'Page.captureScreenshot',
-        {
-          format: 'png',
-          captureBeyondViewport: true,
-          clip: { x: Math.max(0, box.x - pad), y: Math.max(0, box.y - pad), width: box.width + 2 * pad, height: box.height + 2 * pad, scale: options.scale ?? 2 },
-        },
-        sessionId,
-      );
-      return Buffer.from(data, 'base64');
-    });
+            returnByValue: true,
+          },
+          sessionId,
+        );
+        const box = result.value;
+        if (box === null || box.width <= 0 || box.height <= 0) {
+          throw new Error(
+            `renderFrontierPng: nothing matches ${selector} in ${htmlOrSvgPath} (is it a relign report?).`,
+          );
+        }
+        const pad = 8;
+        const { data } = await browser.send<{ data: string }>(
+          'Page.captureScreenshot',
+          {
+            format: 'png',
+            captureBeyondViewport: true,
+            clip: {
+              x: Math.max(0, box.x - pad),
+              y: Math.max(0, box.y - pad),
+              width: box.width + 2 * pad,
+              height: box.height + 2 * pad,
+              scale: options.scale ?? 2,
+            },
+          },
+          sessionId,
+        );
+        return Buffer.from(data, 'base64');
+      },
+    );
     await mkdir(dirname(resolve(pngPath)), { recursive: true });
     await writeFile(pngPath, png);
     return pngPath;

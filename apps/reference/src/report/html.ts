@@ -2,7 +2,13 @@
  * HTML text helpers of the report: escaping and number formatting.
  */
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
 
 /** Escapes text for HTML/SVG content and attribute values (`& < > " '`). */
 export function escapeHtml(text: string): string {

@@ -27,7 +27,14 @@ describe('writeReport', () => {
     const path = await writeReport(dir);
     expect(path).toBe(join(dir, 'report', 'report.html'));
     const html = await readFile(path, 'utf8');
-    for (const id of ['frontier-proxy', 'frontier-gold', 'frontier-judge', 'train-reward', 'train-kl', 'rm-accuracy']) {
+    for (const id of [
+      'frontier-proxy',
+      'frontier-gold',
+      'frontier-judge',
+      'train-reward',
+      'train-kl',
+      'rm-accuracy',
+    ]) {
       expect(html, id).toContain(`<svg id="${id}"`);
     }
     // Self-contained: no script, no external stylesheet/image/font, nothing fetched.
@@ -45,8 +52,19 @@ describe('writeReport', () => {
     expect(html).toContain('57.5\u202f%');
     expect(html).toMatch(/Head to head/);
     // Reward model accuracy and stage timings.
-    expect(html).toContain('humanAccuracy');
-    expect(html).toContain('1 min 52 s'); // 12.5 + 95 + 4 s
+    const bars = [...svgById(html, 'rm-accuracy').matchAll(/class="bar"[^>]*><title>([^<]*)</g)].map(
+      (m) => m[1],
+    );
+    expect(bars).toEqual([
+      'heldOutAccuracy: 81.0\u202f%',
+      'humanAccuracy: 68.0\u202f%',
+      'labelers.gold.humanAccuracy: 80.0\u202f%',
+      'labelers.judge.humanAccuracy: 79.0\u202f%',
+    ]);
+    // Stage timings: a resumed stage counts its interrupted attempt; a failure shows its error.
+    expect(html).toContain('1 min 35 s'); // train: 65 + 30 s
+    expect(html).toContain('1 min 52 s'); // total: 12.5 + 95 + 4 s
+    expect(html).toContain('failed: <span class="missing">out of &lt;memory&gt;</span>');
     // The truncated metrics line is reported, not fatal.
     expect(html).toMatch(/metrics.jsonl: 1 malformed line\(s\) skipped/);
     // Summary names the best policy by each score (the fixture's best is p3o-v2 everywhere).

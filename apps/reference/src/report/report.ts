@@ -10,7 +10,7 @@ import { writeFileAtomic } from '@relign/tensor';
 import { frontierPoints, paretoFront, type FrontierPoint } from '../eval/frontier.js';
 import type { EvalResult, SampleRecord } from '../eval/types.js';
 import { duration, escapeHtml, fmt, pct } from './html.js';
-import { loadRunData, type RunData } from './run-data.js';
+import { loadRunData, type RunData, type StageRecord } from './run-data.js';
 import { barChart, lineChart, type ChartSeries } from './svg-chart.js';
 
 /** The optimizers of the default pipeline, in display order. */
@@ -47,7 +47,9 @@ export interface ReportOptions {
 const isFinal = (name: string): boolean => !/-step-\d+$/.test(name);
 
 function stringArray(v: unknown): string[] | undefined {
-  return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
+  return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')
+    ? (v as string[])
+    : undefined;
 }
 
 /** The optimizers a run was meant to have: options, then config (`algos`, `train.algos`, `algorithms`). */
@@ -57,7 +59,9 @@ export function expectedAlgos(data: RunData, options: ReportOptions = {}): strin
   const train = c['train'];
   return (
     stringArray(c['algos']) ??
-    stringArray(train !== null && typeof train === 'object' ? (train as Record<string, unknown>)['algos'] : undefined) ??
+    stringArray(
+      train !== null && typeof train === 'object' ? (train as Record<string, unknown>)['algos'] : undefined,
+    ) ??
     stringArray(c['algorithms']) ?? [...DEFAULT_ALGOS]
   );
 }
@@ -78,7 +82,14 @@ function pointLabel(p: FrontierPoint, y: number): string {
   return `${p.name} (step ${p.step}${extra.length ? ', ' + extra.join(', ') : ''}): KL ${fmt(p.kl)}, reward ${fmt(y)}`;
 }
 
-function frontierChart(id: string, title: string, yLabel: string, points: readonly FrontierPoint[], algos: string[], y: (p: FrontierPoint) => number): string {
+function frontierChart(
+  id: string,
+  title: string,
+  yLabel: string,
+  points: readonly FrontierPoint[],
+  algos: string[],
+  y: (p: FrontierPoint) => number,
+): string {
   const series: ChartSeries[] = algos.map((algo) => {
     const pts = points.filter((p) => p.algo === algo);
     const s: ChartSeries = {
@@ -91,7 +102,14 @@ function frontierChart(id: string, title: string, yLabel: string, points: readon
     if (algo !== 'sft' && pts.length > 1) s.line = paretoFront(pts, y).map((p) => ({ x: p.kl, y: y(p) }));
     return s;
   });
-  return lineChart({ id, title, xLabel: 'KL(π ‖ π_SFT) per sequence (k1, nats)', yLabel, series, xFromZero: true });
+  return lineChart({
+    id,
+    title,
+    xLabel: 'KL(π ‖ π_SFT) per sequence (k1, nats)',
+    yLabel,
+    series,
+    xFromZero: true,
+  });
 }
 
 function section(id: string, title: string, body: string): string {
@@ -135,7 +153,10 @@ function summarySection(evals: readonly EvalResult[], order: string[]): string {
     'summary',
     'Summary',
     `<ul>${line('proxy', 'proxy reward (what RL optimised)')}${line('gold', 'gold score (the labeler behind the preferences)')}${line('judge', 'judge score (independent labeler)')}</ul>` +
-      table(['policy', 'KL to SFT', 'proxy', 'gold', 'judge', 'win vs SFT (proxy)', 'win vs SFT (judge)'], rows),
+      table(
+        ['policy', 'KL to SFT', 'proxy', 'gold', 'judge', 'win vs SFT (proxy)', 'win vs SFT (judge)'],
+        rows,
+      ),
   );
 }
 
@@ -147,16 +168,22 @@ function missingSection(data: RunData, algos: readonly string[]): string {
   if (!evalNames.has('sft')) items.push('eval/sft.json (the SFT baseline evaluation)');
   for (const a of algos) {
     if (!evalNames.has(a)) items.push(`eval/${a}.json (evaluation of ${a})`);
-    if (!data.training.some((t) => t.algo === a)) items.push(`train/${a}/metrics.jsonl (training curves of ${a})`);
+    if (!data.training.some((t) => t.algo === a))
+      items.push(`train/${a}/metrics.jsonl (training curves of ${a})`);
   }
   if (!data.rewardEval) items.push('reward/eval.json (reward-model accuracy)');
   for (const r of data.evals) {
-    if (isFinal(r.name) && !data.samples.has(r.name)) items.push(`samples/${r.name}.jsonl (sample responses)`);
+    if (isFinal(r.name) && !data.samples.has(r.name))
+      items.push(`samples/${r.name}.jsonl (sample responses)`);
   }
   if (items.length === 0 && data.problems.length === 0) return '';
   const body =
-    (items.length ? `<p>Not in this run (the sections below show what there is):</p><ul>${items.map((i) => `<li><code>${escapeHtml(i)}</code></li>`).join('')}</ul>` : '') +
-    (data.problems.length ? `<p>Could not be read:</p><ul>${data.problems.map((p) => `<li><code>${escapeHtml(p)}</code></li>`).join('')}</ul>` : '');
+    (items.length
+      ? `<p>Not in this run (the sections below show what there is):</p><ul>${items.map((i) => `<li><code>${escapeHtml(i)}</code></li>`).join('')}</ul>`
+      : '') +
+    (data.problems.length
+      ? `<p>Could not be read:</p><ul>${data.problems.map((p) => `<li><code>${escapeHtml(p)}</code></li>`).join('')}</ul>`
+      : '');
   return section('missing', 'Missing pieces', `<div class="missing">${body}</div>`);
 }
 
@@ -176,9 +203,11 @@ function frontierSection(points: readonly FrontierPoint[], algos: string[]): str
 }
 
 function evalTableSection(evals: readonly EvalResult[], order: string[]): string {
-  if (evals.length === 0) return section('evaluation', 'Evaluation', '<p class="missing">No evaluations (eval/*.json).</p>');
+  if (evals.length === 0)
+    return section('evaluation', 'Evaluation', '<p class="missing">No evaluations (eval/*.json).</p>');
   const sorted = [...evals].sort(
-    (a, b) => order.indexOf(a.algo) - order.indexOf(b.algo) || a.step - b.step || a.name.localeCompare(b.name),
+    (a, b) =>
+      order.indexOf(a.algo) - order.indexOf(b.algo) || a.step - b.step || a.name.localeCompare(b.name),
   );
   const rows = sorted.map((r) => [
     `<span class="swatch" style="background:${algoColor(r.algo, order)}"></span>${escapeHtml(r.name)}`,
@@ -200,7 +229,24 @@ function evalTableSection(evals: readonly EvalResult[], order: string[]): string
     'Evaluation',
     '<p>Mean ± standard deviation over prompts (one sampled response each). Collapse signs: distinct-n falls and ' +
       'repetition (repeated-bigram fraction within a response) rises when a policy games its reward.</p>' +
-      table(['name', 'step', 'n', 'KL to SFT', 'proxy', 'gold', 'judge', 'length', 'EOS', 'distinct-1', 'distinct-2', 'repetition', 'time'], rows),
+      table(
+        [
+          'name',
+          'step',
+          'n',
+          'KL to SFT',
+          'proxy',
+          'gold',
+          'judge',
+          'length',
+          'EOS',
+          'distinct-1',
+          'distinct-2',
+          'repetition',
+          'time',
+        ],
+        rows,
+      ),
   );
 }
 
@@ -243,9 +289,16 @@ function numberOf(v: unknown): number | undefined {
 
 function trainingSection(data: RunData, order: string[]): string {
   if (data.training.length === 0) {
-    return section('training', 'Training curves', '<p class="missing">No train/&lt;algo&gt;/metrics.jsonl.</p>');
+    return section(
+      'training',
+      'Training curves',
+      '<p class="missing">No train/&lt;algo&gt;/metrics.jsonl.</p>',
+    );
   }
-  const algos = orderAlgos(data.training.map((t) => t.algo), order);
+  const algos = orderAlgos(
+    data.training.map((t) => t.algo),
+    order,
+  );
   const chart = (id: string, title: string, key: string): string => {
     const series = algos.map((algo): ChartSeries => {
       const rows = data.training.find((t) => t.algo === algo)!.rows;
@@ -263,21 +316,26 @@ function trainingSection(data: RunData, order: string[]): string {
     });
     return lineChart({ id, title, xLabel: 'optimizer step', yLabel: key, series });
   };
-  const hasEval = data.training.some((t) => t.rows.some((r) => numberOf(r['eval/reward/mean']) !== undefined));
+  const hasEval = data.training.some((t) =>
+    t.rows.some((r) => numberOf(r['eval/reward/mean']) !== undefined),
+  );
   return section(
     'training',
     'Training curves',
     `<div class="charts">${chart('train-reward', 'Reward during training (reward/mean)', 'reward/mean')}` +
       `${chart('train-kl', 'KL to the reference during training (objective/kl)', 'objective/kl')}` +
-      (hasEval ? chart('train-eval-reward', 'Held-out reward during training (eval/reward/mean)', 'eval/reward/mean') : '') +
+      (hasEval
+        ? chart('train-eval-reward', 'Held-out reward during training (eval/reward/mean)', 'eval/reward/mean')
+        : '') +
       '</div>',
   );
 }
 
-function flatten(obj: Record<string, unknown>, prefix = ''): [string, unknown][] {
+/** `[dotted.key, value]` of a JSON object, nested objects flattened (three levels at most). */
+function flatten(obj: Record<string, unknown>, prefix = '', depth = 0): [string, unknown][] {
   return Object.entries(obj).flatMap(([k, v]) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) && prefix === ''
-      ? flatten(v as Record<string, unknown>, `${k}.`)
+    v !== null && typeof v === 'object' && !Array.isArray(v) && depth < 2
+      ? flatten(v as Record<string, unknown>, `${prefix}${k}.`, depth + 1)
       : [[prefix + k, v] as [string, unknown]],
   );
 }
@@ -301,14 +359,33 @@ function rewardSection(data: RunData): string {
         'pairs, and with the real human labels of held-out review sentences (chance = 50 %).</p>',
     );
     if (acc.length > 0) {
-      parts.push(barChart({ id: 'rm-accuracy', title: 'Reward-model accuracy', bars: acc, reference: { value: 0.5, label: 'chance' }, format: pct }));
+      parts.push(
+        barChart({
+          id: 'rm-accuracy',
+          title: 'Reward-model accuracy',
+          bars: acc,
+          reference: { value: 0.5, label: 'chance' },
+          format: pct,
+        }),
+      );
     }
-    parts.push(table(['metric', 'value'], entries.map(([k, v]) => [escapeHtml(k), valueText(v)])));
+    parts.push(
+      table(
+        ['metric', 'value'],
+        entries.map(([k, v]) => [escapeHtml(k), valueText(v)]),
+      ),
+    );
   } else {
     parts.push('<p class="missing">No reward/eval.json.</p>');
   }
   if (data.labelStats) {
-    parts.push('<h3>Preference labels</h3>', table(['statistic', 'value'], flatten(data.labelStats).map(([k, v]) => [escapeHtml(k), valueText(v)])));
+    parts.push(
+      '<h3>Preference labels</h3>',
+      table(
+        ['statistic', 'value'],
+        flatten(data.labelStats).map(([k, v]) => [escapeHtml(k), valueText(v)]),
+      ),
+    );
   }
   return section('reward-model', 'Reward model', parts.join(''));
 }
@@ -319,10 +396,12 @@ function samplesSection(data: RunData, order: string[], maxSamples: number): str
   const withSamples = data.evals.filter((r) => data.samples.has(r.name));
   const main = withSamples.filter((r) => r.name === r.algo);
   const shown = main.length > 0 ? main : withSamples;
-  const names = orderAlgos(shown.map((r) => r.algo), order).flatMap((algo) =>
-    shown.filter((r) => r.algo === algo).map((r) => r.name),
-  );
-  if (names.length === 0) return section('samples', 'Sample responses', '<p class="missing">No samples/*.jsonl.</p>');
+  const names = orderAlgos(
+    shown.map((r) => r.algo),
+    order,
+  ).flatMap((algo) => shown.filter((r) => r.algo === algo).map((r) => r.name));
+  if (names.length === 0)
+    return section('samples', 'Sample responses', '<p class="missing">No samples/*.jsonl.</p>');
   const first = data.samples.get(names[0]!)!;
   const rows = first.slice(0, maxSamples).map((s, i) => {
     const cells = names.map((n) => {
@@ -345,8 +424,16 @@ function samplesSection(data: RunData, order: string[], maxSamples: number): str
 
 function stagesSection(data: RunData): string {
   if (!data.stages) return section('stages', 'Stage timings', '<p class="missing">No stages.json.</p>');
-  const total = data.stages.reduce((a, s) => a + (s.seconds ?? 0), 0);
-  const rows = data.stages.map((s) => [escapeHtml(s.stage), escapeHtml(s.status), duration(s.seconds), escapeHtml(s.startedAt ?? '–')]);
+  // A resumed stage's time includes its interrupted attempts (`previousSeconds`).
+  const time = (s: StageRecord): number | undefined =>
+    s.seconds === undefined ? undefined : s.seconds + (s.previousSeconds ?? 0);
+  const total = data.stages.reduce((a, s) => a + (time(s) ?? 0), 0);
+  const rows = data.stages.map((s) => [
+    escapeHtml(s.stage),
+    escapeHtml(s.status) + (s.error ? `: <span class="missing">${escapeHtml(s.error)}</span>` : ''),
+    duration(time(s)),
+    escapeHtml(s.startedAt ?? '–'),
+  ]);
   rows.push(['<b>total</b>', '', `<b>${duration(total)}</b>`, '']);
   return section('stages', 'Stage timings', table(['stage', 'status', 'time', 'started'], rows));
 }
@@ -392,7 +479,13 @@ export function renderReport(data: RunData, options: ReportOptions = {}): string
   const sections = [
     summarySection(data.evals, order),
     missingSection(data, algos),
-    frontierSection(points, orderAlgos(points.map((p) => p.algo), algos)),
+    frontierSection(
+      points,
+      orderAlgos(
+        points.map((p) => p.algo),
+        algos,
+      ),
+    ),
     evalTableSection(data.evals, order),
     winRateSection(data.evals, order),
     trainingSection(data, order),

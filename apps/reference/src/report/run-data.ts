@@ -13,8 +13,13 @@ import type { EvalResult, SampleRecord } from '../eval/types.js';
 export interface StageRecord {
   stage: string;
   status: string;
+  /** Seconds of the last attempt. */
   seconds?: number;
+  /** Seconds of earlier, interrupted attempts (a resumed stage). */
+  previousSeconds?: number;
   startedAt?: string;
+  /** Error message of a failed attempt. */
+  error?: string;
 }
 
 /** The rows of `train/<algo>/metrics.jsonl` (metric name → value; `null` for a non-finite value). */
@@ -110,7 +115,9 @@ function stagesOf(v: unknown, path: string, problems: string[]): StageRecord[] |
     stage: String(s['stage'] ?? '?'),
     status: String(s['status'] ?? '?'),
     ...(typeof s['seconds'] === 'number' ? { seconds: s['seconds'] } : {}),
+    ...(typeof s['previousSeconds'] === 'number' ? { previousSeconds: s['previousSeconds'] } : {}),
     ...(typeof s['startedAt'] === 'string' ? { startedAt: s['startedAt'] } : {}),
+    ...(typeof s['error'] === 'string' ? { error: s['error'] } : {}),
   }));
 }
 

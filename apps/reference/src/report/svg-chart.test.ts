@@ -32,15 +32,28 @@ describe('lineChart', () => {
     xLabel: 'x',
     yLabel: 'y',
     series: [
-      { name: 'a<b>', color: 'red', points: [{ x: 0, y: 0, label: 'p<1>' }, { x: 1, y: 1 }, { x: NaN, y: 2 }], line: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+      {
+        name: 'a<b>',
+        color: 'red',
+        points: [
+          { x: 0, y: 0, label: 'p<1>' },
+          { x: 1, y: 1 },
+          { x: NaN, y: 2 },
+        ],
+        line: [
+          { x: 0, y: 0 },
+          { x: 1, y: 1 },
+        ],
+      },
       { name: 'b', color: 'blue', points: [{ x: 0.5, y: 0.5 }], shape: 'diamond' as const },
     ],
   };
   const svg = lineChart(spec);
   it('draws one marker per finite point, lines, legend, escaped text', () => {
     expect(svg.startsWith('<svg id="c1" class="chart"')).toBe(true);
-    expect(svg.match(/<circle class="marker"/g)!.length).toBe(2 + 0); // series a: 2 finite points; legend circle is separate
-    expect(svg.match(/<polygon class="marker"/g)!.length).toBe(2); // series b point + its legend entry
+    expect(svg.match(/<circle class="marker"/g)!.length).toBe(2); // series a: 2 finite points (NaN dropped)
+    expect(svg.match(/<polygon class="marker"/g)!.length).toBe(1); // series b
+    expect(svg.match(/class="legend-marker"/g)!.length).toBe(2);
     expect(svg.match(/class="series-line"/g)!.length).toBe(1);
     expect(svg).toContain('A &lt;title&gt; &amp; &quot;quotes&quot;');
     expect(svg).toContain('a&lt;b&gt;');
@@ -53,7 +66,11 @@ describe('lineChart', () => {
     expect(svg).toContain('cx="544.0" cy="34.0"');
   });
   it('says "no data" without finite points', () => {
-    const empty = lineChart({ ...spec, id: 'e', series: [{ name: 'x', color: 'red', points: [{ x: NaN, y: 1 }] }] });
+    const empty = lineChart({
+      ...spec,
+      id: 'e',
+      series: [{ name: 'x', color: 'red', points: [{ x: NaN, y: 1 }] }],
+    });
     expect(empty).toContain('no data');
     expect(empty).not.toContain('class="marker"');
   });
@@ -61,9 +78,20 @@ describe('lineChart', () => {
 
 describe('barChart', () => {
   it('draws bars proportional to their values, clamped to the axis', () => {
-    const svg = barChart({ id: 'b', title: 't', bars: [{ label: 'half', value: 0.5 }, { label: 'over', value: 2 }, { label: 'nan', value: NaN }], width: 560 });
+    const svg = barChart({
+      id: 'b',
+      title: 't',
+      bars: [
+        { label: 'half', value: 0.5 },
+        { label: 'over', value: 2 },
+        { label: 'nan', value: NaN },
+      ],
+      width: 560,
+    });
     // Plot width 560 − 190 − 70 = 300.
-    const widths = [...svg.matchAll(/class="bar" x="190" y="[\d.]+" width="([\d.]+)"/g)].map((m) => Number(m[1]));
+    const widths = [...svg.matchAll(/class="bar" x="190" y="[\d.]+" width="([\d.]+)"/g)].map((m) =>
+      Number(m[1]),
+    );
     expect(widths).toEqual([150, 300, 0]);
     expect(barChart({ id: 'z', title: 't', bars: [] })).toContain('no data');
   });

@@ -46,7 +46,8 @@ export interface LineChartSpec {
  * A degenerate range (min = max) is widened around the value.
  */
 export function niceTicks(min: number, max: number, count = 5): number[] {
-  if (!Number.isFinite(min) || !Number.isFinite(max)) throw new Error(`niceTicks: range [${min}, ${max}] is not finite.`);
+  if (!Number.isFinite(min) || !Number.isFinite(max))
+    throw new Error(`niceTicks: range [${min}, ${max}] is not finite.`);
   if (min > max) [min, max] = [max, min];
   if (min === max) {
     const pad = min === 0 ? 1 : Math.abs(min) * 0.1;
@@ -68,17 +69,24 @@ export function tickLabel(v: number, step: number): string {
   return (Math.abs(v) < step / 1e6 ? 0 : v).toFixed(decimals);
 }
 
-function marker(shape: ChartSeries['shape'], x: number, y: number, color: string, tip: string): string {
+function marker(
+  shape: ChartSeries['shape'],
+  x: number,
+  y: number,
+  color: string,
+  tip: string,
+  cls = 'marker',
+): string {
   const t = tip ? `<title>${escapeHtml(tip)}</title>` : '';
   const c = escapeHtml(color);
   if (shape === 'square') {
-    return `<rect class="marker" x="${(x - 4).toFixed(1)}" y="${(y - 4).toFixed(1)}" width="8" height="8" fill="${c}" stroke="#fff" stroke-width="1">${t}</rect>`;
+    return `<rect class="${cls}" x="${(x - 4).toFixed(1)}" y="${(y - 4).toFixed(1)}" width="8" height="8" fill="${c}" stroke="#fff" stroke-width="1">${t}</rect>`;
   }
   if (shape === 'diamond') {
     const p = `${x.toFixed(1)},${(y - 5.5).toFixed(1)} ${(x + 5.5).toFixed(1)},${y.toFixed(1)} ${x.toFixed(1)},${(y + 5.5).toFixed(1)} ${(x - 5.5).toFixed(1)},${y.toFixed(1)}`;
-    return `<polygon class="marker" points="${p}" fill="${c}" stroke="#fff" stroke-width="1">${t}</polygon>`;
+    return `<polygon class="${cls}" points="${p}" fill="${c}" stroke="#fff" stroke-width="1">${t}</polygon>`;
   }
-  return `<circle class="marker" cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="4.5" fill="${c}" stroke="#fff" stroke-width="1">${t}</circle>`;
+  return `<circle class="${cls}" cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="4.5" fill="${c}" stroke="#fff" stroke-width="1">${t}</circle>`;
 }
 
 /**
@@ -107,9 +115,8 @@ export function lineChart(spec: LineChartSpec): string {
     parts.push(`<text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="no-data">no data</text></svg>`);
     return parts.join('');
   }
-  let [x0, x1] = [Math.min(...all.map((p) => p.x)), Math.max(...all.map((p) => p.x))];
-  if (spec.xFromZero) x0 = Math.min(0, x0);
-  const xt = niceTicks(x0, x1);
+  const xMin = Math.min(...all.map((p) => p.x));
+  const xt = niceTicks(spec.xFromZero ? Math.min(0, xMin) : xMin, Math.max(...all.map((p) => p.x)));
   const yt = niceTicks(Math.min(...all.map((p) => p.y)), Math.max(...all.map((p) => p.y)));
   const [xa, xb] = [xt[0]!, xt[xt.length - 1]!];
   const [ya, yb] = [yt[0]!, yt[yt.length - 1]!];
@@ -141,7 +148,9 @@ export function lineChart(spec: LineChartSpec): string {
   spec.series.forEach((s, i) => {
     const line = (s.line ?? []).filter(finite);
     if (line.length > 1) {
-      const d = line.map((p, j) => `${j === 0 ? 'M' : 'L'}${sx(p.x).toFixed(1)} ${sy(p.y).toFixed(1)}`).join(' ');
+      const d = line
+        .map((p, j) => `${j === 0 ? 'M' : 'L'}${sx(p.x).toFixed(1)} ${sy(p.y).toFixed(1)}`)
+        .join(' ');
       parts.push(
         `<path class="series-line" data-series="${i}" d="${d}" fill="none" stroke="${escapeHtml(s.color)}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/>`,
       );
@@ -150,7 +159,8 @@ export function lineChart(spec: LineChartSpec): string {
   spec.series.forEach((s, i) => {
     if (s.markers === false) return;
     parts.push(`<g class="series" data-series="${i}">`);
-    for (const p of s.points.filter(finite)) parts.push(marker(s.shape, sx(p.x), sy(p.y), s.color, p.label ?? ''));
+    for (const p of s.points.filter(finite))
+      parts.push(marker(s.shape, sx(p.x), sy(p.y), s.color, p.label ?? ''));
     parts.push('</g>');
   });
   const colW = pw / perRow;
@@ -158,7 +168,7 @@ export function lineChart(spec: LineChartSpec): string {
     const lx = m.left + (i % perRow) * colW;
     const ly = m.top + ph + 56 + Math.floor(i / perRow) * 18;
     parts.push(
-      `<g class="legend-item">${marker(s.shape, lx + 6, ly - 4, s.color, '')}<text x="${lx + 16}" y="${ly}" class="legend">${escapeHtml(s.name)}</text></g>`,
+      `<g class="legend-item">${marker(s.shape, lx + 6, ly - 4, s.color, '', 'legend-marker')}<text x="${lx + 16}" y="${ly}" class="legend">${escapeHtml(s.name)}</text></g>`,
     );
   });
   parts.push('</svg>');
@@ -198,7 +208,9 @@ export function barChart(spec: BarChartSpec): string {
     `<text x="${W / 2}" y="20" text-anchor="middle" class="chart-title">${escapeHtml(spec.title)}</text>`,
   ];
   if (spec.bars.length === 0) {
-    parts.push(`<text x="${W / 2}" y="${m.top + 16}" text-anchor="middle" class="no-data">no data</text></svg>`);
+    parts.push(
+      `<text x="${W / 2}" y="${m.top + 16}" text-anchor="middle" class="no-data">no data</text></svg>`,
+    );
     return parts.join('');
   }
   spec.bars.forEach((b, i) => {
@@ -216,7 +228,9 @@ export function barChart(spec: BarChartSpec): string {
   const step = ticks.length > 1 ? ticks[1]! - ticks[0]! : 1;
   for (const v of ticks) {
     if (v < lo - 1e-12 || v > hi + 1e-12) continue;
-    parts.push(`<text x="${sx(v).toFixed(1)}" y="${yEnd + 16}" text-anchor="middle" class="tick">${tickLabel(v, step)}</text>`);
+    parts.push(
+      `<text x="${sx(v).toFixed(1)}" y="${yEnd + 16}" text-anchor="middle" class="tick">${tickLabel(v, step)}</text>`,
+    );
   }
   if (spec.reference) {
     const X = sx(spec.reference.value).toFixed(1);

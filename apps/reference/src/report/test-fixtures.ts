@@ -34,7 +34,9 @@ function evaluation(name: string, algo: string, step: number, shift: number, kl:
     distinct1: 0.6,
     distinct2: 0.9,
     repetition: 0.02,
-    winRates: { vsSft: { proxy: algo === 'sft' ? 0.5 : 0.5 + shift / 4, judge: algo === 'sft' ? 0.5 : 0.5 + shift / 8 } },
+    winRates: {
+      vsSft: { proxy: algo === 'sft' ? 0.5 : 0.5 + shift / 4, judge: algo === 'sft' ? 0.5 : 0.5 + shift / 8 },
+    },
     seconds: 3.2,
   };
   return { result, samples };
@@ -46,15 +48,21 @@ function evaluation(name: string, algo: string, step: number, shift: number, kl:
  *
  * @param algos the optimizers present (the config always lists all four built-ins).
  */
-export async function writeSyntheticRun(dir: string, algos: readonly string[] = ['ppo-max', 'dpo', 'p3o-v1', 'p3o-v2']): Promise<void> {
+export async function writeSyntheticRun(
+  dir: string,
+  algos: readonly string[] = ['ppo-max', 'dpo', 'p3o-v1', 'p3o-v2'],
+): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'config.json'), JSON.stringify({ preset: 'tiny', seed: 1, train: { algos: ['ppo-max', 'dpo', 'p3o-v1', 'p3o-v2'] } }));
+  await writeFile(
+    join(dir, 'config.json'),
+    JSON.stringify({ preset: 'tiny', seed: 1, train: { algos: ['ppo-max', 'dpo', 'p3o-v1', 'p3o-v2'] } }),
+  );
   await writeFile(
     join(dir, 'stages.json'),
     JSON.stringify([
       { stage: 'sft', status: 'done', seconds: 12.5, startedAt: '2025-01-01T00:00:00Z' },
-      { stage: 'train', status: 'done', seconds: 95 },
-      { stage: 'eval', status: 'running', seconds: 4 },
+      { stage: 'train', status: 'done', seconds: 65, previousSeconds: 30 },
+      { stage: 'eval', status: 'failed', seconds: 4, error: 'out of <memory>' },
     ]),
   );
   const finals: Evaluation[] = [evaluation('sft', 'sft', 0, 0, 0)];
@@ -63,13 +71,38 @@ export async function writeSyntheticRun(dir: string, algos: readonly string[] = 
   addHeadToHead(finals);
   for (const e of finals.slice(1)) await writeEvaluation(dir, e);
   for (const [k, a] of algos.entries()) {
-    for (const step of [5, 10]) await writeEvaluation(dir, evaluation(`${a}-step-${step}`, a, step, 0.03 * step + 0.05 * k, step / 5));
-    const rows = Array.from({ length: 20 }, (_, i) => ({ 'train/step': i + 1, 'reward/mean': 0.1 * k + 0.03 * i, 'objective/kl': 0.2 * i, 'loss/policy': null }));
+    for (const step of [5, 10])
+      await writeEvaluation(dir, evaluation(`${a}-step-${step}`, a, step, 0.03 * step + 0.05 * k, step / 5));
+    const rows = Array.from({ length: 20 }, (_, i) => ({
+      'train/step': i + 1,
+      'reward/mean': 0.1 * k + 0.03 * i,
+      'objective/kl': 0.2 * i,
+      'loss/policy': null,
+    }));
     await mkdir(join(dir, 'train', a), { recursive: true });
-    await writeFile(join(dir, 'train', a, 'metrics.jsonl'), rows.map((r) => JSON.stringify(r) + '\n').join('') + '{"cut off');
+    await writeFile(
+      join(dir, 'train', a, 'metrics.jsonl'),
+      rows.map((r) => JSON.stringify(r) + '\n').join('') + '{"cut off',
+    );
   }
   await mkdir(join(dir, 'reward'), { recursive: true });
-  await writeFile(join(dir, 'reward', 'eval.json'), JSON.stringify({ heldOutAccuracy: 0.81, humanAccuracy: 0.68, heldOutPairs: 40, humanSentences: 300, loss: 0.45 }));
+  await writeFile(
+    join(dir, 'reward', 'eval.json'),
+    JSON.stringify({
+      heldOutAccuracy: 0.81,
+      humanAccuracy: 0.68,
+      heldOutPairs: 40,
+      humanSentences: 300,
+      labelers: {
+        gold: { name: 'gold:vader', humanAccuracy: 0.8 },
+        judge: { name: 'judge:wink', humanAccuracy: 0.79 },
+      },
+      loss: 0.45,
+    }),
+  );
   await mkdir(join(dir, 'labels'), { recursive: true });
-  await writeFile(join(dir, 'labels', 'stats.json'), JSON.stringify({ pairs: 200, agreementWithScores: 0.9 }));
+  await writeFile(
+    join(dir, 'labels', 'stats.json'),
+    JSON.stringify({ pairs: 200, agreementWithScores: 0.9 }),
+  );
 }

@@ -51,7 +51,13 @@ export async function labelStage(ctx: StageContext): Promise<void> {
       task.update(Math.min(prompts.length, start + CHUNK));
     }
     const gold = goldLabeler();
-    const labelled = await labelPairs(prompts, a, b, gold, {
+    // Pairs the labeler is (nearly) indifferent about are left out: their Bradley-Terry label would be a coin
+    // flip (two neutral responses score 0 each), i.e. pure label noise.
+    const sa = await gold.score(prompts, a);
+    const sb = await gold.score(prompts, b);
+    const keep = prompts.map((_, i) => i).filter((i) => Math.abs(sa[i]! - sb[i]!) >= cfg.label.minGap);
+    const indifferent = prompts.length - keep.length;
+    const labelled = await labelPairs(keep.map((i) => prompts[i]!), keep.map((i) => a[i]!), keep.map((i) => b[i]!), gold, {
       temperature: cfg.label.btTemperature,
       seed: `${cfg.seed}/bradley-terry`,
     });
@@ -62,18 +68,20 @@ export async function labelStage(ctx: StageContext): Promise<void> {
       const d = labelled.scoresA[row]! - labelled.scoresB[row]!;
       if (d === 0) return;
       decided++;
-      const aChosen = labelled.pairs[i]!.chosen === a[row];
+      const aChosen = labelled.pairs[i]!.chosen === a[keep[row]!];
       if ((d > 0) === aChosen) agree++;
     });
     const lines = labelled.pairs.map((p) => JSON.stringify({ prompt: p.prompt, chosen: p.chosen, rejected: p.rejected }));
     run.ensure('labels');
     await writeFileAtomic(run.pairsPath, lines.map((l) => l + '\n').join(''));
-    const all = [...labelled.scoresA, ...labelled.scoresB];
+    const all = [...sa, ...sb];
     const stats = {
       prompts: prompts.length,
       pairs: labelled.pairs.length,
+      indifferent,
       identical: labelled.identical,
       ties: labelled.ties,
+      minGap: cfg.label.minGap,
       labeler: gold.name,
       btTemperature: cfg.label.btTemperature,
       agreementWithLabeler: decided > 0 ? round(agree / decided) : null,
@@ -83,11 +91,14 @@ export async function labelStage(ctx: StageContext): Promise<void> {
     };
     await writeJson(join(run.labelsDir, 'stats.json'), stats);
     task.finish(
-      `${stats.pairs} pairs (${stats.identical} identical skipped), labels agree with VADER's ranking ` +
+      `${stats.pairs} pairs (${indifferent} indifferent and ${stats.identical} identical left out), labels agree with VADER's ranking ` +
         `${stats.agreementWithLabeler !== null ? (100 * stats.agreementWithLabeler).toFixed(0) : '-'}%`,
     );
     if (labelled.pairs.length === 0) {
-      throw new Error('label: every pair was identical or tied; raise label.temperature or label.maxNewTokens.');
+      throw new Error(
+        'label: no pair left (every pair identical, tied or within label.minGap); raise label.prompts, label.temperature ' +
+          'or label.maxNewTokens, or lower label.minGap.',
+      );
     }
   } finally {
     model.dispose();
