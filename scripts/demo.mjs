@@ -19,5 +19,7 @@ const hasPreset = args.some((a) => a === '--preset' || a.startsWith('--preset=')
 const t0 = performance.now();
 const code = await main(['run', ...(hasPreset ? [] : ['--preset', 'demo']), ...args]);
 const seconds = (performance.now() - t0) / 1000;
-console.log(`demo: ${code === 0 ? 'finished' : `stopped (exit ${code})`} in ${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`);
+console.log(
+  `demo: ${code === 0 ? 'finished' : `stopped (exit ${code})`} in ${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`,
+);
 process.exitCode = code;

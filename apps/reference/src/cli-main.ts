@@ -17,7 +17,7 @@ import {
   runStage,
   type PipelineStage,
 } from './pipeline.js';
-import { FIRST_PARTY_PLUGINS } from './plugins.js';
+import { FIRST_PARTY_PLUGINS, pluginFor } from './plugins.js';
 import { Progress } from './progress.js';
 import { readJson, RunDir } from './run-dir.js';
 import { doctor, formatDoctor } from './stages/doctor.js';
@@ -49,7 +49,16 @@ export type Command = (typeof COMMANDS)[number];
 /** Flags that are not config keys. */
 const CLI_FLAGS = new Set(['preset', 'config', 'resume', 'help', 'h', 'algo', 'no-speed', 'version']);
 /** `generate`'s own flags. */
-const GENERATE_FLAGS = new Set(['model', 'tokenizer', 'prompt', 'n', 'max-new-tokens', 'temperature', 'top-k', 'top-p']);
+const GENERATE_FLAGS = new Set([
+  'model',
+  'tokenizer',
+  'prompt',
+  'n',
+  'max-new-tokens',
+  'temperature',
+  'top-k',
+  'top-p',
+]);
 /** Flags that never take a value. */
 const BOOLEAN_FLAGS = new Set(['help', 'h', 'resume', 'no-speed', 'version']);
 
@@ -141,7 +150,7 @@ export function helpText(command?: string): string {
       const def = Array.isArray(field.default) ? `[${field.default.join(', ')}]` : String(field.default);
       lines.push(`  ${path.padEnd(28)} ${field.type.padEnd(8)} default ${def}: ${field.description}`);
     }
-    lines.push('  algos.<name>.<key>           plugin settings, checked against the plugin\'s schema');
+    lines.push("  algos.<name>.<key>           plugin settings, checked against the plugin's schema");
   } else {
     lines.push('', 'relign help config   lists every config key');
   }
@@ -167,7 +176,11 @@ function numberFlag(flags: Map<string, string | true>, key: string): number | un
  * commands (and `run --resume`) reuse the run directory's saved `config.json` when there is one, with the
  * flags laid over it (an explicit `--preset`/`--config` on a single-stage command replaces it).
  */
-export function resolveCommandConfig(command: string, parsed: ParsedArgs, resume: boolean): { cfg: RelignConfig; note?: string } {
+export function resolveCommandConfig(
+  command: string,
+  parsed: ParsedArgs,
+  resume: boolean,
+): { cfg: RelignConfig; note?: string } {
   const configFlags = new Map([...parsed.flags].filter(([k]) => !CLI_FLAGS.has(k) && !GENERATE_FLAGS.has(k)));
   const preset = stringFlag(parsed.flags, 'preset');
   const file = stringFlag(parsed.flags, 'config');
@@ -238,7 +251,9 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
       onSigint = () => {
         presses++;
         if (presses === 1) {
-          process.stderr.write('\nrelign: stopping after the current step and saving a checkpoint (Ctrl-C again to quit now)\n');
+          process.stderr.write(
+            '\nrelign: stopping after the current step and saving a checkpoint (Ctrl-C again to quit now)\n',
+          );
           controller!.abort();
         } else {
           process.exit(130);
@@ -262,7 +277,10 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     const { cfg, note } = resolveCommandConfig(command, parsed, resume);
     if (command === 'train') {
       const algo = stringFlag(parsed.flags, 'algo');
-      if (algo !== undefined && !cfg.train.algos.includes(algo)) cfg.train.algos = [...cfg.train.algos, algo];
+      if (algo !== undefined && !cfg.train.algos.includes(algo)) {
+        await pluginFor(algo); // an unknown optimizer fails here, before it is added to the saved config
+        cfg.train.algos = [...cfg.train.algos, algo];
+      }
     }
     if (note) progress.line(note);
     if (options.initBackend !== false) {
@@ -272,7 +290,10 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
 
     if (command === 'generate') {
       const model = stringFlag(parsed.flags, 'model');
-      if (model === undefined) throw new ConfigError('relign generate', ['--model is required (a model directory, or sft, base, <algo>, <algo>-step-N)']);
+      if (model === undefined)
+        throw new ConfigError('relign generate', [
+          '--model is required (a model directory, or sft, base, <algo>, <algo>-step-N)',
+        ]);
       const prompts = (parsed.all.get('prompt') ?? []).map((p) => {
         if (p === true) throw new ConfigError('--prompt', ['--prompt needs a text']);
         return p;
@@ -303,7 +324,9 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     }
 
     if (command === 'run') {
-      progress.line(`relign run: preset ${cfg.preset}, run directory ${new RunDir(cfg.runDir).root}${resume ? ' (resume)' : ''}`);
+      progress.line(
+        `relign run: preset ${cfg.preset}, run directory ${new RunDir(cfg.runDir).root}${resume ? ' (resume)' : ''}`,
+      );
       const result = await runPipeline({ cfg, resume, progress, signal });
       progress.line(formatStageTimes(result.stages));
       progress.line(`report: ${result.run.reportPath}`);
@@ -325,13 +348,17 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     let stages = singles[command];
     if (command === 'train') {
       const algo = stringFlag(parsed.flags, 'algo');
-      stages = pipelineStages(cfg).filter((s) => (algo !== undefined ? s.name === `train:${algo}` : s.name.startsWith('train:')));
+      stages = pipelineStages(cfg).filter((s) =>
+        algo !== undefined ? s.name === `train:${algo}` : s.name.startsWith('train:'),
+      );
     }
     for (const stage of stages ?? []) await runStage(ctx, stage);
     return 0;
   } catch (err) {
     if (err instanceof InterruptedError) {
-      printErr(`relign: ${err.message} Continue with: relign ${command} --resume --run-dir ${quoteArg(currentRunDir(parsed))}`);
+      printErr(
+        `relign: ${err.message} Continue with: relign ${command} --resume --run-dir ${quoteArg(currentRunDir(parsed))}`,
+      );
       return 130;
     }
     if (err instanceof ConfigError) {

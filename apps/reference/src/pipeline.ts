@@ -36,7 +36,10 @@ export function pipelineStages(cfg: RelignConfig): PipelineStage[] {
     { name: 'sft', run: sftStage },
     { name: 'label', run: labelStage },
     { name: 'reward', run: rewardStage },
-    ...cfg.train.algos.map((algo) => ({ name: `train:${algo}`, run: (ctx: StageContext) => trainStage(ctx, { algo }) })),
+    ...cfg.train.algos.map((algo) => ({
+      name: `train:${algo}`,
+      run: (ctx: StageContext) => trainStage(ctx, { algo }),
+    })),
     { name: 'eval', run: evalStage },
     { name: 'frontier', run: frontierStage },
     { name: 'report', run: reportStage },
@@ -58,9 +61,15 @@ export async function runStage(ctx: StageContext, stage: PipelineStage): Promise
   }
   // Time of earlier attempts of an interrupted stage that this attempt resumes.
   const previousSeconds =
-    ctx.resume && previous && previous.status !== 'done' ? previous.seconds + (previous.previousSeconds ?? 0) : 0;
+    ctx.resume && previous && previous.status !== 'done'
+      ? previous.seconds + (previous.previousSeconds ?? 0)
+      : 0;
   const startedAt = new Date().toISOString();
-  const base = { stage: stage.name, startedAt, ...(previousSeconds > 0 ? { previousSeconds: Number(previousSeconds.toFixed(2)) } : {}) };
+  const base = {
+    stage: stage.name,
+    startedAt,
+    ...(previousSeconds > 0 ? { previousSeconds: Number(previousSeconds.toFixed(2)) } : {}),
+  };
   progress.line(`== ${stage.name}${previousSeconds > 0 ? ' (resuming)' : ''}`);
   await run.recordStage({ ...base, status: 'running', seconds: 0 });
   const t0 = performance.now();
@@ -82,7 +91,17 @@ export async function runStage(ctx: StageContext, stage: PipelineStage): Promise
 }
 
 /** Outputs of a run that a fresh (not resumed) `relign run` removes first, so no stale result survives. */
-const RUN_OUTPUTS = ['stages.json', 'sft', 'labels', 'reward', 'train', 'eval', 'samples', 'frontier', 'report'];
+const RUN_OUTPUTS = [
+  'stages.json',
+  'sft',
+  'labels',
+  'reward',
+  'train',
+  'eval',
+  'samples',
+  'frontier',
+  'report',
+];
 
 /**
  * Prepares a run directory: a fresh run removes the outputs of an earlier one (only the known entries of
@@ -143,7 +162,9 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunPipel
   if (options.only) {
     const unknown = options.only.filter((n) => !stages.some((s) => s.name === n));
     if (unknown.length > 0) {
-      throw new Error(`runPipeline: unknown stage ${unknown.join(', ')}; stages: ${stages.map((s) => s.name).join(', ')}`);
+      throw new Error(
+        `runPipeline: unknown stage ${unknown.join(', ')}; stages: ${stages.map((s) => s.name).join(', ')}`,
+      );
     }
     stages = stages.filter((s) => options.only!.includes(s.name));
   }
@@ -158,5 +179,7 @@ export function formatStageTimes(stages: readonly StageRecord[]): string {
     return `  ${s.stage.padEnd(18)} ${formatDuration(total).padStart(7)}  ${s.status}`;
   });
   const total = stages.reduce((a, s) => a + s.seconds + (s.previousSeconds ?? 0), 0);
-  return ['stage timings:', ...rows, `  ${'total'.padEnd(18)} ${formatDuration(total).padStart(7)}`].join('\n');
+  return ['stage timings:', ...rows, `  ${'total'.padEnd(18)} ${formatDuration(total).padStart(7)}`].join(
+    '\n',
+  );
 }

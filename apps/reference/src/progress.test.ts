@@ -13,7 +13,9 @@ describe('Progress', () => {
     expect(formatDuration(65)).toBe('1m05s');
     expect(formatDuration(3720)).toBe('1h02m');
     expect(formatDuration(NaN)).toBe('?');
-    expect(formatMetrics({ loss: 0.12345, step: 3, kl: 1e-7, tag: 'x' })).toBe('loss 0.123, step 3, kl 1.00e-7, tag x');
+    expect(formatMetrics({ loss: 0.12345, step: 3, kl: 1e-7, tag: 'x' })).toBe(
+      'loss 0.123, step 3, kl 1.00e-7, tag x',
+    );
   });
 
   it('prints plain lines at each tenth of the task when not a TTY, with an ETA from the elapsed time', () => {
@@ -53,6 +55,17 @@ describe('Progress', () => {
     expect(out).toHaveLength(1);
     p.line('hello');
     expect(out.slice(1)).toEqual(['\r\x1b[2K', 'hello\n']);
+  });
+
+  it('takes a first update past the start as a resume point for the ETA', () => {
+    let now = 0;
+    const { sink } = fakeSink(false);
+    const task = new Progress(sink, () => now).task('sft', 100);
+    now = 5000;
+    task.update(41); // resumed from a checkpoint at step 40: the clock starts now
+    now = 7000;
+    task.update(42); // 1 step in 2 s, 58 left
+    expect(task.eta()).toBe(116);
   });
 
   it('counts resumed steps out of the ETA', () => {

@@ -44,7 +44,8 @@ export function formatMetrics(metrics: Readonly<Record<string, number | string>>
 export class ProgressTask {
   private done = 0;
   private metrics: Record<string, number | string> = {};
-  private readonly t0: number;
+  private t0: number;
+  private updated = false;
   private lastDraw = -Infinity;
   private lastPlainDecile = 0;
   private lastPlainTime: number;
@@ -56,7 +57,7 @@ export class ProgressTask {
     readonly total: number,
     private readonly clock: Clock,
     /** Steps already done before this process (resume): not counted for the ETA. */
-    private readonly startAt = 0,
+    private startAt = 0,
   ) {
     this.t0 = clock();
     this.lastPlainTime = this.t0;
@@ -75,6 +76,14 @@ export class ProgressTask {
   /** Reports progress: `done` steps of `total`, with the metrics to show. */
   update(done: number, metrics: Readonly<Record<string, number | string>> = {}): void {
     if (this.finished) return;
+    if (!this.updated) {
+      this.updated = true;
+      // A stage that resumed from a checkpoint reports its first step past the start: count from there.
+      if (done - 1 > this.startAt) {
+        this.startAt = done;
+        this.t0 = this.clock();
+      }
+    }
     this.done = Math.min(done, this.total);
     this.metrics = { ...metrics };
     const now = this.clock();

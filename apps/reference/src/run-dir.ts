@@ -123,7 +123,8 @@ export class RunDir {
   /** Forgets a stage (so that a later `run --resume` redoes it). */
   async clearStage(name: string): Promise<void> {
     const all = this.stages().filter((s) => s.stage !== name);
-    if (existsSync(this.stagesPath)) await writeFileAtomic(this.stagesPath, JSON.stringify(all, null, 2) + '\n');
+    if (existsSync(this.stagesPath))
+      await writeFileAtomic(this.stagesPath, JSON.stringify(all, null, 2) + '\n');
   }
 }
 
@@ -136,7 +137,9 @@ export async function writeJson(path: string, value: unknown): Promise<void> {
 /** Reads JSON, with an error naming the file and the stage that makes it. */
 export function readJson<T>(path: string, madeBy?: string): T {
   if (!existsSync(path)) {
-    throw new Error(`${path} is missing${madeBy ? `: run \`relign ${madeBy}\` first (or \`relign run\`)` : ''}.`);
+    throw new Error(
+      `${path} is missing${madeBy ? `: run \`relign ${madeBy}\` first (or \`relign run\`)` : ''}.`,
+    );
   }
   return JSON.parse(readFileSync(path, 'utf8')) as T;
 }

@@ -37,10 +37,18 @@ describe('validateConfig', () => {
   });
 
   it('rejects wrong types, naming the dotted key', () => {
-    expect(problemsOf(() => validateConfig({ sft: { steps: 'ten' } }))[0]).toMatch(/^sft\.steps must be a whole number \(got 'ten'\)/);
-    expect(problemsOf(() => validateConfig({ sft: { steps: 2.5 } }))[0]).toBe('sft.steps must be an integer (got 2.5)');
-    expect(problemsOf(() => validateConfig({ eval: { checkpoints: 'yes' } }))[0]).toBe("eval.checkpoints must be true or false (got 'yes')");
-    expect(problemsOf(() => validateConfig({ train: { algos: 'dpo' } }))[0]).toMatch(/^train\.algos must be a list of names/);
+    expect(problemsOf(() => validateConfig({ sft: { steps: 'ten' } }))[0]).toMatch(
+      /^sft\.steps must be a whole number \(got 'ten'\)/,
+    );
+    expect(problemsOf(() => validateConfig({ sft: { steps: 2.5 } }))[0]).toBe(
+      'sft.steps must be an integer (got 2.5)',
+    );
+    expect(problemsOf(() => validateConfig({ eval: { checkpoints: 'yes' } }))[0]).toBe(
+      "eval.checkpoints must be true or false (got 'yes')",
+    );
+    expect(problemsOf(() => validateConfig({ train: { algos: 'dpo' } }))[0]).toMatch(
+      /^train\.algos must be a list of names/,
+    );
     expect(problemsOf(() => validateConfig({ sft: 3 }))[0]).toMatch(/^sft must be a section of settings/);
     expect(problemsOf(() => validateConfig({ backend: 'gpu' }))[0]).toBe(
       "backend must be one of 'auto', 'tensorflow', 'webgpu', 'wasm', 'cpu' (got 'gpu')",
@@ -48,17 +56,27 @@ describe('validateConfig', () => {
   });
 
   it('rejects out-of-range values with the range and the default', () => {
-    expect(problemsOf(() => validateConfig({ sft: { lr: 0 } }))[0]).toMatch(/^sft\.lr must be in \(0, inf\) \(got 0; default 0\.001\)/);
-    expect(problemsOf(() => validateConfig({ sft: { steps: 0 } }))[0]).toMatch(/^sft\.steps must be in \[1, inf\) \(got 0;/);
-    expect(problemsOf(() => validateConfig({ data: { heldOutFraction: 0.95 } }))[0]).toMatch(/^data\.heldOutFraction must be in \(0, 0\.9\]/);
-    expect(problemsOf(() => validateConfig({ frontier: { klCoefs: [0.1, -1] } }))[0]).toMatch(/^frontier\.klCoefs values must be >= 0/);
+    expect(problemsOf(() => validateConfig({ sft: { lr: 0 } }))[0]).toMatch(
+      /^sft\.lr must be in \(0, inf\) \(got 0; default 0\.001\)/,
+    );
+    expect(problemsOf(() => validateConfig({ sft: { steps: 0 } }))[0]).toMatch(
+      /^sft\.steps must be in \[1, inf\) \(got 0;/,
+    );
+    expect(problemsOf(() => validateConfig({ data: { heldOutFraction: 0.95 } }))[0]).toMatch(
+      /^data\.heldOutFraction must be in \(0, 0\.9\]/,
+    );
+    expect(problemsOf(() => validateConfig({ frontier: { klCoefs: [0.1, -1] } }))[0]).toMatch(
+      /^frontier\.klCoefs values must be >= 0/,
+    );
   });
 
   it('checks fields against each other', () => {
     expect(problemsOf(() => validateConfig({ data: { promptWordsMin: 5, promptWordsMax: 3 } }))[0]).toBe(
       'data.promptWordsMin (5) must be <= data.promptWordsMax (3)',
     );
-    expect(problemsOf(() => validateConfig({ model: { scratch: { nEmbd: 30, nHead: 4 } } }))[0]).toContain('divisible');
+    expect(problemsOf(() => validateConfig({ model: { scratch: { nEmbd: 30, nHead: 4 } } }))[0]).toContain(
+      'divisible',
+    );
   });
 
   it('lists every problem at once', () => {
@@ -75,17 +93,20 @@ describe('validateConfig', () => {
   });
 
   it("validates plugin sections with the plugin's own schema", () => {
-    expect(problemsOf(() => validateConfig({ algos: { 'p3o-v2': { lr: -1 } } }, FIRST_PARTY_PLUGINS))[0]).toMatch(
-      /^algos\.p3o-v2: 'lr' must be in \(0, inf\) \(got -1\)/,
-    );
-    expect(problemsOf(() => validateConfig({ algos: { dpo: { betta: 0.1 } } }, FIRST_PARTY_PLUGINS))[0]).toMatch(
-      /^algos\.dpo: unknown key 'betta' \(did you mean 'beta'\?\)/,
-    );
+    expect(
+      problemsOf(() => validateConfig({ algos: { 'p3o-v2': { lr: -1 } } }, FIRST_PARTY_PLUGINS))[0],
+    ).toMatch(/^algos\.p3o-v2: 'lr' must be in \(0, inf\) \(got -1\)/);
+    expect(
+      problemsOf(() => validateConfig({ algos: { dpo: { betta: 0.1 } } }, FIRST_PARTY_PLUGINS))[0],
+    ).toMatch(/^algos\.dpo: unknown key 'betta' \(did you mean 'beta'\?\)/);
     expect(problemsOf(() => validateConfig({ algos: { 'p3o-v3': {} } }, FIRST_PARTY_PLUGINS))[0]).toMatch(
       /^algos\.p3o-v3: no optimizer of that name in train\.algos .*did you mean 'algos\.p3o-v/,
     );
     // A third-party plugin listed in train.algos keeps its section (checked when the plugin loads).
-    const cfg = validateConfig({ train: { algos: ['my-algo'] }, algos: { 'my-algo': { x: 1 } } }, FIRST_PARTY_PLUGINS);
+    const cfg = validateConfig(
+      { train: { algos: ['my-algo'] }, algos: { 'my-algo': { x: 1 } } },
+      FIRST_PARTY_PLUGINS,
+    );
     expect(cfg.algos['my-algo']).toEqual({ x: 1 });
   });
 
@@ -109,7 +130,9 @@ describe('presets', () => {
   });
 
   it('rejects an unknown preset', () => {
-    expect(problemsOf(() => buildConfig({ preset: 'huge' }))[0]).toBe("unknown preset 'huge'; presets: demo, tiny, gpu");
+    expect(problemsOf(() => buildConfig({ preset: 'huge' }))[0]).toBe(
+      "unknown preset 'huge'; presets: demo, tiny, gpu",
+    );
   });
 });
 
@@ -148,8 +171,12 @@ describe('flags', () => {
     expect(cfg.sft.lr).toBe(0.002); // file beats preset
     expect(cfg.sft.batchSize).toBe(PRESETS.tiny.sft!.batchSize); // preset beats defaults
     expect(cfg.train.algos).toEqual(['dpo', 'p3o-v2']);
-    expect(problemsOf(() => buildConfig({ file, flags: flags({ 'sft.steps': 'abc' }) }))[0]).toMatch(/^sft\.steps must be a whole number \(got 'abc'\)/);
-    expect(problemsOf(() => buildConfig({ flags: flags({ 'sft.stepz': '3' }) }))[0]).toContain("unknown key 'sft.stepz'");
+    expect(problemsOf(() => buildConfig({ file, flags: flags({ 'sft.steps': 'abc' }) }))[0]).toMatch(
+      /^sft\.steps must be a whole number \(got 'abc'\)/,
+    );
+    expect(problemsOf(() => buildConfig({ flags: flags({ 'sft.stepz': '3' }) }))[0]).toContain(
+      "unknown key 'sft.stepz'",
+    );
   });
 
   it('reads JSON files and reports syntax errors with their line', () => {
@@ -167,6 +194,8 @@ describe('flags', () => {
     const list = join(dir, 'list.yaml');
     writeFileSync(list, '- 1\n- 2\n');
     expect(problemsOf(() => readConfigFile(list))[0]).toContain('must hold a mapping');
-    expect(problemsOf(() => readConfigFile(join(dir, 'missing.yaml')))[0]).toContain('cannot read the config file');
+    expect(problemsOf(() => readConfigFile(join(dir, 'missing.yaml')))[0]).toContain(
+      'cannot read the config file',
+    );
   });
 });

@@ -33,7 +33,9 @@ export function readConfigFile(path: string): Record<string, unknown> {
   } catch (err) {
     const e = err as Error & { linePos?: { line: number; col: number }[] };
     const where = e.linePos?.[0] ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '';
-    throw new ConfigError(path, [`not valid ${ext === '.json' ? 'JSON' : 'YAML'}${where}: ${e.message.split('\n')[0]}`]);
+    throw new ConfigError(path, [
+      `not valid ${ext === '.json' ? 'JSON' : 'YAML'}${where}: ${e.message.split('\n')[0]}`,
+    ]);
   }
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
@@ -56,7 +58,10 @@ function coerce(type: string, raw: string | true): unknown {
       if (/^(false|no|off|0)$/i.test(raw)) return false;
       return raw;
     case 'string[]':
-      return raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      return raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
     case 'number[]':
       return raw
         .split(',')
@@ -93,7 +98,9 @@ export function flagsToOverrides(
     const parts = key.split('.');
     let value: unknown;
     if (parts[0] === 'algos' && parts.length === 3) {
-      const field = (plugins[parts[1]!]?.configSchema as Record<string, ConfigField> | undefined)?.[parts[2]!];
+      const field = (plugins[parts[1]!]?.configSchema as Record<string, ConfigField> | undefined)?.[
+        parts[2]!
+      ];
       value = field ? coerce(field.type === 'enum' ? 'string' : field.type, raw) : guess(raw);
     } else {
       const field = fieldAt(key);
@@ -139,7 +146,9 @@ export function buildConfig(options: BuildConfigOptions = {}): RelignConfig {
     (typeof fromFile.preset === 'string' ? fromFile.preset : undefined) ??
     'demo';
   if (!(PRESET_NAMES as readonly string[]).includes(presetName)) {
-    throw new ConfigError('--preset', [`unknown preset '${presetName}'; presets: ${PRESET_NAMES.join(', ')}`]);
+    throw new ConfigError('--preset', [
+      `unknown preset '${presetName}'; presets: ${PRESET_NAMES.join(', ')}`,
+    ]);
   }
   const preset = PRESETS[presetName as PresetName] as Record<string, unknown>;
   let merged = deepMerge(preset, fromFile);

@@ -10,19 +10,23 @@
  */
 import type { RelignConfig } from './schema.js';
 
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K];
+};
 export type PartialConfig = DeepPartial<RelignConfig>;
 
 export const PRESET_NAMES = ['demo', 'tiny', 'gpu'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 // Learning rates of the RL optimizers: the papers' values (5e-7 .. 8e-6) are for billion-parameter models and a
-// thousand iterations; a 1M-parameter model trained for a few dozen iterations needs far larger steps.
+// thousand iterations; a 1M-parameter model trained for a few dozen iterations needs far larger steps. The four
+// get the same policy learning rate and two passes over each rollout, so that the frontier compares the
+// algorithms rather than their tuning.
 const DEMO_ALGOS: RelignConfig['algos'] = {
-  'ppo-max': { lr: 3e-4, criticLr: 3e-4, minibatchSize: 16, epochs: 2 },
-  dpo: { lr: 1e-4, epochs: 2, pairsPerMinibatch: 8 },
-  'p3o-v1': { lr: 1e-4, epochs: 2, pairsPerMinibatch: 8 },
-  'p3o-v2': { lr: 1e-4, epochs: 2, pairsPerMinibatch: 8 },
+  'ppo-max': { lr: 2e-4, criticLr: 2e-4, minibatchSize: 16, epochs: 2 },
+  dpo: { lr: 2e-4, epochs: 2, pairsPerMinibatch: 8 },
+  'p3o-v1': { lr: 2e-4, epochs: 2, pairsPerMinibatch: 8 },
+  'p3o-v2': { lr: 2e-4, epochs: 2, pairsPerMinibatch: 8 },
 };
 
 export const PRESETS: Record<PresetName, PartialConfig> = {
@@ -30,11 +34,18 @@ export const PRESETS: Record<PresetName, PartialConfig> = {
     preset: 'demo',
     runDir: 'runs/demo',
     model: { base: 'default' },
-    data: { evalPrompts: 96 },
-    sft: { steps: 150, batchSize: 16, lr: 1e-3, warmupSteps: 10, evalEvery: 50, checkpointEvery: 50 },
-    label: { prompts: 600, maxNewTokens: 24, temperature: 1, btTemperature: 0.2 },
-    reward: { steps: 150, batchSize: 16, lr: 5e-4, warmupSteps: 10, checkpointEvery: 50 },
-    train: { iterations: 30, promptsPerIteration: 16, maxNewTokens: 24, klCoef: 0.05, evalEvery: 10, checkpointEvery: 10 },
+    data: { evalPrompts: 128 },
+    sft: { steps: 200, batchSize: 16, lr: 1e-3, warmupSteps: 10, evalEvery: 50, checkpointEvery: 50 },
+    label: { prompts: 2600, maxNewTokens: 24, temperature: 1, btTemperature: 0.1, minGap: 0.05 },
+    reward: { steps: 240, batchSize: 16, lr: 2e-4, warmupSteps: 10, checkpointEvery: 60 },
+    train: {
+      iterations: 60,
+      promptsPerIteration: 16,
+      maxNewTokens: 24,
+      klCoef: 0.05,
+      evalEvery: 10,
+      checkpointEvery: 15,
+    },
     algos: DEMO_ALGOS,
     eval: { maxNewTokens: 24 },
   },
@@ -42,9 +53,29 @@ export const PRESETS: Record<PresetName, PartialConfig> = {
     preset: 'tiny',
     runDir: 'runs/tiny',
     model: { base: 'scratch', scratch: { vocabSize: 320, nLayer: 1, nEmbd: 32, nHead: 2, nPositions: 48 } },
+    pretrain: {
+      steps: 3,
+      batchSize: 2,
+      lr: 3e-3,
+      warmupSteps: 1,
+      vocabSize: 300,
+      nLayer: 1,
+      nEmbd: 32,
+      nHead: 2,
+      nPositions: 48,
+      evalEvery: 2,
+    },
     data: { evalPrompts: 12 },
-    sft: { steps: 12, batchSize: 8, lr: 3e-3, warmupSteps: 2, evalFraction: 0.05, evalEvery: 6, checkpointEvery: 6 },
-    label: { prompts: 24, maxNewTokens: 8, btTemperature: 0.2 },
+    sft: {
+      steps: 12,
+      batchSize: 8,
+      lr: 3e-3,
+      warmupSteps: 2,
+      evalFraction: 0.05,
+      evalEvery: 6,
+      checkpointEvery: 6,
+    },
+    label: { prompts: 48, maxNewTokens: 8, btTemperature: 0.1, minGap: 0 },
     reward: { steps: 6, batchSize: 8, lr: 1e-3, warmupSteps: 1, evalFraction: 0.2, checkpointEvery: 3 },
     train: { iterations: 2, promptsPerIteration: 4, maxNewTokens: 8, evalEvery: 1, checkpointEvery: 1 },
     algos: {
@@ -59,10 +90,21 @@ export const PRESETS: Record<PresetName, PartialConfig> = {
     preset: 'gpu',
     runDir: 'runs/gpu',
     model: { base: 'pretrain' },
-    pretrain: { steps: 20000, batchSize: 32, lr: 1e-3, warmupSteps: 500, vocabSize: 4096, nLayer: 8, nEmbd: 512, nHead: 8, nPositions: 128, evalEvery: 1000 },
+    pretrain: {
+      steps: 20000,
+      batchSize: 32,
+      lr: 1e-3,
+      warmupSteps: 500,
+      vocabSize: 4096,
+      nLayer: 8,
+      nEmbd: 512,
+      nHead: 8,
+      nPositions: 128,
+      evalEvery: 1000,
+    },
     data: { evalPrompts: 128 },
     sft: { steps: 1500, batchSize: 32, lr: 3e-4, warmupSteps: 100, evalEvery: 250, checkpointEvery: 250 },
-    label: { prompts: 2500, maxNewTokens: 32, btTemperature: 0.2 },
+    label: { prompts: 6000, maxNewTokens: 32, btTemperature: 0.1 },
     reward: { steps: 1000, batchSize: 32, lr: 1e-4, warmupSteps: 50, checkpointEvery: 200 },
     train: { iterations: 200, promptsPerIteration: 64, maxNewTokens: 32, evalEvery: 25, checkpointEvery: 25 },
     algos: {

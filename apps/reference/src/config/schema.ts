@@ -9,7 +9,15 @@
 
 /** A leaf of the schema. */
 export type Field =
-  | { type: 'number' | 'integer'; default: number; min?: number; max?: number; exclusiveMin?: boolean; exclusiveMax?: boolean; description: string }
+  | {
+      type: 'number' | 'integer';
+      default: number;
+      min?: number;
+      max?: number;
+      exclusiveMin?: boolean;
+      exclusiveMax?: boolean;
+      description: string;
+    }
   | { type: 'boolean'; default: boolean; description: string }
   | { type: 'string'; default: string; description: string }
   | { type: 'enum'; default: string; values: readonly string[]; description: string }
@@ -132,7 +140,8 @@ export const CONFIG_SCHEMA: Section = {
     type: 'enum',
     default: 'demo',
     values: ['demo', 'tiny', 'gpu'],
-    description: 'the preset the config starts from (demo: CPU minutes; tiny: CI seconds; gpu: a larger model)',
+    description:
+      'the preset the config starts from (demo: CPU minutes; tiny: CI seconds; gpu: a larger model)',
   },
   runDir: { type: 'string', default: 'runs/demo', description: 'the run directory (layout in the README)' },
   seed: int(0, 0, 'seed of every stage (data splits, initialisation, sampling, labels, training)'),
@@ -140,7 +149,8 @@ export const CONFIG_SCHEMA: Section = {
     type: 'enum',
     default: 'auto',
     values: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'],
-    description: "tfjs backend; 'auto' = RELIGN_BACKEND if set, else the best installed (see `relign doctor`)",
+    description:
+      "tfjs backend; 'auto' = RELIGN_BACKEND if set, else the best installed (see `relign doctor`)",
   },
   model: {
     base: {
@@ -160,10 +170,18 @@ export const CONFIG_SCHEMA: Section = {
     },
   },
   data: {
-    heldOutFraction: pos(0.1, 'fraction of review sentences held out (their first words are the task prompts)', 0.9),
+    heldOutFraction: pos(
+      0.1,
+      'fraction of review sentences held out (their first words are the task prompts)',
+      0.9,
+    ),
     promptWordsMin: int(2, 1, 'fewest words of a sentence used as its prompt'),
     promptWordsMax: int(4, 1, 'most words of a sentence used as its prompt'),
-    evalPrompts: int(96, 1, 'held-out prompts used for evaluation (the other held-out prompts train the policy)'),
+    evalPrompts: int(
+      128,
+      1,
+      'held-out prompts used for evaluation (the other held-out prompts train the policy)',
+    ),
   },
   pretrain: {
     steps: int(3000, 1, 'pretraining steps (model.base: pretrain)'),
@@ -178,23 +196,35 @@ export const CONFIG_SCHEMA: Section = {
     evalEvery: int(500, 1, 'held-out evaluation interval of pretraining (steps)'),
   },
   sft: {
-    steps: int(150, 1, 'SFT steps on review sentences (prompt = first words, completion = the rest)'),
+    steps: int(200, 1, 'SFT steps on review sentences (prompt = first words, completion = the rest)'),
     batchSize: int(16, 1, 'examples per SFT step'),
     lr: pos(1e-3, 'peak SFT learning rate (warm-up + cosine)'),
     warmupSteps: int(10, 0, 'SFT warm-up steps'),
-    evalFraction: { type: 'number', default: 0.05, min: 0, max: 1, exclusiveMax: true, description: 'fraction of SFT pairs held out for its loss' },
+    evalFraction: {
+      type: 'number',
+      default: 0.05,
+      min: 0,
+      max: 1,
+      exclusiveMax: true,
+      description: 'fraction of SFT pairs held out for its loss',
+    },
     evalEvery: int(50, 1, 'SFT held-out evaluation interval (steps)'),
     checkpointEvery: int(50, 1, 'SFT checkpoint interval (steps; also on Ctrl-C and at the end)'),
   },
   label: {
-    prompts: int(600, 2, 'prompts (first words of training sentences) whose two SFT samples make a preference pair'),
+    prompts: int(
+      2600,
+      2,
+      'prompts (first words of training sentences) whose two SFT samples make a preference pair',
+    ),
     maxNewTokens: int(24, 1, 'tokens per sampled response'),
     temperature: pos(1, 'sampling temperature of the two responses'),
     btTemperature: {
       type: 'number',
-      default: 0.2,
+      default: 0.1,
       min: 0,
-      description: 'Bradley-Terry temperature of the "human" (VADER compound): P(A > B) = sigmoid((s_A - s_B)/tau); 0 = deterministic',
+      description:
+        'Bradley-Terry temperature of the "human" (VADER compound): P(A > B) = sigmoid((s_A - s_B)/tau); 0 = deterministic',
     },
     minGap: {
       type: 'number',
@@ -205,23 +235,36 @@ export const CONFIG_SCHEMA: Section = {
     },
   },
   reward: {
-    steps: int(150, 1, 'reward-model steps (Bradley-Terry loss)'),
+    steps: int(240, 1, 'reward-model steps (Bradley-Terry loss)'),
     batchSize: int(16, 1, 'pairs per reward-model step'),
-    lr: pos(5e-4, 'peak reward-model learning rate'),
+    lr: pos(2e-4, 'peak reward-model learning rate'),
     warmupSteps: int(10, 0, 'reward-model warm-up steps'),
-    evalFraction: { type: 'number', default: 0.1, min: 0, max: 1, exclusiveMax: true, description: 'fraction of pairs held out for the preference accuracy' },
-    checkpointEvery: int(50, 1, 'reward-model checkpoint interval (steps)'),
+    evalFraction: {
+      type: 'number',
+      default: 0.1,
+      min: 0,
+      max: 1,
+      exclusiveMax: true,
+      description: 'fraction of pairs held out for the preference accuracy',
+    },
+    checkpointEvery: int(60, 1, 'reward-model checkpoint interval (steps)'),
   },
   train: {
     algos: {
       type: 'string[]',
       default: [...FIRST_PARTY_ALGOS],
       minItems: 1,
-      description: 'optimizers run by `relign run` (first-party: ppo-max, dpo, p3o-v1, p3o-v2; or any installed plugin)',
+      description:
+        'optimizers run by `relign run` (first-party: ppo-max, dpo, p3o-v1, p3o-v2; or any installed plugin)',
     },
-    iterations: int(30, 1, 'RL iterations (rollout + update) per optimizer'),
+    iterations: int(60, 1, 'RL iterations (rollout + update) per optimizer'),
     promptsPerIteration: int(16, 1, 'prompts per iteration (pairwise optimizers sample two responses each)'),
-    kl: { type: 'enum', default: 'fixed', values: ['fixed', 'adaptive'], description: 'KL controller (spec §4.7)' },
+    kl: {
+      type: 'enum',
+      default: 'fixed',
+      values: ['fixed', 'adaptive'],
+      description: 'KL controller (spec §4.7)',
+    },
     klCoef: {
       type: 'number',
       default: 0.05,
@@ -232,24 +275,33 @@ export const CONFIG_SCHEMA: Section = {
     maxNewTokens: int(24, 1, 'tokens per RL response'),
     temperature: pos(1, 'RL sampling temperature (top-k/top-p stay off, spec §4.2)'),
     evalEvery: int(10, 1, 'save a policy snapshot every N iterations for the frontier (evaluated by `eval`)'),
-    checkpointEvery: int(10, 1, 'trainer checkpoint interval (iterations; also on Ctrl-C and at the end)'),
+    checkpointEvery: int(15, 1, 'trainer checkpoint interval (iterations; also on Ctrl-C and at the end)'),
   },
   eval: {
     maxNewTokens: int(24, 1, 'tokens per evaluation response'),
     temperature: pos(1, 'evaluation sampling temperature (KL to SFT is measured on these samples)'),
-    checkpoints: { type: 'boolean', default: true, description: 'also evaluate the policy snapshots (frontier points)' },
+    checkpoints: {
+      type: 'boolean',
+      default: true,
+      description: 'also evaluate the policy snapshots (frontier points)',
+    },
   },
   frontier: {
     klCoefs: {
       type: 'number[]',
       default: [],
       min: 0,
-      description: 'extra KL coefficients for `relign frontier` (one extra run per optimizer, coefficient and seed)',
+      description:
+        'extra KL coefficients for `relign frontier` (one extra run per optimizer, coefficient and seed)',
     },
     seeds: { type: 'number[]', default: [], min: 0, description: 'extra seeds for `relign frontier`' },
   },
   report: {
-    title: { type: 'string', default: 'relign: make the model write positive reviews', description: 'title of the HTML report' },
+    title: {
+      type: 'string',
+      default: 'relign: make the model write positive reviews',
+      description: 'title of the HTML report',
+    },
   },
 };
 

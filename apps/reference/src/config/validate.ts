@@ -5,7 +5,14 @@
  * plugin's own schema (`resolvePluginConfig` of @relign/core) when the plugin is known.
  */
 import { resolvePluginConfig, type AlgorithmPlugin } from '@relign/core';
-import { CONFIG_SCHEMA, FREE_SECTIONS, isField, type Field, type RelignConfig, type Section } from './schema.js';
+import {
+  CONFIG_SCHEMA,
+  FREE_SECTIONS,
+  isField,
+  type Field,
+  type RelignConfig,
+  type Section,
+} from './schema.js';
 
 /** Thrown for an invalid config; `problems` lists each problem (the message joins them). */
 export class ConfigError extends Error {
@@ -126,7 +133,13 @@ export function schemaDefaults(): RelignConfig {
   return { ...defaultsOfSection(CONFIG_SCHEMA), algos: {} } as unknown as RelignConfig;
 }
 
-function walk(section: Section, input: Record<string, unknown>, out: Record<string, unknown>, prefix: string, problems: string[]): void {
+function walk(
+  section: Section,
+  input: Record<string, unknown>,
+  out: Record<string, unknown>,
+  prefix: string,
+  problems: string[],
+): void {
   for (const [key, value] of Object.entries(input)) {
     const path = prefix ? `${prefix}.${key}` : key;
     if (!prefix && FREE_SECTIONS.has(key)) continue;
@@ -146,7 +159,9 @@ function walk(section: Section, input: Record<string, unknown>, out: Record<stri
       if (problem) problems.push(problem);
       else out[key] = Array.isArray(value) ? [...value] : value;
     } else if (!isPlainObject(value)) {
-      problems.push(`${path} must be a section of settings (keys: ${Object.keys(node).join(', ')}), got ${show(value)}`);
+      problems.push(
+        `${path} must be a section of settings (keys: ${Object.keys(node).join(', ')}), got ${show(value)}`,
+      );
     } else {
       walk(node, value, out[key] as Record<string, unknown>, path, problems);
     }
@@ -166,7 +181,9 @@ export function validateConfig(
   where = 'config',
 ): RelignConfig {
   if (!isPlainObject(input)) {
-    throw new ConfigError(where, [`expected an object of settings, got ${Array.isArray(input) ? 'a list' : show(input)}`]);
+    throw new ConfigError(where, [
+      `expected an object of settings, got ${Array.isArray(input) ? 'a list' : show(input)}`,
+    ]);
   }
   const problems: string[] = [];
   const out = schemaDefaults() as unknown as Record<string, unknown>;
@@ -179,17 +196,23 @@ export function validateConfig(
     );
   }
   if (cfg.model.scratch.nEmbd % cfg.model.scratch.nHead !== 0) {
-    problems.push(`model.scratch.nEmbd (${cfg.model.scratch.nEmbd}) must be divisible by model.scratch.nHead (${cfg.model.scratch.nHead})`);
+    problems.push(
+      `model.scratch.nEmbd (${cfg.model.scratch.nEmbd}) must be divisible by model.scratch.nHead (${cfg.model.scratch.nHead})`,
+    );
   }
   if (cfg.pretrain.nEmbd % cfg.pretrain.nHead !== 0) {
-    problems.push(`pretrain.nEmbd (${cfg.pretrain.nEmbd}) must be divisible by pretrain.nHead (${cfg.pretrain.nHead})`);
+    problems.push(
+      `pretrain.nEmbd (${cfg.pretrain.nEmbd}) must be divisible by pretrain.nHead (${cfg.pretrain.nHead})`,
+    );
   }
   // Plugin sections.
   const algos: Record<string, Record<string, unknown>> = {};
   const rawAlgos = input.algos;
   if (rawAlgos !== undefined) {
     if (!isPlainObject(rawAlgos)) {
-      problems.push(`algos must be a section with one sub-section per optimizer (e.g. algos.p3o-v2.lr), got ${show(rawAlgos)}`);
+      problems.push(
+        `algos must be a section with one sub-section per optimizer (e.g. algos.p3o-v2.lr), got ${show(rawAlgos)}`,
+      );
     } else {
       for (const [name, section] of Object.entries(rawAlgos)) {
         const plugin = plugins[name];

@@ -3,19 +3,39 @@
  * skipped), a quick matmul speed check on it, and how to install a GPU backend.
  */
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { activeBackend, initBackend, type BackendInfo, type BackendName } from '@relign/tensor';
 import { defaultBaseModelDir } from '../task/models.js';
+import { moduleRequire } from '../module-require.js';
 
 /** The backend packages relign can use, best first. */
-export const BACKEND_PACKAGES: readonly { name: BackendName; packages: string[]; gpu: boolean; note: string }[] = [
-  { name: 'tensorflow', packages: ['@tensorflow/tfjs-node-gpu'], gpu: true, note: 'native libtensorflow with CUDA' },
+export const BACKEND_PACKAGES: readonly {
+  name: BackendName;
+  packages: string[];
+  gpu: boolean;
+  note: string;
+}[] = [
+  {
+    name: 'tensorflow',
+    packages: ['@tensorflow/tfjs-node-gpu'],
+    gpu: true,
+    note: 'native libtensorflow with CUDA',
+  },
   { name: 'tensorflow', packages: ['@tensorflow/tfjs-node'], gpu: false, note: 'native libtensorflow, CPU' },
-  { name: 'webgpu', packages: ['@tensorflow/tfjs-backend-webgpu', 'webgpu'], gpu: true, note: 'WebGPU (Dawn: Vulkan, Metal or D3D12)' },
-  { name: 'wasm', packages: ['@tensorflow/tfjs-backend-wasm'], gpu: false, note: 'WebAssembly + XNNPACK (relign registers faster kernels)' },
+  {
+    name: 'webgpu',
+    packages: ['@tensorflow/tfjs-backend-webgpu', 'webgpu'],
+    gpu: true,
+    note: 'WebGPU (Dawn: Vulkan, Metal or D3D12)',
+  },
+  {
+    name: 'wasm',
+    packages: ['@tensorflow/tfjs-backend-wasm'],
+    gpu: false,
+    note: 'WebAssembly + XNNPACK (relign registers faster kernels)',
+  },
   { name: 'cpu', packages: ['@tensorflow/tfjs-backend-cpu'], gpu: false, note: 'plain JavaScript, slowest' },
 ];
 
@@ -32,7 +52,7 @@ export const GPU_INSTALL_HELP = [
 
 /** Whether a package can be resolved from the app. */
 export function isInstalled(pkg: string): boolean {
-  const require = createRequire(import.meta.url);
+  const require = moduleRequire();
   try {
     require.resolve(`${pkg}/package.json`);
     return true;
@@ -81,7 +101,9 @@ export interface DoctorReport {
 }
 
 /** Gathers the doctor's report (initialises the backend when none is active). */
-export async function doctor(options: { backend?: BackendName | 'auto'; speed?: boolean } = {}): Promise<DoctorReport> {
+export async function doctor(
+  options: { backend?: BackendName | 'auto'; speed?: boolean } = {},
+): Promise<DoctorReport> {
   const backends = BACKEND_PACKAGES.map((b) => ({ ...b, installed: b.packages.every(isInstalled) }));
   let active = activeBackend();
   if (!active || options.backend !== undefined) {
@@ -93,7 +115,10 @@ export async function doctor(options: { backend?: BackendName | 'auto'; speed?: 
     cpus: availableParallelism(),
     backends,
     active,
-    baseModel: { dir: defaultBaseModelDir(), present: existsSync(join(defaultBaseModelDir(), 'model.safetensors')) },
+    baseModel: {
+      dir: defaultBaseModelDir(),
+      present: existsSync(join(defaultBaseModelDir(), 'model.safetensors')),
+    },
   };
   if (options.speed !== false) {
     const n = 512;
@@ -113,14 +138,20 @@ export function formatDoctor(r: DoctorReport): string {
     );
   }
   if (r.active) {
-    lines.push(`active: ${r.active.name} (${r.active.package}; chosen ${r.active.reason === 'auto' ? 'automatically' : r.active.reason === 'env' ? 'by RELIGN_BACKEND' : 'by --backend'})`);
+    lines.push(
+      `active: ${r.active.name} (${r.active.package}; chosen ${r.active.reason === 'auto' ? 'automatically' : r.active.reason === 'env' ? 'by RELIGN_BACKEND' : 'by --backend'})`,
+    );
     for (const s of r.active.skipped) lines.push(`  skipped ${s.package}: ${s.why}`);
   }
   if (r.speed) {
-    lines.push(`speed check: ${r.speed.n}x${r.speed.n} float32 matmul ${r.speed.ms.toFixed(1)} ms = ${r.speed.gflops.toFixed(1)} GFLOP/s`);
+    lines.push(
+      `speed check: ${r.speed.n}x${r.speed.n} float32 matmul ${r.speed.ms.toFixed(1)} ms = ${r.speed.gflops.toFixed(1)} GFLOP/s`,
+    );
   }
   lines.push(`base model: ${r.baseModel.present ? 'present' : 'MISSING'} (${r.baseModel.dir})`);
-  lines.push('select a backend with --backend <name> or RELIGN_BACKEND=<name> (tensorflow, webgpu, wasm, cpu)');
+  lines.push(
+    'select a backend with --backend <name> or RELIGN_BACKEND=<name> (tensorflow, webgpu, wasm, cpu)',
+  );
   lines.push(GPU_INSTALL_HELP);
   return lines.join('\n');
 }

@@ -44,11 +44,25 @@ export function evalTargets(ctx: StageContext, runs: readonly string[]): EvalTar
       for (const step of r.evalpoints) {
         const snap = join(dir, 'evalpoints', `step-${step}`);
         if (existsSync(join(snap, 'model.safetensors'))) {
-          out.push({ name: `${name}-step-${step}`, algo: r.algo, step, dir: snap, klCoef: r.klCoef, seed: r.seed });
+          out.push({
+            name: `${name}-step-${step}`,
+            algo: r.algo,
+            step,
+            dir: snap,
+            klCoef: r.klCoef,
+            seed: r.seed,
+          });
         }
       }
     }
-    out.push({ name, algo: r.algo, step: r.iterations, dir: join(dir, 'final'), klCoef: r.klCoef, seed: r.seed });
+    out.push({
+      name,
+      algo: r.algo,
+      step: r.iterations,
+      dir: join(dir, 'final'),
+      klCoef: r.klCoef,
+      seed: r.seed,
+    });
   }
   return out;
 }
@@ -116,7 +130,9 @@ export async function evaluateTargets(
         if (target.name === 'sft') baseline = evaluation.samples;
         const r = evaluation.result;
         done.push(target.name);
-        task.update(++i, { [target.name]: `gold ${r.gold.mean.toFixed(3)} proxy ${r.proxy.mean.toFixed(3)} KL ${r.klToSft.mean.toFixed(2)}` });
+        task.update(++i, {
+          [target.name]: `gold ${r.gold.mean.toFixed(3)} proxy ${r.proxy.mean.toFixed(3)} KL ${r.klToSft.mean.toFixed(2)}`,
+        });
       } finally {
         if (policy !== sft) policy.dispose();
       }

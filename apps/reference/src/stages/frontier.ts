@@ -38,7 +38,13 @@ export async function frontierStage(ctx: StageContext): Promise<Frontier> {
       if (ctx.resume && trainRunDone(ctx, s.name)) continue;
       await trainStage(ctx, { algo: s.algo, name: s.name, klCoef: s.klCoef, seed: s.seed });
     }
-    await evaluateTargets(ctx, evalTargets(ctx, sweep.map((s) => s.name)));
+    await evaluateTargets(
+      ctx,
+      evalTargets(
+        ctx,
+        sweep.map((s) => s.name),
+      ),
+    );
     await updateHeadToHead(ctx.run.root);
   }
   const frontier = await computeFrontier(ctx.run.root);

@@ -53,7 +53,9 @@ export async function generateFrom(
   const dir = resolveModelDir(request.model, run);
   const tokDir = request.tokenizer ? resolve(request.tokenizer) : dir;
   if (!existsSync(join(tokDir, 'vocab.json'))) {
-    throw new Error(`generate: ${tokDir} has no vocab.json/merges.txt; pass --tokenizer <dir> (e.g. the run's sft/).`);
+    throw new Error(
+      `generate: ${tokDir} has no vocab.json/merges.txt; pass --tokenizer <dir> (e.g. the run's sft/).`,
+    );
   }
   const tokenizer = await BpeTokenizer.fromDirectory(tokDir);
   const model = await CausalLM.fromPretrained(dir, { trainable: false, strict: false });
@@ -79,7 +81,9 @@ export async function generateFrom(
       const len = batch.responseLengths[b]! - (eos ? 1 : 0);
       rows.push({
         prompt: prompts[Math.floor(b / batch.responsesPerPrompt)]!,
-        response: tokenizer.decode(batch.responseTokens.subarray(b * Tr, b * Tr + len), { skipSpecial: true }),
+        response: tokenizer.decode(batch.responseTokens.subarray(b * Tr, b * Tr + len), {
+          skipSpecial: true,
+        }),
         eos,
       });
     }

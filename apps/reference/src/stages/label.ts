@@ -45,7 +45,9 @@ export async function labelStage(ctx: StageContext): Promise<void> {
       const Tr = batch.responseWidth;
       for (let r = 0; r < batch.batchSize; r++) {
         const len = batch.responseLengths[r]! - (batch.endedWithEos[r] ? 1 : 0);
-        const text = tokenizer.decode(batch.responseTokens.subarray(r * Tr, r * Tr + len), { skipSpecial: true });
+        const text = tokenizer.decode(batch.responseTokens.subarray(r * Tr, r * Tr + len), {
+          skipSpecial: true,
+        });
         (r % 2 === 0 ? a : b).push(text);
       }
       task.update(Math.min(prompts.length, start + CHUNK));
@@ -57,10 +59,16 @@ export async function labelStage(ctx: StageContext): Promise<void> {
     const sb = await gold.score(prompts, b);
     const keep = prompts.map((_, i) => i).filter((i) => Math.abs(sa[i]! - sb[i]!) >= cfg.label.minGap);
     const indifferent = prompts.length - keep.length;
-    const labelled = await labelPairs(keep.map((i) => prompts[i]!), keep.map((i) => a[i]!), keep.map((i) => b[i]!), gold, {
-      temperature: cfg.label.btTemperature,
-      seed: `${cfg.seed}/bradley-terry`,
-    });
+    const labelled = await labelPairs(
+      keep.map((i) => prompts[i]!),
+      keep.map((i) => a[i]!),
+      keep.map((i) => b[i]!),
+      gold,
+      {
+        temperature: cfg.label.btTemperature,
+        seed: `${cfg.seed}/bradley-terry`,
+      },
+    );
     // How often the sampled label agrees with the labeler's own ranking (1 at τ = 0): the label noise.
     let agree = 0;
     let decided = 0;
@@ -69,9 +77,11 @@ export async function labelStage(ctx: StageContext): Promise<void> {
       if (d === 0) return;
       decided++;
       const aChosen = labelled.pairs[i]!.chosen === a[keep[row]!];
-      if ((d > 0) === aChosen) agree++;
+      if (d > 0 === aChosen) agree++;
     });
-    const lines = labelled.pairs.map((p) => JSON.stringify({ prompt: p.prompt, chosen: p.chosen, rejected: p.rejected }));
+    const lines = labelled.pairs.map((p) =>
+      JSON.stringify({ prompt: p.prompt, chosen: p.chosen, rejected: p.rejected }),
+    );
     run.ensure('labels');
     await writeFileAtomic(run.pairsPath, lines.map((l) => l + '\n').join(''));
     const all = [...sa, ...sb];

@@ -43,7 +43,9 @@ export async function pretrainStage(ctx: StageContext): Promise<void> {
   });
   report.model.dispose();
   if (report.train.interrupted) throw new InterruptedError('pretrain', `at step ${report.train.steps}`);
-  task.finish(`held-out perplexity ${report.heldOut.perplexity.toFixed(1)} (unigram ${report.unigram.perplexity.toFixed(1)})`);
+  task.finish(
+    `held-out perplexity ${report.heldOut.perplexity.toFixed(1)} (unigram ${report.unigram.perplexity.toFixed(1)})`,
+  );
   await writeJson(join(run.pretrainDir, 'result.json'), {
     steps: report.train.steps,
     heldOut: report.heldOut,

@@ -18,7 +18,7 @@ describe('humanAgreement', () => {
 
   it('matches the brute-force pair count on random data', () => {
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const scores = Array.from({ length: 60 }, () => Math.round(rand() * 10) / 10);
     const labels = scores.map(() => (rand() < 0.5 ? 1 : 0) as 0 | 1);
     let wins = 0;

@@ -7,7 +7,12 @@
  */
 import { rm as removePath } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readPreferenceJsonl, RewardModel, trainRewardModel, type RewardFunction } from '@relign/reward-model';
+import {
+  readPreferenceJsonl,
+  RewardModel,
+  trainRewardModel,
+  type RewardFunction,
+} from '@relign/reward-model';
 import { goldLabeler, judgeLabeler } from '../eval/index.js';
 import { InterruptedError, type StageContext } from '../context.js';
 import { MetricsFile } from '../metrics-file.js';
@@ -33,13 +38,13 @@ export function humanAgreement(
     const s = scores[i]!;
     (labels[i] === 1 ? pos : neg).push(s);
     if (s === threshold) correct += 0.5;
-    else if ((s > threshold) === (labels[i] === 1)) correct += 1;
+    else if (s > threshold === (labels[i] === 1)) correct += 1;
   }
   // Rank-sum form of the pairwise count: O(n log n) instead of |pos|·|neg|.
   const all = [...pos.map((s) => ({ s, p: 1 })), ...neg.map((s) => ({ s, p: 0 }))].sort((x, y) => x.s - y.s);
   let wins = 0;
   let negBelow = 0;
-  for (let i = 0; i < all.length; ) {
+  for (let i = 0; i < all.length;) {
     let j = i;
     let posTied = 0;
     let negTied = 0;
@@ -64,7 +69,10 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-async function scoreSentences(fn: RewardFunction, sentences: readonly SplitSentence[]): Promise<Float32Array> {
+async function scoreSentences(
+  fn: RewardFunction,
+  sentences: readonly SplitSentence[],
+): Promise<Float32Array> {
   return fn.score(
     sentences.map((s) => s.prompt),
     sentences.map((s) => s.completion),
@@ -81,7 +89,9 @@ export async function rewardStage(ctx: StageContext): Promise<void> {
     const r = cfg.reward;
     const checkpointDir = join(run.rewardDir, 'checkpoints');
     const metrics = new MetricsFile(join(run.rewardDir, 'metrics.jsonl'), ctx.resume);
-    ctx.progress.line(`  ${pairs.length} preference pairs; reward model on the SFT backbone (${model.numParameters()} parameters + head)`);
+    ctx.progress.line(
+      `  ${pairs.length} preference pairs; reward model on the SFT backbone (${model.numParameters()} parameters + head)`,
+    );
     const task = ctx.progress.task('reward', r.steps);
     const result = await trainRewardModel(rm, pairs, {
       tokenizer,
@@ -111,7 +121,8 @@ export async function rewardStage(ctx: StageContext): Promise<void> {
     const data = await taskData(cfg);
     // Sentences longer than the model's context cannot be scored whole: left out (counted in the record).
     const fits = (x: SplitSentence) =>
-      tokenizer.encode(x.prompt).length + tokenizer.encode(x.completion).length + 1 <= model.config.n_positions;
+      tokenizer.encode(x.prompt).length + tokenizer.encode(x.completion).length + 1 <=
+      model.config.n_positions;
     const held = data.heldOut.filter(fits);
     const labels = held.map((s) => s.label);
     const rmScores = await scoreSentences(rm, held);
@@ -132,8 +143,16 @@ export async function rewardStage(ctx: StageContext): Promise<void> {
       humanSentencesTooLong: data.heldOut.length - held.length,
       humanThreshold: 'median reward-model score (the held-out labels are balanced 1:1)',
       labelers: {
-        gold: { name: 'gold:vader', humanAccuracy: round(goldAgree.accuracy), humanPairAccuracy: round(goldAgree.pairAccuracy) },
-        judge: { name: 'judge:wink', humanAccuracy: round(judgeAgree.accuracy), humanPairAccuracy: round(judgeAgree.pairAccuracy) },
+        gold: {
+          name: 'gold:vader',
+          humanAccuracy: round(goldAgree.accuracy),
+          humanPairAccuracy: round(goldAgree.pairAccuracy),
+        },
+        judge: {
+          name: 'judge:wink',
+          humanAccuracy: round(judgeAgree.accuracy),
+          humanPairAccuracy: round(judgeAgree.pairAccuracy),
+        },
       },
       steps: result.steps,
       seconds: round(result.seconds, 2),

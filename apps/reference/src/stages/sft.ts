@@ -53,7 +53,9 @@ export async function sftStage(ctx: StageContext): Promise<void> {
     if (result.interrupted) throw new InterruptedError('sft', `at step ${result.steps}`);
     task.finish(
       `train loss ${result.trainLoss.toFixed(3)}` +
-        (Number.isFinite(result.evalLoss) ? `, held-out loss ${result.evalLoss.toFixed(3)} (perplexity ${result.evalPerplexity.toFixed(1)})` : ''),
+        (Number.isFinite(result.evalLoss)
+          ? `, held-out loss ${result.evalLoss.toFixed(3)} (perplexity ${result.evalPerplexity.toFixed(1)})`
+          : ''),
     );
     await saveModelDir(run.sftDir, { model, tokenizer });
     await writeJson(join(run.sftDir, 'result.json'), {

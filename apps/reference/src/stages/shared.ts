@@ -23,7 +23,9 @@ export function taskData(cfg: RelignConfig): Promise<TaskData> {
 /** Throws naming the stage that makes `path` when it is missing. */
 export function requireFile(path: string, madeBy: string): void {
   if (!existsSync(path)) {
-    throw new Error(`${path} is missing: run \`relign ${madeBy}\` first (or \`relign run\`, which runs every stage).`);
+    throw new Error(
+      `${path} is missing: run \`relign ${madeBy}\` first (or \`relign run\`, which runs every stage).`,
+    );
   }
 }
 

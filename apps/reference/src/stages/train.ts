@@ -50,7 +50,10 @@ export function sweepRunName(algo: string, klCoef: number, seed: number): string
 
 /** Whether a run finished (its final policy is written). */
 export function trainRunDone(ctx: StageContext, name: string): boolean {
-  return existsSync(join(ctx.run.trainDir(name), 'result.json')) && existsSync(join(ctx.run.trainDir(name), 'final', 'model.safetensors'));
+  return (
+    existsSync(join(ctx.run.trainDir(name), 'result.json')) &&
+    existsSync(join(ctx.run.trainDir(name), 'final', 'model.safetensors'))
+  );
 }
 
 export async function trainStage(ctx: StageContext, spec: TrainRunSpec): Promise<TrainRunResult> {
@@ -73,7 +76,9 @@ export async function trainStage(ctx: StageContext, spec: TrainRunSpec): Promise
       pluginConfig.beta = klCoef;
     }
     const kl: KlControlOptions =
-      t.kl === 'adaptive' ? { kind: 'adaptive', initial: klCoef, target: t.klTarget } : { kind: 'fixed', value: klCoef };
+      t.kl === 'adaptive'
+        ? { kind: 'adaptive', initial: klCoef, target: t.klTarget }
+        : { kind: 'fixed', value: klCoef };
     if (!ctx.resume) await rm(dir, { recursive: true, force: true });
     const prompts = data.rlPrompts;
     trainer = new Trainer({
@@ -83,7 +88,11 @@ export async function trainStage(ctx: StageContext, spec: TrainRunSpec): Promise
       reward: rewardModel,
       plugin,
       pluginConfig,
-      generation: { maxNewTokens: t.maxNewTokens, temperature: t.temperature, stopTokenIds: [tokenizer.eosId] },
+      generation: {
+        maxNewTokens: t.maxNewTokens,
+        temperature: t.temperature,
+        stopTokenIds: [tokenizer.eosId],
+      },
       promptsPerIteration: t.promptsPerIteration,
       iterations: t.iterations,
       kl,

@@ -4,7 +4,10 @@ import { loadTaskData, splitSentence } from './data.js';
 
 describe('splitSentence', () => {
   it('splits after k words, keeping at least one word of completion', () => {
-    expect(splitSentence('The food was really good.', 3)).toEqual({ prompt: 'The food was', completion: ' really good.' });
+    expect(splitSentence('The food was really good.', 3)).toEqual({
+      prompt: 'The food was',
+      completion: ' really good.',
+    });
     expect(splitSentence('  Great   place!  ', 4)).toEqual({ prompt: 'Great', completion: ' place!' });
     expect(splitSentence('Wow.', 2)).toBeUndefined();
   });
@@ -34,6 +37,8 @@ describe('loadTaskData', () => {
 
   it('rejects more eval prompts than held-out sentences', async () => {
     const cfg = buildConfig({ preset: 'tiny', flags: new Map([['data.evalPrompts', '5000']]) });
-    await expect(loadTaskData(cfg)).rejects.toThrow(/data\.evalPrompts \(5000\) must be smaller than the \d+ held-out sentences/);
+    await expect(loadTaskData(cfg)).rejects.toThrow(
+      /data\.evalPrompts \(5000\) must be smaller than the \d+ held-out sentences/,
+    );
   });
 });

@@ -4,11 +4,11 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { createRequire } from 'node:module';
 import { BpeTokenizer, CausalLM, DEFAULT_PRETRAIN_MODEL, GPT2_EOS, trainBpe } from '@relign/lm';
 import type { RelignConfig } from '../config/schema.js';
 import type { RunDir } from '../run-dir.js';
 import type { TaskData } from './data.js';
+import { moduleRequire } from '../module-require.js';
 
 /** A language model with its tokenizer. */
 export interface ModelAndTokenizer {
@@ -18,12 +18,15 @@ export interface ModelAndTokenizer {
 
 /** The committed base model of @relign/lm (`packages/lm/models/base`). */
 export function defaultBaseModelDir(): string {
-  const require = createRequire(import.meta.url);
+  const require = moduleRequire();
   return join(dirname(require.resolve('@relign/lm/package.json')), 'models', 'base');
 }
 
 /** Loads a model directory (config.json, model.safetensors, vocab.json, merges.txt). */
-export async function loadModelDir(dir: string, options: { trainable?: boolean } = {}): Promise<ModelAndTokenizer> {
+export async function loadModelDir(
+  dir: string,
+  options: { trainable?: boolean } = {},
+): Promise<ModelAndTokenizer> {
   if (!existsSync(join(dir, 'config.json'))) {
     throw new Error(`${dir} is not a model directory (no config.json).`);
   }
@@ -52,7 +55,11 @@ function scratchModel(
 ): ModelAndTokenizer {
   const tokenizer = trainBpe(
     data.train.map((s) => s.prompt + s.completion),
-    { vocabSize: shape.vocabSize, specialTokens: [GPT2_EOS], roles: { eos: GPT2_EOS, pad: GPT2_EOS, bos: GPT2_EOS } },
+    {
+      vocabSize: shape.vocabSize,
+      specialTokens: [GPT2_EOS],
+      roles: { eos: GPT2_EOS, pad: GPT2_EOS, bos: GPT2_EOS },
+    },
   );
   const model = CausalLM.create(
     {
@@ -87,12 +94,17 @@ export interface StartingModel extends ModelAndTokenizer {
  * - `'pretrain'`: the run's `pretrain/` directory (`relign pretrain`);
  * - a path: any GPT-2-family checkpoint directory with its tokenizer files.
  */
-export async function loadStartingModel(cfg: RelignConfig, run: RunDir, data: TaskData): Promise<StartingModel> {
+export async function loadStartingModel(
+  cfg: RelignConfig,
+  run: RunDir,
+  data: TaskData,
+): Promise<StartingModel> {
   const base = cfg.model.base;
   if (base === 'scratch') return { ...scratchModel(data, cfg.model.scratch, cfg.seed), source: 'scratch' };
   if (base === 'default') {
     const dir = defaultBaseModelDir();
-    if (existsSync(join(dir, 'model.safetensors'))) return { ...(await loadModelDir(dir)), source: 'default', dir };
+    if (existsSync(join(dir, 'model.safetensors')))
+      return { ...(await loadModelDir(dir)), source: 'default', dir };
     return {
       ...scratchModel(
         data,
