@@ -32,7 +32,13 @@ export interface StringField<T extends string = string> extends FieldBase<T> {
 export type ConfigField = NumberField | BooleanField | StringField;
 
 /** A schema maps each config key to its field. */
-export type ConfigSchema<C> = { [K in keyof C]: C[K] extends number ? NumberField : C[K] extends boolean ? BooleanField : StringField<C[K] & string> };
+export type ConfigSchema<C> = {
+  [K in keyof C]: C[K] extends number
+    ? NumberField
+    : C[K] extends boolean
+      ? BooleanField
+      : StringField<C[K] & string>;
+};
 
 /** The defaults of a schema, as a config object. */
 export function defaultsOf<C>(schema: ConfigSchema<C>): C {
@@ -48,7 +54,9 @@ export function defaultsOf<C>(schema: ConfigSchema<C>): C {
 export function resolveConfig<C>(schema: ConfigSchema<C>, input: unknown, where: string): C {
   if (input === undefined || input === null) return defaultsOf(schema);
   if (typeof input !== 'object' || Array.isArray(input)) {
-    throw new Error(`${where}: expected an object of settings, got ${Array.isArray(input) ? 'an array' : typeof input}.`);
+    throw new Error(
+      `${where}: expected an object of settings, got ${Array.isArray(input) ? 'an array' : typeof input}.`,
+    );
   }
   const fields = schema as Record<string, ConfigField>;
   const problems: string[] = [];
@@ -108,7 +116,7 @@ function checkField(key: string, field: ConfigField, value: unknown): string | u
 }
 
 function show(value: unknown): string {
-  return typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value);
+  return typeof value === 'string' ? `'${value}'` : (JSON.stringify(value) ?? String(value));
 }
 
 /** The known key with the smallest edit distance, if it is close enough to be a likely typo. */

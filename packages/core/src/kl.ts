@@ -57,8 +57,7 @@ export interface KlController {
 }
 
 export type KlControllerState =
-  | { kind: 'fixed'; value: number }
-  | { kind: 'adaptive'; value: number; target: number; horizon: number };
+  { kind: 'fixed'; value: number } | { kind: 'adaptive'; value: number; target: number; horizon: number };
 
 export class FixedKlController implements KlController {
   readonly kind = 'fixed';
@@ -98,7 +97,9 @@ export class AdaptiveKlController implements KlController {
   }
   update(currentKl: number, nSteps: number): void {
     if (!Number.isFinite(currentKl)) {
-      throw new Error(`AdaptiveKlController.update: KL must be finite (got ${currentKl}); the update was not applied.`);
+      throw new Error(
+        `AdaptiveKlController.update: KL must be finite (got ${currentKl}); the update was not applied.`,
+      );
     }
     const error = Math.min(Math.max(currentKl / this.target - 1, -0.2), 0.2);
     this.beta *= 1 + (error * nSteps) / this.horizon;

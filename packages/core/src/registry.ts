@@ -37,7 +37,12 @@ const defaultImporter: PluginImporter = (specifier) => import(/* @vite-ignore */
 /** Package names tried for a plugin name, in order. */
 export function pluginPackageCandidates(name: string): string[] {
   const out: string[] = [];
-  if (name.startsWith('@') || name.startsWith('.') || name.startsWith('/') || name.startsWith('relign-plugin-')) {
+  if (
+    name.startsWith('@') ||
+    name.startsWith('.') ||
+    name.startsWith('/') ||
+    name.startsWith('relign-plugin-')
+  ) {
     out.push(name);
   }
   if (!name.startsWith('@') && !name.startsWith('.') && !name.startsWith('/')) {
