@@ -94,6 +94,7 @@ export {
   adamwStep,
   MetricMean,
   PairwiseOptimizer,
+  PAIRWISE_OPTIMIZER_SCHEMA,
   type PairBatch,
   type P3OOptions,
   type P3OStats,

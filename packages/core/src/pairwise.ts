@@ -27,6 +27,7 @@ import {
   type RngState,
   type RunningMomentsState,
 } from '@relign/tensor';
+import type { ConfigSchema } from './config.js';
 import type { AlgorithmInstance, Metrics, PluginContext, PluginState, UpdateContext } from './plugin.js';
 
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -475,6 +476,87 @@ export interface PairwiseOptimizerConfig {
   /** Clip each raw score to `[−rewardClip, rewardClip]` before differencing; 0 = off (spec §1.7 step 3). */
   rewardClip: number;
 }
+
+/**
+ * Config fields of {@link PairwiseOptimizerConfig}, shared by every pairwise plugin (P3O-V1, P3O-V2, online
+ * DPO) so that their optimisation settings, and so a comparison between them, are the same by default: the
+ * authors' P3O code (spec §1.9; `thwu1/trlx` `examples/hh/p3o_hh.py`, the "6B" column). Each plugin spreads
+ * these into its own schema and adds its loss's fields.
+ */
+export const PAIRWISE_OPTIMIZER_SCHEMA: ConfigSchema<PairwiseOptimizerConfig> = {
+  lr: {
+    type: 'number',
+    default: 8e-6,
+    min: 0,
+    exclusiveMin: true,
+    description: 'AdamW learning rate, constant (spec §1.9: 8e-6; raise it for tiny models)',
+  },
+  epochs: {
+    type: 'integer',
+    default: 4,
+    min: 1,
+    max: 100,
+    description: 'passes over each rollout, a new shuffle each (spec §1.9 p3o_epochs: 4)',
+  },
+  pairsPerMinibatch: {
+    type: 'integer',
+    default: 4,
+    min: 1,
+    description: 'prompt pairs per minibatch = per optimizer step (spec §1.9 batch_size: 4)',
+  },
+  maxGradNorm: {
+    type: 'number',
+    default: 1,
+    min: 0,
+    exclusiveMin: true,
+    description: 'global gradient-norm clip (spec §1.9: 1.0, DeepSpeed config)',
+  },
+  weightDecay: {
+    type: 'number',
+    default: 1e-6,
+    min: 0,
+    description: 'AdamW decoupled weight decay on matrices and embeddings (spec §1.9: 1e-6)',
+  },
+  adamBeta1: {
+    type: 'number',
+    default: 0.9,
+    min: 0,
+    max: 1,
+    exclusiveMax: true,
+    description: 'AdamW β1 (spec §1.9: 0.9)',
+  },
+  adamBeta2: {
+    type: 'number',
+    default: 0.95,
+    min: 0,
+    max: 1,
+    exclusiveMax: true,
+    description: 'AdamW β2 (spec §1.9: 0.95)',
+  },
+  adamEps: {
+    type: 'number',
+    default: 1e-8,
+    min: 0,
+    exclusiveMin: true,
+    description: 'AdamW ε (spec §1.9: 1e-8)',
+  },
+  rewardScaling: {
+    type: 'enum',
+    default: 'none',
+    values: ['none', 'pairwise-std'],
+    description:
+      "'none', or divide r1 − r2 by its running std ('pairwise-std'); both keep invariance to reward translation " +
+      '(spec §1.7 caveat: the authors scale by the running std of raw scores, which does not)',
+  },
+  rewardClip: {
+    type: 'number',
+    default: 0,
+    min: 0,
+    description:
+      'clip each raw score to [−c, c] before differencing; 0 = off (the authors use 10, spec §1.7; a clip that ' +
+      'shifted scores reach breaks invariance to reward translation)',
+  },
+};
 
 export interface PairwiseOptimizerOptions {
   /** Plugin name, for error messages. */

@@ -13,6 +13,7 @@
 import {
   definePlugin,
   PairwiseOptimizer,
+  PAIRWISE_OPTIMIZER_SCHEMA,
   type PairwiseLoss,
   type PairwiseOptimizerConfig,
   type ConfigSchema,
@@ -32,26 +33,7 @@ export interface P3OV2Config extends PairwiseOptimizerConfig {
  * `default_p3o_config`, the "6B" column). P3O-V1 has the same fields and defaults.
  */
 export const p3oV2ConfigSchema: ConfigSchema<P3OV2Config> = {
-  lr: {
-    type: 'number',
-    default: 8e-6,
-    min: 0,
-    exclusiveMin: true,
-    description: 'AdamW learning rate, constant (spec §1.9: 8e-6; raise it for tiny models)',
-  },
-  epochs: {
-    type: 'integer',
-    default: 4,
-    min: 1,
-    max: 100,
-    description: 'passes over each rollout, a new shuffle each (spec §1.9 p3o_epochs: 4)',
-  },
-  pairsPerMinibatch: {
-    type: 'integer',
-    default: 4,
-    min: 1,
-    description: 'prompt pairs per minibatch = per optimizer step (spec §1.9 batch_size: 4)',
-  },
+  ...PAIRWISE_OPTIMIZER_SCHEMA,
   clipRange: {
     type: 'number',
     default: 0.2,
@@ -65,58 +47,6 @@ export const p3oV2ConfigSchema: ConfigSchema<P3OV2Config> = {
     min: 1,
     exclusiveMin: true,
     description: 'importance weights are clamped to [1/c, c] (spec §1.4/§1.5 cliprange_ratio: 10)',
-  },
-  maxGradNorm: {
-    type: 'number',
-    default: 1,
-    min: 0,
-    exclusiveMin: true,
-    description: 'global gradient-norm clip (spec §1.9: 1.0, DeepSpeed config)',
-  },
-  weightDecay: {
-    type: 'number',
-    default: 1e-6,
-    min: 0,
-    description: 'AdamW decoupled weight decay on matrices and embeddings (spec §1.9: 1e-6)',
-  },
-  adamBeta1: {
-    type: 'number',
-    default: 0.9,
-    min: 0,
-    max: 1,
-    exclusiveMax: true,
-    description: 'AdamW β1 (spec §1.9: 0.9)',
-  },
-  adamBeta2: {
-    type: 'number',
-    default: 0.95,
-    min: 0,
-    max: 1,
-    exclusiveMax: true,
-    description: 'AdamW β2 (spec §1.9: 0.95)',
-  },
-  adamEps: {
-    type: 'number',
-    default: 1e-8,
-    min: 0,
-    exclusiveMin: true,
-    description: 'AdamW ε (spec §1.9: 1e-8)',
-  },
-  rewardScaling: {
-    type: 'enum',
-    default: 'none',
-    values: ['none', 'pairwise-std'],
-    description:
-      "'none', or divide r1 − r2 by its running std ('pairwise-std'); both keep invariance to reward translation " +
-      '(spec §1.7 caveat: the authors scale by the running std of raw scores, which does not)',
-  },
-  rewardClip: {
-    type: 'number',
-    default: 0,
-    min: 0,
-    description:
-      'clip each raw score to [−c, c] before differencing; 0 = off (the authors use 10, spec §1.7; a clip that ' +
-      'shifted scores reach breaks invariance to reward translation)',
   },
 };
 
