@@ -1,51 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CausalLM } from '@relign/lm';
-import { computeLogprobs, generate, type RolloutMinibatch } from '@relign/rollout';
+import type { RolloutMinibatch } from '@relign/rollout';
 import { TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
 import { createInstance, resolvePluginConfig, type AlgorithmPlugin } from '@relign/core';
-import { conformanceChecks, describeConformance, CONFORMANCE_DEFAULTS } from '@relign/core/testing';
+import {
+  conformanceChecks,
+  countChangedParameters as changed,
+  describeConformance,
+  CONFORMANCE_DEFAULTS,
+  pairRollout,
+  snapshotParameters as snapshot,
+} from '@relign/core/testing';
 import plugin, { p3oV1Plugin } from './index.js';
 
 const asPlugin = plugin as unknown as AlgorithmPlugin;
 const PROMPTS = CONFORMANCE_DEFAULTS.prompts;
-
-/** A fresh rollout of the policy (2 responses per prompt) with reference log-probs and the given rewards. */
-async function rollout(
-  policy: CausalLM,
-  reference: CausalLM,
-  rewards: (row: number) => number,
-): Promise<RolloutMinibatch> {
-  const batch = await generate(policy, PROMPTS, {
-    maxNewTokens: 6,
-    temperature: 1,
-    stopTokenIds: [0],
-    responsesPerPrompt: 2,
-    seed: 5,
-  });
-  const ref = computeLogprobs(reference, batch);
-  const refLogprobs = (await ref.data()) as Float32Array;
-  ref.dispose();
-  return {
-    ...batch,
-    rewards: Float32Array.from({ length: batch.batchSize }, (_, b) => rewards(b)),
-    refLogprobs,
-    policyVersions: new Int32Array(batch.batchSize),
-  };
-}
-
-function snapshot(model: CausalLM): Map<string, Float32Array> {
-  return new Map([...model.variables()].map(([n, v]) => [n, v.dataSync().slice() as Float32Array]));
-}
-
-function changed(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
-  let n = 0;
-  for (const [name, x] of a) {
-    const y = b.get(name)!;
-    for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) n++;
-  }
-  return n;
-}
 
 describe('p3o-v1 plugin', () => {
   it('is the default export, with the spec §1.9 defaults and pairwise requirements', () => {
@@ -107,7 +77,7 @@ describe.each(TEST_BACKENDS)('p3o-v1 on %s', (backend) => {
   it('zero gradient where clipping is active: an update on fully clipped pairs leaves every parameter unchanged', async () => {
     const { policy, reference } = pair();
     // Policy = reference, so L_θ = 0 and q = r1 − r2 = +1 for every pair (y1 scored 1, y2 scored 0).
-    const fresh = await rollout(policy, reference, (b) => (b % 2 === 0 ? 1 : 0));
+    const fresh = await pairRollout(policy, reference, PROMPTS, (b) => (b % 2 === 0 ? 1 : 0));
     // Move the stored old log-probs so each pair has already moved past the clip in the direction q favours:
     // L1 − L1_old = +0.5, L2 − L2_old = −0.5 → V2: d − d_old = 1 > ε; V1: ρ1 = e^0.5 > 1 + ε, ρ2 = e^−0.5 < 1 − ε.
     const stale: RolloutMinibatch = { ...fresh, logprobs: fresh.logprobs.slice() };
@@ -135,7 +105,7 @@ describe.each(TEST_BACKENDS)('p3o-v1 on %s', (backend) => {
 
   it('reports the loss statistics of spec §1.4 and ratio 1 on a fresh rollout; rejects rollouts that are not pairs', async () => {
     const { policy, reference } = pair();
-    const batch = await rollout(policy, reference, (b) => (b % 4) - 1.5); // r1 − r2 = −1 per pair
+    const batch = await pairRollout(policy, reference, PROMPTS, (b) => (b % 4) - 1.5); // r1 − r2 = −1 per pair
     const { instance } = createInstance(asPlugin, { policy, reference, seed: 2 }, { epochs: 1 });
     try {
       const ev = await instance.evaluate(batch, { klCoef: 0.05, policyVersion: 0 });

@@ -12,16 +12,14 @@
  * complete; older `step-*` directories are removed afterwards.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdir, readdir, readFile, rm as remove } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { latestCheckpoint } from '@relign/lm';
-import { loadTensors, saveTensors, writeFileAtomic, type AdamW, type RngState } from '@relign/tensor';
+import { latestCheckpoint, saveTrainingCheckpoint } from '@relign/lm';
+import { loadTensors, type AdamW, type RngState } from '@relign/tensor';
 import { RewardModel } from './reward-model.js';
 
 export const RM_OPTIMIZER_FILE = 'optimizer.safetensors';
 export const RM_TRAINER_STATE_FILE = 'trainer_state.json';
-const LATEST_FILE = 'latest.json';
 
 /** What a resumed run must share with its checkpoint. */
 export interface RewardRunFingerprint {
@@ -58,37 +56,17 @@ export interface RewardTrainerState {
   lastEval?: { step: number; accuracy: number; meanMargin: number; loss: number; count: number };
 }
 
-/** Writes a checkpoint of the reward model, optimizer and trainer state. @returns its directory. */
+/**
+ * Writes a checkpoint of the reward model, optimizer and trainer state, in the layout and with the atomicity of
+ * `@relign/lm`'s SFT checkpoints (the same files; the model directory also holds the head). @returns its directory.
+ */
 export async function saveRewardCheckpoint(
   checkpointDir: string,
   rm: RewardModel,
   optimizer: AdamW,
   state: RewardTrainerState,
 ): Promise<string> {
-  await mkdir(checkpointDir, { recursive: true });
-  const name = `step-${String(state.step).padStart(8, '0')}-${randomBytes(3).toString('hex')}`;
-  const dir = join(checkpointDir, name);
-  await mkdir(dir);
-  await rm.save(dir);
-  const opt = optimizer.state();
-  try {
-    await saveTensors(join(dir, RM_OPTIMIZER_FILE), opt.tensors, { step: String(opt.step) });
-  } finally {
-    for (const t of opt.tensors.values()) t.dispose();
-  }
-  await writeFileAtomic(
-    join(dir, RM_TRAINER_STATE_FILE),
-    JSON.stringify({ ...state, optimizerStep: opt.step }, null, 2) + '\n',
-  );
-  await writeFileAtomic(
-    join(checkpointDir, LATEST_FILE),
-    JSON.stringify({ checkpoint: name, step: state.step }) + '\n',
-  );
-  for (const entry of await readdir(checkpointDir)) {
-    if (entry.startsWith('step-') && entry !== name)
-      await remove(join(checkpointDir, entry), { recursive: true, force: true });
-  }
-  return dir;
+  return saveTrainingCheckpoint(checkpointDir, rm, optimizer, state);
 }
 
 /**

@@ -14,3 +14,15 @@ export {
   type TestRegistrar,
 } from './conformance.js';
 export { reinforcePlugin, type ReinforceConfig } from './reinforce-plugin.js';
+export {
+  snapshotParameters,
+  countChangedParameters,
+  relativeParameterDifference,
+  maxAbsParameterDifference,
+  pairRollout,
+  countTokenReward,
+  rewardTranslationRun,
+  countTokenLearningRun,
+  type ParameterSnapshot,
+  type LearningRunOptions,
+} from './pairwise.js';

@@ -1,41 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CausalLM } from '@relign/lm';
-import { computeLogprobs, generate, type RolloutMinibatch } from '@relign/rollout';
+import { computeLogprobs, type RolloutMinibatch } from '@relign/rollout';
 import { TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
 import { createInstance, resolvePluginConfig, type AlgorithmPlugin } from '@relign/core';
-import { CONFORMANCE_DEFAULTS, describeConformance } from '@relign/core/testing';
+import {
+  CONFORMANCE_DEFAULTS,
+  countChangedParameters as changed,
+  describeConformance,
+  pairRollout,
+  snapshotParameters as snapshot,
+} from '@relign/core/testing';
 import plugin, { onlineDpoPlugin } from '../index.js';
 import { identicalPairs, selectPairs } from './pairs.js';
 
 const asPlugin = plugin as unknown as AlgorithmPlugin;
 const PROMPTS = CONFORMANCE_DEFAULTS.prompts;
 const LN2 = Math.log(2);
-
-/** A fresh rollout of the policy (2 responses per prompt) with reference log-probs and the given rewards. */
-async function rollout(
-  policy: CausalLM,
-  reference: CausalLM,
-  rewards: (row: number) => number,
-  seed = 5,
-): Promise<RolloutMinibatch> {
-  const batch = await generate(policy, PROMPTS, {
-    maxNewTokens: 6,
-    temperature: 1,
-    stopTokenIds: [0],
-    responsesPerPrompt: 2,
-    seed,
-  });
-  const ref = computeLogprobs(reference, batch);
-  const refLogprobs = (await ref.data()) as Float32Array;
-  ref.dispose();
-  return {
-    ...batch,
-    rewards: Float32Array.from({ length: batch.batchSize }, (_, b) => rewards(b)),
-    refLogprobs,
-    policyVersions: new Int32Array(batch.batchSize),
-  };
-}
 
 /** The batch with row 2i + 1 replaced by a copy of row 2i (pair i's two responses identical). */
 function makeIdentical(batch: RolloutMinibatch, pairs: number[]): RolloutMinibatch {
@@ -61,19 +42,6 @@ function makeIdentical(batch: RolloutMinibatch, pairs: number[]): RolloutMinibat
     out.rewards[b] = out.rewards[a]!;
   }
   return out;
-}
-
-function snapshot(model: CausalLM): Map<string, Float32Array> {
-  return new Map([...model.variables()].map(([n, v]) => [n, v.dataSync().slice() as Float32Array]));
-}
-
-function changed(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
-  let n = 0;
-  for (const [name, x] of a) {
-    const y = b.get(name)!;
-    for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) n++;
-  }
-  return n;
 }
 
 describe('online dpo plugin', () => {
@@ -136,7 +104,7 @@ describe.each(TEST_BACKENDS)('online dpo on %s', (backend) => {
 
   it('evaluate at policy = reference: loss ln 2, accuracy 0, ratios 1, scores margin = mean |r1 − r2|', async () => {
     const { policy, reference } = pair();
-    const batch = await rollout(policy, reference, (b) => [3, 1, 0, 2, 5, 5, 1, 4][b]!); // |Δ| = 2, 2, 0, 3
+    const batch = await pairRollout(policy, reference, PROMPTS, (b) => [3, 1, 0, 2, 5, 5, 1, 4][b]!); // |Δ| = 2, 2, 0, 3
     for (const labels of ['hard', 'soft'] as const) {
       const { instance } = createInstance(asPlugin, { policy, reference, seed: 2 }, { labels, epochs: 1 });
       try {
@@ -163,7 +131,7 @@ describe.each(TEST_BACKENDS)('online dpo on %s', (backend) => {
   it('learns the labelled direction: after updates the chosen (higher-scored) response gains log-ratio over the rejected', async () => {
     const { policy, reference } = pair();
     // Pairs 0 and 2 prefer y2, pairs 1 and 3 prefer y1.
-    const batch = await rollout(policy, reference, (b) => [0, 1, 1, 0, 0, 2, 3, 1][b]!);
+    const batch = await pairRollout(policy, reference, PROMPTS, (b) => [0, 1, 1, 0, 0, 2, 3, 1][b]!);
     const { instance } = createInstance(
       asPlugin,
       { policy, reference, seed: 3 },
@@ -184,7 +152,7 @@ describe.each(TEST_BACKENDS)('online dpo on %s', (backend) => {
 
   it('skips pairs whose two responses are identical (counted), updating exactly as on the other pairs alone', async () => {
     const { policy, reference } = pair();
-    const fresh = await rollout(policy, reference, (b) => (b % 3) - 1);
+    const fresh = await pairRollout(policy, reference, PROMPTS, (b) => (b % 3) - 1);
     const batch = makeIdentical(fresh, [0, 2]);
     expect(identicalPairs(batch)).toEqual([true, false, true, false]);
     const config = { epochs: 2, pairsPerMinibatch: 1, lr: 1e-2 };
@@ -226,7 +194,7 @@ describe.each(TEST_BACKENDS)('online dpo on %s', (backend) => {
 
   it('selectPairs re-pads a subset whose log-probs equal the same rows of the full batch', async () => {
     const { policy, reference } = pair();
-    const batch = await rollout(policy, reference, () => 0, 11);
+    const batch = await pairRollout(policy, reference, PROMPTS, () => 0, 11);
     const sub = selectPairs(batch, [3, 1]);
     expect(sub.batchSize).toBe(4);
     expect(Array.from(sub.groupIds)).toEqual([

@@ -58,14 +58,15 @@ export interface TrainerState {
 }
 
 /**
- * Writes a checkpoint (see the module comment for the layout and atomicity).
+ * Writes a checkpoint (see the module comment for the layout and atomicity). `model` is anything that saves
+ * itself into a directory (a `CausalLM`, or a reward model with its head); `state` is the trainer's JSON state.
  * @returns the checkpoint's directory.
  */
-export async function saveTrainingCheckpoint(
+export async function saveTrainingCheckpoint<S extends { step: number } = TrainerState>(
   checkpointDir: string,
-  model: CausalLM,
+  model: { save(dir: string): Promise<void> },
   optimizer: AdamW,
-  state: TrainerState,
+  state: S,
 ): Promise<string> {
   await mkdir(checkpointDir, { recursive: true });
   // A unique name: never overwrites a directory that latest.json may point to.
