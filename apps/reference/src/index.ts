@@ -17,6 +17,7 @@ export {
   runPipeline,
   runStage,
   pipelineStages,
+  checkBeforeStages,
   prepareRunDir,
   readRunConfig,
   formatStageTimes,
@@ -24,17 +25,12 @@ export {
   type RunPipelineOptions,
   type RunPipelineResult,
 } from './pipeline.js';
-export {
-  CONFIG_SCHEMA,
-  FIRST_PARTY_ALGOS,
-  type RelignConfig,
-  type Field,
-  type Section,
-} from './config/schema.js';
+export { CONFIG_SCHEMA, FIRST_PARTY_ALGOS, type RelignConfig } from './config/schema.js';
 export { PRESETS, PRESET_NAMES, type PresetName, type PartialConfig } from './config/presets.js';
 export { buildConfig, readConfigFile, flagsToOverrides, type BuildConfigOptions } from './config/load.js';
 export { validateConfig, ConfigError, deepMerge, listFields, schemaDefaults } from './config/validate.js';
 export { RunDir, type StageRecord, type StageStatus } from './run-dir.js';
+export { RunOwnership, ForeignRunDirError, RUN_MARKER, RUN_LAYOUT } from './run-ownership.js';
 export { InterruptedError, type StageContext } from './context.js';
 export {
   Progress,

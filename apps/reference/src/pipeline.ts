@@ -4,13 +4,14 @@
  * stages already done are skipped and an interrupted one continues from its checkpoint.
  */
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { resolvePluginConfig } from '@relign/core';
 import type { RelignConfig } from './config/schema.js';
-import { validateConfig } from './config/validate.js';
+import { ConfigError, validateConfig } from './config/validate.js';
 import { InterruptedError, type StageContext } from './context.js';
-import { FIRST_PARTY_PLUGINS } from './plugins.js';
+import { FIRST_PARTY_PLUGINS, pluginFor } from './plugins.js';
 import { formatDuration, Progress } from './progress.js';
-import { readJson, RunDir, writeJson, type StageRecord } from './run-dir.js';
+import { CONFIG_JSON_FIX, readJson, RunDir, writeJson, type StageRecord } from './run-dir.js';
 import { evalStage } from './stages/eval.js';
 import { frontierStage } from './stages/frontier.js';
 import { labelStage } from './stages/label.js';
@@ -71,23 +72,79 @@ export async function runStage(ctx: StageContext, stage: PipelineStage): Promise
     ...(previousSeconds > 0 ? { previousSeconds: Number(previousSeconds.toFixed(2)) } : {}),
   };
   progress.line(`== ${stage.name}${previousSeconds > 0 ? ' (resuming)' : ''}`);
-  await run.recordStage({ ...base, status: 'running', seconds: 0 });
-  const t0 = performance.now();
-  const seconds = () => Number(((performance.now() - t0) / 1000).toFixed(2));
-  try {
-    await stage.run(ctx);
-  } catch (err) {
-    const interrupted = err instanceof InterruptedError || ctx.signal.aborted;
-    const rec: StageRecord = { ...base, status: interrupted ? 'interrupted' : 'failed', seconds: seconds() };
-    if (!interrupted) rec.error = (err as Error)?.message ?? String(err);
-    await run.recordStage(rec);
-    if (interrupted && !(err instanceof InterruptedError)) throw new InterruptedError(stage.name);
-    throw err;
-  }
-  const s = seconds();
-  await run.recordStage({ ...base, status: 'done', seconds: s });
+  // Every path the stage creates is recorded as relign's: only those may be removed later.
+  const s = await run.track(async () => {
+    await run.recordStage({ ...base, status: 'running', seconds: 0 });
+    const t0 = performance.now();
+    const seconds = () => Number(((performance.now() - t0) / 1000).toFixed(2));
+    try {
+      await stage.run(ctx);
+    } catch (err) {
+      const interrupted = err instanceof InterruptedError || ctx.signal.aborted;
+      const rec: StageRecord = {
+        ...base,
+        status: interrupted ? 'interrupted' : 'failed',
+        seconds: seconds(),
+      };
+      if (!interrupted) rec.error = (err as Error)?.message ?? String(err);
+      await run.recordStage(rec);
+      if (interrupted && !(err instanceof InterruptedError)) throw new InterruptedError(stage.name);
+      throw err;
+    }
+    const took = seconds();
+    await run.recordStage({ ...base, status: 'done', seconds: took });
+    return took;
+  });
   progress.line(`   ${stage.name} took ${formatDuration(s + previousSeconds)}`);
   return 'done';
+}
+
+const MODEL_DIR_FILES = ['config.json', 'model.safetensors', 'vocab.json', 'merges.txt'];
+
+/**
+ * Checks, before the first stage, what the stages will need that the config names, so that a typo fails
+ * in a second rather than after minutes of earlier stages: every optimizer they train (`train.algos`)
+ * resolves to a plugin that accepts its `algos.<name>` settings, and the starting model `model.base` is
+ * there. Stage inputs made by earlier stages are checked by each stage itself.
+ * @throws ConfigError listing every problem.
+ */
+export async function checkBeforeStages(
+  cfg: RelignConfig,
+  stages: readonly PipelineStage[],
+  run = new RunDir(cfg.runDir),
+): Promise<void> {
+  const names = new Set(stages.map((s) => s.name));
+  const problems: string[] = [];
+  const sweeps = cfg.frontier.klCoefs.length > 0 || cfg.frontier.seeds.length > 0;
+  const algos = cfg.train.algos.filter((a) => names.has(`train:${a}`) || (sweeps && names.has('frontier')));
+  for (const algo of algos) {
+    try {
+      resolvePluginConfig(await pluginFor(algo), cfg.algos[algo] ?? {});
+    } catch (err) {
+      problems.push(`train.algos: '${algo}': ${(err as Error).message}`);
+    }
+  }
+  const base = cfg.model.base;
+  if (names.has('sft') && base === 'pretrain' && !names.has('pretrain')) {
+    if (!existsSync(join(run.pretrainDir, 'model.safetensors'))) {
+      problems.push(
+        `model.base is 'pretrain' but ${run.pretrainDir} holds no model: run \`relign pretrain\` first`,
+      );
+    }
+  } else if (names.has('sft') && !['default', 'scratch', 'pretrain'].includes(base)) {
+    const dir = resolve(base);
+    const missing = MODEL_DIR_FILES.filter((f) => !existsSync(join(dir, f)));
+    if (!existsSync(dir)) {
+      problems.push(
+        `model.base: ${dir} does not exist. Use 'default', 'scratch', 'pretrain' or a GPT-2-family checkpoint directory.`,
+      );
+    } else if (missing.length > 0) {
+      problems.push(
+        `model.base: ${dir} lacks ${missing.join(', ')} (a GPT-2-family checkpoint directory has ${MODEL_DIR_FILES.join(', ')})`,
+      );
+    }
+  }
+  if (problems.length > 0) throw new ConfigError('config', problems);
 }
 
 /** Outputs of a run that a fresh (not resumed) `relign run` removes first, so no stale result survives. */
@@ -104,22 +161,29 @@ const RUN_OUTPUTS = [
 ];
 
 /**
- * Prepares a run directory: a fresh run removes the outputs of an earlier one (only the known entries of
- * the layout); the effective config is written to `config.json`.
+ * Prepares a run directory: claims it (a non-empty directory that relign did not create needs `force`);
+ * a fresh run removes the outputs of an earlier one — only files relign created there, never others; the
+ * effective config is written to `config.json`.
+ * @throws ForeignRunDirError for a non-empty directory without relign's marker and without `force`.
  */
-export async function prepareRunDir(cfg: RelignConfig, resume: boolean): Promise<RunDir> {
+export async function prepareRunDir(
+  cfg: RelignConfig,
+  resume: boolean,
+  options: { force?: boolean } = {},
+): Promise<RunDir> {
   const run = new RunDir(cfg.runDir);
+  await run.claim(options);
   if (!resume) {
-    for (const entry of RUN_OUTPUTS) await rm(run.path(entry), { recursive: true, force: true });
+    for (const entry of RUN_OUTPUTS) await run.removeOwned(entry);
   }
-  await writeJson(run.configPath, cfg);
+  await run.track(() => writeJson(run.configPath, cfg));
   return run;
 }
 
 /** Reads a run's saved `config.json` (validated). */
 export function readRunConfig(runDir: string): RelignConfig {
   const run = new RunDir(runDir);
-  const raw = readJson<Record<string, unknown>>(run.configPath);
+  const raw = readJson<Record<string, unknown>>(run.configPath, undefined, CONFIG_JSON_FIX);
   return validateConfig(raw, FIRST_PARTY_PLUGINS, run.configPath);
 }
 
@@ -136,6 +200,8 @@ export interface RunPipelineOptions {
   signal?: AbortSignal;
   /** Run only these stages (by name, e.g. ['sft', 'label']), in pipeline order. Default: all. */
   only?: readonly string[];
+  /** Use a non-empty run directory that relign did not create (it still removes only its own files). */
+  force?: boolean;
 }
 
 export interface RunPipelineResult {
@@ -156,8 +222,6 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunPipel
   const progress = options.progress ?? new Progress();
   const signal = options.signal ?? new AbortController().signal;
   const t0 = performance.now();
-  const run = await prepareRunDir(cfg, resume);
-  const ctx: StageContext = { cfg, run, progress, signal, resume };
   let stages = pipelineStages(cfg);
   if (options.only) {
     const unknown = options.only.filter((n) => !stages.some((s) => s.name === n));
@@ -168,6 +232,10 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunPipel
     }
     stages = stages.filter((s) => options.only!.includes(s.name));
   }
+  // Everything is checked before the run directory is touched.
+  await checkBeforeStages(cfg, stages);
+  const run = await prepareRunDir(cfg, resume, { force: options.force ?? false });
+  const ctx: StageContext = { cfg, run, progress, signal, resume };
   for (const stage of stages) await runStage(ctx, stage);
   return { run, stages: run.stages(), seconds: (performance.now() - t0) / 1000 };
 }

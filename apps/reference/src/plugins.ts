@@ -2,7 +2,7 @@
  * The optimizers the app knows without a registry lookup (its dependencies), and resolution of any other
  * installed plugin by name (`resolvePlugin` of @relign/core: `@relign/<name>`, then `relign-plugin-<name>`).
  */
-import { resolvePlugin, type AlgorithmPlugin } from '@relign/core';
+import { resolvePlugin, type AnyAlgorithmPlugin } from '@relign/core';
 import dpoPlugin from '@relign/dpo';
 import p3oV1Plugin from '@relign/p3o-v1';
 import p3oV2Plugin from '@relign/p3o-v2';
@@ -10,11 +10,11 @@ import { createPpoMaxPlugin, ppoMaxPlugin } from '@relign/ppo-max';
 import type { RewardModel } from '@relign/reward-model';
 
 /** The four first-party plugins by name (PPO-max without a reward model attached). */
-export const FIRST_PARTY_PLUGINS: Readonly<Record<string, AlgorithmPlugin>> = {
-  'ppo-max': ppoMaxPlugin as unknown as AlgorithmPlugin,
-  dpo: dpoPlugin as unknown as AlgorithmPlugin,
-  'p3o-v1': p3oV1Plugin as unknown as AlgorithmPlugin,
-  'p3o-v2': p3oV2Plugin as unknown as AlgorithmPlugin,
+export const FIRST_PARTY_PLUGINS: Readonly<Record<string, AnyAlgorithmPlugin>> = {
+  'ppo-max': ppoMaxPlugin,
+  dpo: dpoPlugin,
+  'p3o-v1': p3oV1Plugin,
+  'p3o-v2': p3oV2Plugin,
 };
 
 /**
@@ -22,9 +22,9 @@ export const FIRST_PARTY_PLUGINS: Readonly<Record<string, AlgorithmPlugin>> = {
  * spec §2.8) unless its config asks for `criticInit: 'policy'`; other names are first-party plugins or
  * installed packages.
  */
-export async function pluginFor(name: string, rewardModel?: RewardModel): Promise<AlgorithmPlugin> {
+export async function pluginFor(name: string, rewardModel?: RewardModel): Promise<AnyAlgorithmPlugin> {
   if (name === 'ppo-max' && rewardModel) {
-    return createPpoMaxPlugin({ rewardModel }) as unknown as AlgorithmPlugin;
+    return createPpoMaxPlugin({ rewardModel });
   }
   return FIRST_PARTY_PLUGINS[name] ?? (await resolvePlugin(name));
 }

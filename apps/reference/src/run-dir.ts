@@ -14,11 +14,13 @@
  * <runDir>/samples/<name>.jsonl   {prompt, response, gold, judge, proxy}
  * <runDir>/frontier/frontier.json KL-reward frontier points
  * <runDir>/report/report.html     the self-contained report
+ * <runDir>/.relign-run.json       relign's marker: the paths it created here (the only ones it deletes)
  * ```
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '@relign/tensor';
+import { RunOwnership } from './run-ownership.js';
 
 export type StageStatus = 'done' | 'running' | 'failed' | 'interrupted';
 
@@ -39,9 +41,33 @@ export interface StageRecord {
 /** Paths of a run directory. */
 export class RunDir {
   readonly root: string;
+  private ownership: RunOwnership | undefined;
 
   constructor(root: string) {
     this.root = resolve(root);
+  }
+
+  /**
+   * Opens the directory for writing (see run-ownership.ts): creates it with relign's marker, or reopens
+   * one that has the marker; a non-empty directory without it needs `force`.
+   * @throws ForeignRunDirError otherwise.
+   */
+  async claim(options: { force?: boolean } = {}): Promise<void> {
+    this.ownership = await RunOwnership.claim(this.root, options);
+  }
+
+  /** Runs `work`, recording the paths it creates as relign's (nothing is recorded before {@link claim}). */
+  track<T>(work: () => Promise<T>): Promise<T> {
+    return this.ownership ? this.ownership.track(work) : work();
+  }
+
+  /**
+   * Removes what relign created at `parts` (a file or folder of the run): never a file it did not create.
+   * In a directory without relign's marker nothing is removed.
+   */
+  async removeOwned(...parts: string[]): Promise<void> {
+    this.ownership ??= await RunOwnership.open(this.root);
+    await this.ownership?.remove(parts.join('/'));
   }
 
   path(...parts: string[]): string {
@@ -134,12 +160,26 @@ export async function writeJson(path: string, value: unknown): Promise<void> {
   await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
 }
 
-/** Reads JSON, with an error naming the file and the stage that makes it. */
-export function readJson<T>(path: string, madeBy?: string): T {
+/**
+ * Reads JSON, with errors naming the file: a missing one names the stage that makes it, one that does not
+ * parse says how to fix it (`fix`, default: rerun that stage, or fix or delete the file).
+ */
+export function readJson<T>(path: string, madeBy?: string, fix?: string): T {
   if (!existsSync(path)) {
     throw new Error(
       `${path} is missing${madeBy ? `: run \`relign ${madeBy}\` first (or \`relign run\`)` : ''}.`,
     );
   }
-  return JSON.parse(readFileSync(path, 'utf8')) as T;
+  const text = readFileSync(path, 'utf8');
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    const how = fix ?? (madeBy ? `run \`relign ${madeBy}\` again to rewrite it` : 'fix or delete it');
+    throw new Error(`${path} is not valid JSON (${(err as Error).message}): ${how}.`);
+  }
 }
+
+/** How to repair a run's `config.json` that does not parse (for {@link readJson}). */
+export const CONFIG_JSON_FIX =
+  'restore it, or pass --preset/--config (and your flags) to a single-stage command such as `relign eval`, ' +
+  'which then writes a new config.json';

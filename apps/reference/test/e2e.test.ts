@@ -282,7 +282,7 @@ describe('relign run --preset tiny (end to end)', () => {
       '--model.base',
       join(root, 'nowhere'),
     ]);
-    expect(noDir.code).toBe(1);
+    expect(noDir.code).toBe(2); // checked before the stage starts
     expect(noDir.printed.join('\n')).toMatch(/model\.base: .*nowhere does not exist/);
 
     // A frontier sweep: one extra run per optimizer at another KL coefficient, evaluated and collected.

@@ -23,6 +23,7 @@ import { ReplayBuffer } from '@relign/rollout';
 import { readSafetensors, writeFileAtomic, type RngState } from '@relign/tensor';
 import type { KlControllerState } from './kl.js';
 import type { SerializedPluginState } from './state-io.js';
+import { validateTrainerState } from './trainer-state.js';
 
 export const LATEST_FILE = 'latest.json';
 export const TRAINER_STATE_FILE = 'trainer_state.json';
@@ -168,8 +169,14 @@ export async function latestCheckpoint(dir: string): Promise<string | undefined>
   return join(dir, latest.checkpoint);
 }
 
-/** Reads a checkpoint directory (a `step-N` directory); the policy weights are applied by {@link loadPolicyWeights}. */
-export async function readCheckpoint(path: string): Promise<LoadedCheckpoint> {
+/**
+ * Reads a checkpoint directory (a `step-N` directory); the policy weights are applied by
+ * {@link loadPolicyWeights}. With `vocabSize` (the policy's), the replay buffer's token ids are checked against it.
+ */
+export async function readCheckpoint(
+  path: string,
+  options: { vocabSize?: number } = {},
+): Promise<LoadedCheckpoint> {
   const statePath = join(path, TRAINER_STATE_FILE);
   let state: TrainerCheckpointState;
   try {
@@ -182,9 +189,10 @@ export async function readCheckpoint(path: string): Promise<LoadedCheckpoint> {
   if (state?.format !== STATE_FORMAT || state.version !== 1) {
     throw new Error(`Trainer: ${statePath} is not a version-1 trainer state ("format": "${STATE_FORMAT}").`);
   }
+  state = validateTrainerState(state, statePath);
   const pluginJson = await readFile(join(path, PLUGIN_JSON_FILE), 'utf8');
   const pluginBytes = await readFile(join(path, PLUGIN_TENSORS_FILE));
-  const buffer = await ReplayBuffer.load(join(path, BUFFER_DIR));
+  const buffer = await ReplayBuffer.load(join(path, BUFFER_DIR), options);
   return {
     path,
     state,
@@ -202,7 +210,7 @@ export async function readCheckpoint(path: string): Promise<LoadedCheckpoint> {
  */
 export async function loadPolicyWeights(policy: CausalLM, checkpoint: string): Promise<void> {
   const file = join(checkpoint, POLICY_DIR, WEIGHTS_FILE);
-  const { tensors } = await readSafetensors(file);
+  const { tensors } = await readSafetensors(file, { finite: true });
   const vars = policy.variables();
   for (const [name, v] of vars) {
     const t = tensors.get(name);

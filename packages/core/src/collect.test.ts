@@ -1,7 +1,11 @@
-import { describe, expect, it } from 'vitest';
-import type { RolloutBatch } from '@relign/rollout';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CausalLM } from '@relign/lm';
+import { computeLogprobs, type RolloutBatch } from '@relign/rollout';
 import type { RewardFunction } from '@relign/reward-model';
-import { scoreBatch, sequenceSums } from './collect.js';
+import { TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
+import { collectRollout, scoreBatch, sequenceSums } from './collect.js';
+import { meanKl } from './metrics.js';
+import { CONFORMANCE_DEFAULTS, countLowIdsReward } from './testing/conformance.js';
 
 /** Two prompts × two responses; row 1 and row 2 ended with the stop token 0. */
 function batch(): RolloutBatch {
@@ -43,7 +47,7 @@ function recorder(kind: 'text' | 'tokens' | 'any', out: (i: number) => number = 
         responses: [...responses].map((r) => (typeof r === 'string' ? r : [...r])),
         options,
       });
-      return Float32Array.from({ length: prompts.length }, (_x, i) => out(i));
+      return Float64Array.from({ length: prompts.length }, (_x, i) => out(i));
     },
   };
   return { fn, calls };
@@ -78,6 +82,15 @@ describe('scoreBatch', () => {
     expect(calls[1]!.prompts).toEqual(['t5 t6', 't5 t6', 't7 t8 t9', 't7 t8 t9']);
   });
 
+  it('keeps the scores in float64, so r1 − r2 of shifted non-integer rewards is exact (spec §1.10)', async () => {
+    const shifted = [1e5 + 0.3, 1e5 + 0.1, 0.3, 0.1];
+    const scores = await scoreBatch(recorder('tokens', (i) => shifted[i]!).fn, batch());
+    expect(scores).toBeInstanceOf(Float64Array);
+    expect([...scores]).toEqual(shifted);
+    // float32 would give 100000.3125 − 100000.1171875 = 0.1953.
+    expect(Math.abs(scores[0]! - scores[1]! - 0.2)).toBeLessThan(1e-9);
+  });
+
   it('rejects non-finite scores naming the row and wrong counts', async () => {
     await expect(scoreBatch(recorder('tokens', (i) => (i === 2 ? Infinity : 0)).fn, batch())).rejects.toThrow(
       /non-finite score \(Infinity\) for row 2 \(prompt 1 of the iteration, response 0\)/,
@@ -94,5 +107,57 @@ describe('scoreBatch', () => {
 describe('sequenceSums', () => {
   it('sums each row over its valid tokens only', () => {
     expect([...sequenceSums(batch().logprobs, batch())]).toEqual([-6, -0.75, -4, -3]);
+  });
+});
+
+describe.each(TEST_BACKENDS)('collectRollout on %s', (backend) => {
+  beforeAll(() => useBackend(backend));
+
+  const collect = async (generation: { topK?: number; topP?: number }) => {
+    const policy = CausalLM.create(CONFORMANCE_DEFAULTS.model, 7);
+    const reference = policy.clone({ trainable: false });
+    try {
+      const r = await collectRollout({
+        policy,
+        reference,
+        prompts: CONFORMANCE_DEFAULTS.prompts,
+        reward: countLowIdsReward(),
+        generation: { maxNewTokens: 6, temperature: 0.8, stopTokenIds: [0], ...generation },
+        responsesPerPrompt: 2,
+        seed: 3,
+        policyVersion: 0,
+      });
+      const lp = computeLogprobs(policy, r.batch);
+      const full = (await lp.data()) as Float32Array;
+      lp.dispose();
+      return { ...r, full };
+    } finally {
+      policy.dispose();
+      reference.dispose();
+    }
+  };
+
+  it.each([
+    ['topK 3', { topK: 3 }],
+    ['topP 0.5', { topP: 0.5 }],
+  ])(
+    'with %s keeps full-vocabulary log-probs: KL to an identical reference is 0 (spec §4.2)',
+    async (_label, generation) => {
+      const r = await collect(generation);
+      expect([...r.batch.logprobs]).toEqual([...r.full]);
+      expect(Math.abs(meanKl(r.batch, r.refLogprobs!))).toBeLessThan(1e-5);
+      // The truncated sampler's own log-probs (what the batch used to carry) are kept aside; against the
+      // full-vocabulary reference they read as a large KL (the issue measured 9.2 nats per sequence).
+      expect(r.samplingLogprobs).toBeInstanceOf(Float32Array);
+      const sampled = { ...r.batch, logprobs: r.samplingLogprobs! };
+      expect(meanKl(sampled, r.refLogprobs!)).toBeGreaterThan(0.5);
+    },
+  );
+
+  it('without top-k/top-p keeps the sampling log-probs as they are', async () => {
+    const r = await collect({});
+    expect(r.samplingLogprobs).toBeUndefined();
+    for (let i = 0; i < r.full.length; i++)
+      expect(Math.abs(r.batch.logprobs[i]! - r.full[i]!)).toBeLessThan(1e-4);
   });
 });

@@ -4,8 +4,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '@relign/lm';
-import { computeLogprobs, generate, type PromptTokens, type RolloutBatch } from '@relign/rollout';
-import type { RewardFunction } from '@relign/reward-model';
+import {
+  computeLogprobs,
+  generate,
+  TokenDistribution,
+  type PromptTokens,
+  type RolloutBatch,
+} from '@relign/rollout';
+import type { RewardFunction, ScoreOptions } from '@relign/reward-model';
 
 /** Sampling settings of the trainer (responses per prompt, seed and policy version are set per call). */
 export interface GenerationOptions {
@@ -13,9 +19,16 @@ export interface GenerationOptions {
   maxNewTokens: number;
   /** Sampling temperature τ > 0 (default 1). Log-probs of every model use the same τ (spec §4.2). */
   temperature?: number;
-  /** Top-k (0 = off, the default). Keep it off for RL: the sampler is then not π_θ (spec §4.2). */
+  /**
+   * Top-k (0 = off, the default). With top-k or top-p on, tokens are drawn from the truncated distribution but
+   * the rollout keeps the log-probs of the full-vocabulary `softmax(z/τ)` (what the loss and the reference use,
+   * spec §4.2), so importance ratios start at 1 and the KL is that of π_θ. The samples are then off-policy:
+   * they come from the truncated sampler, not from π_θ, and nothing corrects for it (the cut tail is never
+   * sampled, so its probability is never pushed down or up). Keep top-k/top-p off for RL unless that bias is
+   * wanted; each truncated rollout also costs one more forward pass of the policy.
+   */
   topK?: number;
-  /** Nucleus top-p (1 = off, the default). Keep it off for RL (spec §4.2). */
+  /** Nucleus top-p (1 = off, the default). Same off-policy bias as `topK`. */
   topP?: number;
   /** Tokens that end a response (e.g. `[tokenizer.eosId]`). */
   stopTokenIds: readonly number[];
@@ -30,9 +43,21 @@ export interface TextDecoder {
 
 /** A scored rollout in host arrays. */
 export interface ScoredRollout {
+  /**
+   * The sampled batch. Its `logprobs` are full-vocabulary log-probs at the sampling temperature (spec §4.2),
+   * also when top-k/top-p truncated the distribution the tokens were drawn from (see `samplingLogprobs`).
+   */
   batch: RolloutBatch;
-  /** `[B]` raw reward-function scores (finite). */
-  rewards: Float32Array;
+  /**
+   * `[B]` raw reward-function scores (finite), in float64: P3O's invariance to r + δ(x) needs `r1 − r2` of
+   * the scores as returned, not of their float32 roundings (spec §1.10).
+   */
+  rewards: Float64Array;
+  /**
+   * `[B, Tr]` log-probs under the truncated distribution actually sampled from (0 at padding); present only
+   * when top-k/top-p truncated it, in which case `batch.logprobs` was replaced by full-vocabulary log-probs.
+   */
+  samplingLogprobs?: Float32Array;
   /** `[B, Tr]` reference log-probs (0 at padding), when a reference was given. */
   refLogprobs?: Float32Array;
   /** Seconds spent generating, scoring and in the reference pass. */
@@ -46,6 +71,8 @@ export interface CollectOptions {
   prompts: readonly PromptTokens[];
   /** Texts of `prompts` (same order), when known; otherwise they are decoded when a text reward needs them. */
   promptTexts?: readonly string[];
+  /** The record of each prompt (same order), handed to the reward function per row (`ScoreOptions.records`). */
+  promptRecords?: readonly unknown[];
   reward: RewardFunction;
   tokenizer?: TextDecoder;
   generation: GenerationOptions;
@@ -65,6 +92,19 @@ export async function collectRollout(o: CollectOptions): Promise<ScoredRollout> 
     seed: o.seed,
     policyVersion: o.policyVersion,
   });
+  // Truncated sampling (top-k/top-p): the log-probs generate recorded are of the truncated distribution, but
+  // the loss, the reference and every KL use the full softmax(z/τ) (spec §4.2). Keep those for training, so
+  // ratios are 1 before an update and KL(π_θ‖π_ref) is 0 at θ = ref.
+  let samplingLogprobs: Float32Array | undefined;
+  if (new TokenDistribution(o.policy.config.vocab_size, batch.options).truncates) {
+    const lp = computeLogprobs(o.policy, batch);
+    try {
+      samplingLogprobs = batch.logprobs;
+      batch.logprobs = (await lp.data()) as Float32Array;
+    } finally {
+      lp.dispose();
+    }
+  }
   const t1 = now();
   const rewards = await scoreBatch(o.reward, batch, o);
   const t2 = now();
@@ -84,15 +124,17 @@ export async function collectRollout(o: CollectOptions): Promise<ScoredRollout> 
     seconds: { generate: t1 - t0, score: t2 - t1, reference: t3 - t2 },
   };
   if (refLogprobs) out.refLogprobs = refLogprobs;
+  if (samplingLogprobs) out.samplingLogprobs = samplingLogprobs;
   return out;
 }
 
 /**
  * Scores a batch with a reward function: token arrays (prompt without padding, response with its stop token)
  * unless the function works on text and a tokenizer is available, in which case decoded text (response
- * without its stop token). Per-row metadata (`endedWithEos`, `responseLengths`) is passed along.
+ * without its stop token). Per-row metadata (`endedWithEos`, `responseLengths`, and with `promptRecords` the
+ * row's prompt record) is passed along.
  *
- * @returns `[B]` scores.
+ * @returns `[B]` scores in float64 (the reward function's numbers as returned, see {@link ScoredRollout.rewards}).
  * @throws Error naming the reward function and the row (prompt and response index) of a non-finite score,
  *   or a wrong number of scores; nothing is returned for such a batch.
  */
@@ -102,9 +144,11 @@ export async function scoreBatch(
   context: {
     prompts?: readonly PromptTokens[];
     promptTexts?: readonly string[];
+    /** One record per prompt of the batch (rows `g·G … g·G + G − 1` share record `g`). */
+    promptRecords?: readonly unknown[];
     tokenizer?: TextDecoder;
   } = {},
-): Promise<Float32Array> {
+): Promise<Float64Array> {
   const { batchSize: B, promptWidth: Tp, responseWidth: Tr, responsesPerPrompt: G } = batch;
   const promptTokens: Int32Array[] = [];
   const responseTokens: Int32Array[] = [];
@@ -112,10 +156,19 @@ export async function scoreBatch(
     promptTokens.push(batch.promptTokens.slice(b * Tp + Tp - batch.promptLengths[b]!, (b + 1) * Tp));
     responseTokens.push(batch.responseTokens.slice(b * Tr, b * Tr + batch.responseLengths[b]!));
   }
-  const options = {
+  const options: ScoreOptions = {
     endedWithEos: Array.from(batch.endedWithEos, (v) => v === 1),
     responseLengths: Array.from(batch.responseLengths),
   };
+  if (context.promptRecords) {
+    const records = context.promptRecords;
+    if (records.length * G !== B) {
+      throw new Error(
+        `scoreBatch: ${records.length} prompt records for ${B / G} prompts; pass one record per prompt.`,
+      );
+    }
+    options.records = Array.from({ length: B }, (_, b) => records[Math.floor(b / G)]);
+  }
   let scores: ArrayLike<number>;
   if (reward.inputKind === 'text' && context.tokenizer) {
     const tok = context.tokenizer;
@@ -139,7 +192,7 @@ export async function scoreBatch(
         'it must return one finite number per response.',
     );
   }
-  const out = Float32Array.from(scores);
+  const out = Float64Array.from(scores);
   for (let b = 0; b < B; b++) {
     if (!Number.isFinite(out[b]!)) {
       throw new Error(

@@ -8,22 +8,45 @@ export {
   createInstance,
   resolvePluginConfig,
   isAlgorithmPlugin,
+  unwrapPluginModule,
+  RESOURCE_NAMES,
   type AlgorithmPlugin,
+  type AnyAlgorithmPlugin,
+  type ConfigOf,
   type AlgorithmInstance,
   type PluginContext,
+  type PluginResources,
+  type ResourceRequirements,
+  type RewardModelResource,
   type UpdateContext,
   type PluginState,
   type RolloutRequirements,
   type Metrics,
 } from './plugin.js';
 export {
+  configSchema,
+  numberField,
+  integerField,
+  booleanField,
+  enumField,
+  stringField,
+  stringListField,
+  numberListField,
+  sectionField,
+  namedSectionsField,
   resolveConfig,
+  checkConfig,
   defaultsOf,
+  describeField,
+  listConfigFields,
+  closestKey,
   type ConfigSchema,
   type ConfigField,
-  type NumberField,
-  type BooleanField,
-  type StringField,
+  type ConfigEntries,
+  type InferConfig,
+  type FieldInfo,
+  type NumberFieldOptions,
+  type CheckConfigOptions,
 } from './config.js';
 export {
   registerPlugin,
@@ -58,6 +81,7 @@ export {
   type CollectOptions,
 } from './collect.js';
 export { rolloutMetrics, meanKl, RunningStats, MetricsLog } from './metrics.js';
+export { newRows } from './new-rows.js';
 export { PromptSampler } from './prompt-sampler.js';
 export {
   latestCheckpoint,

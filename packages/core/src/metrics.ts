@@ -31,7 +31,7 @@ import type { Metrics } from './plugin.js';
 /** Reward, KL, entropy and length statistics of one scored rollout (metric names with `prefix`). */
 export function rolloutMetrics(
   batch: RolloutBatch,
-  rewards: Float32Array,
+  rewards: Float32Array | Float64Array,
   refLogprobs: Float32Array | undefined,
   prefix = '',
 ): Metrics {

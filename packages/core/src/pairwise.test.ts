@@ -5,7 +5,7 @@ import { computeLogprobs, generate, type RolloutMinibatch } from '@relign/rollou
 import { AdamW } from '@relign/tensor';
 import { assertNoLeaks, TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
 import { definePlugin, createInstance, type AlgorithmPlugin } from './plugin.js';
-import type { ConfigSchema } from './config.js';
+import { configSchema, enumField, integerField, numberField } from './config.js';
 import {
   adamwStep,
   checkPairRollout,
@@ -57,20 +57,20 @@ function ppgLoss(nan = false): PairwiseLoss {
 }
 
 type ToyConfig = PairwiseOptimizerConfig;
-const toySchema: ConfigSchema<ToyConfig> = {
-  lr: { type: 'number', default: 1e-3, min: 0, exclusiveMin: true, description: 'lr' },
-  epochs: { type: 'integer', default: 2, min: 1, description: 'epochs' },
-  pairsPerMinibatch: { type: 'integer', default: 2, min: 1, description: 'pairs per minibatch' },
-  maxGradNorm: { type: 'number', default: 1, min: 0, exclusiveMin: true, description: 'grad clip' },
-  weightDecay: { type: 'number', default: 0, min: 0, description: 'weight decay' },
-  adamBeta1: { type: 'number', default: 0.9, min: 0, max: 1, exclusiveMax: true, description: 'β1' },
-  adamBeta2: { type: 'number', default: 0.95, min: 0, max: 1, exclusiveMax: true, description: 'β2' },
-  adamEps: { type: 'number', default: 1e-8, min: 0, exclusiveMin: true, description: 'ε' },
-  rewardScaling: { type: 'enum', default: 'none', values: ['none', 'pairwise-std'], description: 'scaling' },
-  rewardClip: { type: 'number', default: 0, min: 0, description: 'clip' },
-};
+const toySchema = configSchema({
+  lr: numberField({ default: 1e-3, min: 0, exclusiveMin: true, description: 'lr' }),
+  epochs: integerField({ default: 2, min: 1, description: 'epochs' }),
+  pairsPerMinibatch: integerField({ default: 2, min: 1, description: 'pairs per minibatch' }),
+  maxGradNorm: numberField({ default: 1, min: 0, exclusiveMin: true, description: 'grad clip' }),
+  weightDecay: numberField({ default: 0, min: 0, description: 'weight decay' }),
+  adamBeta1: numberField({ default: 0.9, min: 0, max: 1, exclusiveMax: true, description: 'β1' }),
+  adamBeta2: numberField({ default: 0.95, min: 0, max: 1, exclusiveMax: true, description: 'β2' }),
+  adamEps: numberField({ default: 1e-8, min: 0, exclusiveMin: true, description: 'ε' }),
+  rewardScaling: enumField({ default: 'none', values: ['none', 'pairwise-std'], description: 'scaling' }),
+  rewardClip: numberField({ default: 0, min: 0, description: 'clip' }),
+});
 
-function toyPlugin(nan = false): AlgorithmPlugin {
+function toyPlugin(nan = false): AlgorithmPlugin<ToyConfig> {
   return definePlugin<ToyConfig>({
     name: nan ? 'toy-pairwise-nan' : 'toy-pairwise',
     description: 'pairwise policy gradient on the shared machinery (test)',
@@ -78,7 +78,7 @@ function toyPlugin(nan = false): AlgorithmPlugin {
     requirements: () => ({ responsesPerPrompt: 2, referenceLogprobs: true, valueHead: false }),
     create: (context, config) =>
       new PairwiseOptimizer({ name: 'toy', metricPrefix: 'toy', context, config, loss: ppgLoss(nan) }),
-  }) as unknown as AlgorithmPlugin;
+  });
 }
 
 /** A fresh rollout (2 responses per prompt) with reference log-probs and the given rewards per row. */
@@ -99,7 +99,7 @@ async function rollout(
   ref.dispose();
   return {
     ...batch,
-    rewards: Float32Array.from({ length: batch.batchSize }, (_, b) => rewards(b)),
+    rewards: Float64Array.from({ length: batch.batchSize }, (_, b) => rewards(b)),
     refLogprobs,
     policyVersions: new Int32Array(batch.batchSize),
   };
@@ -156,8 +156,8 @@ describe('pair rollouts: host helpers', () => {
     expect(() => checkPairRollout({ ...batch, refLogprobs: new Float32Array(5) }, 'f')).toThrow(
       /refLogprobs has 5 entries; its shape \[B, Tr\] = \[4, 3\] needs 12/,
     );
-    expect(() => checkPairRollout({ ...batch, rewards: new Float32Array(3) }, 'f')).toThrow(
-      /batch\.rewards must be a Float32Array \[B\] = \[4\]/,
+    expect(() => checkPairRollout({ ...batch, rewards: new Float64Array(3) }, 'f')).toThrow(
+      /batch\.rewards must be a Float64Array \[B\] = \[4\]/,
     );
   });
 
@@ -280,21 +280,26 @@ describe.each(TEST_BACKENDS)('pairwise tensors on %s', (backend) => {
     await assertNoLeaks(() => sequenceLogRatios(policy, batch), { label: 'sequenceLogRatios' });
   });
 
-  it('adamwStep: skips a non-finite loss or gradient without touching parameters, else steps', () => {
+  it('adamwStep: skips a non-finite loss or gradient or an exploding update without touching parameters, else steps', async () => {
     const p = tf.variable(tf.tensor1d([1, 2]), true, 'pairwise-test/p');
     const trainable = new Map([['p', p]]);
     const opt = new AdamW({ lr: 0.1, weightDecay: 0 });
     const g = tf.tensor1d([1, -1]);
-    expect(adamwStep(opt, trainable, { [p.name]: g }, { lr: 0.1, maxGradNorm: 1, loss: NaN })).toEqual({
+    expect(
+      await adamwStep(opt, trainable, { [p.name]: g }, { lr: 0.1, maxGradNorm: 1, loss: NaN }),
+    ).toMatchObject({
       gradNorm: NaN,
       skipped: true,
     });
     const bad = tf.tensor1d([Infinity, 0]);
-    expect(adamwStep(opt, trainable, { [p.name]: bad }, { lr: 0.1, maxGradNorm: 1, loss: 0 }).skipped).toBe(
-      true,
-    );
+    expect(
+      (await adamwStep(opt, trainable, { [p.name]: bad }, { lr: 0.1, maxGradNorm: 1, loss: 0 })).skipped,
+    ).toBe(true);
+    const exploding = await adamwStep(opt, trainable, { [p.name]: g }, { lr: 1e30, maxGradNorm: 1, loss: 0 });
+    expect(exploding.skipped).toBe(true);
+    expect(exploding.message).toMatch(/update norm .* exceeds maxUpdateNorm/);
     expect(Array.from(p.dataSync())).toEqual([1, 2]);
-    const r = adamwStep(opt, trainable, { [p.name]: g }, { lr: 0.1, maxGradNorm: 1, loss: 0.5 });
+    const r = await adamwStep(opt, trainable, { [p.name]: g }, { lr: 0.1, maxGradNorm: 1, loss: 0.5 });
     expect(r.skipped).toBe(false);
     expect(r.gradNorm).toBeCloseTo(Math.SQRT2, 5);
     // First AdamW step: p − lr·sign(g) (m̂/√v̂ = ±1 up to ε).

@@ -27,8 +27,9 @@ import {
   type RngState,
   type RunningMomentsState,
 } from '@relign/tensor';
-import type { ConfigSchema } from './config.js';
+import { configSchema, enumField, integerField, numberField, type InferConfig } from './config.js';
 import type { AlgorithmInstance, Metrics, PluginContext, PluginState, UpdateContext } from './plugin.js';
+import { newRows } from './new-rows.js';
 
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────────────
 // 1. Pair-loss helpers
@@ -268,9 +269,10 @@ export function checkPairRollout(batch: RolloutMinibatch, fn: string): void {
       `${fn}: batch.batchSize must be a positive even number of rows (pairs × 2), got ${String(batch.batchSize)}.`,
     );
   }
-  if (!(batch.rewards instanceof Float32Array) || batch.rewards.length !== batch.batchSize) {
+  const r = batch.rewards as unknown;
+  if (!(r instanceof Float64Array || r instanceof Float32Array) || r.length !== batch.batchSize) {
     throw new Error(
-      `${fn}: batch.rewards must be a Float32Array [B] = [${batch.batchSize}] (one score per response).`,
+      `${fn}: batch.rewards must be a Float64Array [B] = [${batch.batchSize}] (one score per response).`,
     );
   }
   if (!(batch.refLogprobs instanceof Float32Array)) {
@@ -388,25 +390,27 @@ export function pairTensors(values: ArrayLike<number>): [tf.Tensor1D, tf.Tensor1
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────────────
 
 /**
- * One AdamW step on `grads` (keyed by tfjs variable name, as `tf.variableGrads` returns them) for the
- * parameters `trainable` (keyed by parameter name), with global-norm clipping. A non-finite `loss` or
- * gradient norm skips the step: no parameter or moment changes (plugin contract, `train/skipped_steps`).
- * Gradients are not disposed.
+ * One guarded AdamW step (`AdamW.guardedStep`) on `grads` (keyed by tfjs variable name, as
+ * `tf.variableGrads` returns them) for the parameters `trainable` (keyed by parameter name), with
+ * global-norm clipping. A non-finite `loss`, gradient or result, or an update beyond the guard's bounds
+ * (`maxUpdateNorm`, `maxWeightAbs` of `@relign/tensor`), skips the step: no parameter or moment changes
+ * (plugin contract, `train/skipped_steps`); `message` says why. Gradients are not disposed.
  */
-export function adamwStep(
+export async function adamwStep(
   optimizer: AdamW,
   trainable: Map<string, tf.Variable>,
   grads: tf.NamedTensorMap,
   { lr, maxGradNorm, loss }: { lr: number; maxGradNorm: number; loss: number },
-): { gradNorm: number; skipped: boolean } {
-  if (!Number.isFinite(loss)) return { gradNorm: NaN, skipped: true };
+): Promise<{ gradNorm: number; skipped: boolean; message?: string }> {
   const byName: Record<string, tf.Tensor> = {};
   for (const [name, v] of trainable) {
     const g = grads[v.name];
     if (g !== undefined) byName[name] = g;
   }
-  const r = optimizer.applyGradients(byName, trainable, { lr, maxGradNorm });
-  return { gradNorm: r.gradNorm, skipped: r.skipped };
+  const r = await optimizer.guardedStep(byName, trainable, { lr, maxGradNorm, loss });
+  return r.skipped
+    ? { gradNorm: r.gradNorm, skipped: true, message: r.message! }
+    : { gradNorm: r.gradNorm, skipped: false };
 }
 
 /**
@@ -446,117 +450,89 @@ export type PairwiseLoss = (
   klCoef: number,
 ) => { loss: tf.Scalar; stats: Record<string, tf.Scalar> };
 
-/** Reward processing of a pairwise algorithm (spec §1.7 and its invariance caveat). */
-export type PairRewardScaling = 'none' | 'pairwise-std';
-
-/** Settings of {@link PairwiseOptimizer} (the shared part of a pairwise plugin's config). */
-export interface PairwiseOptimizerConfig {
-  /** AdamW learning rate (constant, spec §1.9). */
-  lr: number;
-  /** Passes over each rollout, each with a new shuffle (spec §1.8). */
-  epochs: number;
-  /** Pairs (prompts) per minibatch = per optimizer step (spec §1.9 `batch_size`). */
-  pairsPerMinibatch: number;
-  /** Global gradient-norm clip (spec §1.9: 1.0). */
-  maxGradNorm: number;
-  /** AdamW decoupled weight decay (spec §1.9: 1e-6; matrices and embeddings only). */
-  weightDecay: number;
-  /** AdamW β1, β2, ε (spec §1.9: 0.9, 0.95, 1e-8). */
-  adamBeta1: number;
-  adamBeta2: number;
-  adamEps: number;
-  /**
-   * `'none'`: rewards used as scored. `'pairwise-std'`: divide each pair's `r1 − r2` by the running std of the
-   * pair differences seen so far, taken in both orders ±(r1 − r2) so the scale does not depend on which response
-   * is y1 (updated with each rollout before use, spec §2.3 merge). Both keep P3O's
-   * invariance to reward translation; scaling by the running std of raw scores (the authors' pipeline) would
-   * not (spec §1.7 caveat), so it is not offered.
-   */
-  rewardScaling: PairRewardScaling;
-  /** Clip each raw score to `[−rewardClip, rewardClip]` before differencing; 0 = off (spec §1.7 step 3). */
-  rewardClip: number;
-}
-
 /**
- * Config fields of {@link PairwiseOptimizerConfig}, shared by every pairwise plugin (P3O-V1, P3O-V2, online
- * DPO) so that their optimisation settings, and so a comparison between them, are the same by default: the
- * authors' P3O code (spec §1.9; `thwu1/trlx` `examples/hh/p3o_hh.py`, the "6B" column). Each plugin spreads
- * these into its own schema and adds its loss's fields.
+ * Settings of {@link PairwiseOptimizer} (the shared part of a pairwise plugin's config), shared by every
+ * pairwise plugin (P3O-V1, P3O-V2, online DPO) so that their optimisation settings, and so a comparison
+ * between them, are the same by default: the authors' P3O code (spec §1.9; `thwu1/trlx`
+ * `examples/hh/p3o_hh.py`, the "6B" column). Each plugin spreads `PAIRWISE_OPTIMIZER_SCHEMA.entries` into its
+ * own schema and adds its loss's fields.
+ *
+ * `rewardScaling: 'pairwise-std'` divides each pair's `r1 − r2` by the running std of the pair differences
+ * seen so far, taken in both orders ±(r1 − r2) so the scale does not depend on which response is y1 (updated
+ * with each rollout before use, spec §2.3 merge). Both settings keep P3O's invariance to reward translation;
+ * scaling by the running std of raw scores (the authors' pipeline) would not (spec §1.7 caveat), so it is not
+ * offered.
  */
-export const PAIRWISE_OPTIMIZER_SCHEMA: ConfigSchema<PairwiseOptimizerConfig> = {
-  lr: {
-    type: 'number',
+export const PAIRWISE_OPTIMIZER_SCHEMA = configSchema({
+  lr: numberField({
     default: 8e-6,
     min: 0,
     exclusiveMin: true,
     description: 'AdamW learning rate, constant (spec §1.9: 8e-6; raise it for tiny models)',
-  },
-  epochs: {
-    type: 'integer',
+  }),
+  epochs: integerField({
     default: 4,
     min: 1,
     max: 100,
     description: 'passes over each rollout, a new shuffle each (spec §1.9 p3o_epochs: 4)',
-  },
-  pairsPerMinibatch: {
-    type: 'integer',
+  }),
+  pairsPerMinibatch: integerField({
     default: 4,
     min: 1,
     description: 'prompt pairs per minibatch = per optimizer step (spec §1.9 batch_size: 4)',
-  },
-  maxGradNorm: {
-    type: 'number',
+  }),
+  maxGradNorm: numberField({
     default: 1,
     min: 0,
     exclusiveMin: true,
     description: 'global gradient-norm clip (spec §1.9: 1.0, DeepSpeed config)',
-  },
-  weightDecay: {
-    type: 'number',
+  }),
+  weightDecay: numberField({
     default: 1e-6,
     min: 0,
     description: 'AdamW decoupled weight decay on matrices and embeddings (spec §1.9: 1e-6)',
-  },
-  adamBeta1: {
-    type: 'number',
+  }),
+  adamBeta1: numberField({
     default: 0.9,
     min: 0,
     max: 1,
     exclusiveMax: true,
     description: 'AdamW β1 (spec §1.9: 0.9)',
-  },
-  adamBeta2: {
-    type: 'number',
+  }),
+  adamBeta2: numberField({
     default: 0.95,
     min: 0,
     max: 1,
     exclusiveMax: true,
     description: 'AdamW β2 (spec §1.9: 0.95)',
-  },
-  adamEps: {
-    type: 'number',
+  }),
+  adamEps: numberField({
     default: 1e-8,
     min: 0,
     exclusiveMin: true,
     description: 'AdamW ε (spec §1.9: 1e-8)',
-  },
-  rewardScaling: {
-    type: 'enum',
+  }),
+  rewardScaling: enumField({
     default: 'none',
     values: ['none', 'pairwise-std'],
     description:
       "'none', or divide r1 − r2 by its running std ('pairwise-std'); both keep invariance to reward translation " +
       '(spec §1.7 caveat: the authors scale by the running std of raw scores, which does not)',
-  },
-  rewardClip: {
-    type: 'number',
+  }),
+  rewardClip: numberField({
     default: 0,
     min: 0,
     description:
       'clip each raw score to [−c, c] before differencing; 0 = off (the authors use 10, spec §1.7; a clip that ' +
       'shifted scores reach breaks invariance to reward translation)',
-  },
-};
+  }),
+});
+
+/** Settings of {@link PairwiseOptimizer}, as declared by {@link PAIRWISE_OPTIMIZER_SCHEMA}. */
+export type PairwiseOptimizerConfig = InferConfig<typeof PAIRWISE_OPTIMIZER_SCHEMA>;
+
+/** Reward processing of a pairwise algorithm (spec §1.7 and its invariance caveat). */
+export type PairRewardScaling = PairwiseOptimizerConfig['rewardScaling'];
 
 export interface PairwiseOptimizerOptions {
   /** Plugin name, for error messages. */
@@ -612,11 +588,11 @@ export class PairwiseOptimizer implements AlgorithmInstance {
   /**
    * The divisor of the pair reward differences: 1, or (`'pairwise-std'`) the running std of the differences in
    * both orders (±Δ: mean 0 by symmetry, so the scale does not depend on which response is y1), merged with
-   * the current rollout before use when `updateMoments` (spec §2.3).
+   * `diffs`, the pairs new in this iteration, before use (spec §2.3; none for evaluation).
    */
-  private rewardScale(diffs: Float64Array, updateMoments: boolean): number {
+  private rewardScale(diffs: Float64Array): number {
     if (this.options.config.rewardScaling !== 'pairwise-std') return 1;
-    if (updateMoments) {
+    if (diffs.length > 0) {
       const both = new Float64Array(diffs.length * 2);
       both.set(diffs);
       for (let i = 0; i < diffs.length; i++) both[diffs.length + i] = -diffs[i]!;
@@ -634,7 +610,8 @@ export class PairwiseOptimizer implements AlgorithmInstance {
     scale: number,
   ): { old: [tf.Tensor1D, tf.Tensor1D]; reward: [tf.Tensor1D, tf.Tensor1D] } {
     const old = pairTensors(oldLogRatios(mb));
-    const rows = scale === 1 ? mb.rewards : Float32Array.from(mb.rewards, (r) => r / scale);
+    // float64 until the tensors are made: the difference and its scaling are rounded once.
+    const rows = scale === 1 ? mb.rewards : Float64Array.from(mb.rewards, (r) => r / scale);
     return { old, reward: pairTensors(rows) };
   }
 
@@ -658,7 +635,10 @@ export class PairwiseOptimizer implements AlgorithmInstance {
     const buffer = new ReplayBuffer({ capacity: pairs, responsesPerPrompt: 2 });
     const diffs = pairRewardDifferences(batch.rewards, config.rewardClip);
     buffer.add(batch, { rewards: pairRows(diffs), refLogprobs: batch.refLogprobs! });
-    const scale = this.rewardScale(diffs, true);
+    // Only pairs collected in this iteration enter the running statistics: pairs the replay buffer hands again
+    // were counted when they were new.
+    const fresh = new Set(newRows(batch, context));
+    const scale = this.rewardScale(diffs.filter((_, i) => fresh.has(2 * i)));
 
     const trainable = this.policy.trainableVariables();
     const varList = [...trainable.values()];
@@ -679,7 +659,7 @@ export class PairwiseOptimizer implements AlgorithmInstance {
             return out.loss;
           }, varList);
           const loss = (await result.value.data())[0]!;
-          const step = adamwStep(this.optimizer, trainable, result.grads, {
+          const step = await adamwStep(this.optimizer, trainable, result.grads, {
             lr: config.lr,
             maxGradNorm: config.maxGradNorm,
             loss,
@@ -716,7 +696,7 @@ export class PairwiseOptimizer implements AlgorithmInstance {
     const beta = this.checkContext(context, fn);
     // No state changes: the running reward statistics are read, not updated.
     const diffs = pairRewardDifferences(batch.rewards, this.options.config.rewardClip);
-    const scale = this.rewardScale(diffs, false);
+    const scale = this.rewardScale(new Float64Array(0));
     const stats = tf.tidy(() => {
       const { old, reward } = this.dataTensors({ ...batch, rewards: pairRows(diffs) }, scale);
       const [l1, l2] = splitPairs(sequenceLogRatios(this.policy, batch));
@@ -787,8 +767,8 @@ export class PairwiseOptimizer implements AlgorithmInstance {
 }
 
 /** Per-pair values `[P]` → per-row `[2P]` with the value on y1's row and 0 on y2's (so `r1 − r2` = value). */
-function pairRows(perPair: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(perPair.length * 2);
+function pairRows(perPair: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(perPair.length * 2);
   for (let i = 0; i < perPair.length; i++) out[2 * i] = perPair[i]!;
   return out;
 }

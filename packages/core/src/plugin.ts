@@ -6,7 +6,9 @@
  * export default definePlugin({
  *   name: 'my-algo',
  *   description: 'one line',
- *   configSchema: { lr: { type: 'number', default: 1e-5, min: 0, exclusiveMin: true, description: 'AdamW lr' } },
+ *   configSchema: configSchema({
+ *     lr: numberField({ default: 1e-5, min: 0, exclusiveMin: true, description: 'AdamW lr' }),
+ *   }),
  *   requirements: () => ({ responsesPerPrompt: 2, referenceLogprobs: true, valueHead: false }),
  *   create: (context, config) => new MyAlgo(context, config),
  * });
@@ -17,7 +19,7 @@
  * the algorithm's whole optimisation phase (epochs × minibatches) and returns its metrics.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import type { CausalLM } from '@relign/lm';
+import type { CausalLM, ScalarHead, TokenizedExample } from '@relign/lm';
 import type { RolloutMinibatch } from '@relign/rollout';
 import { resolveConfig, type ConfigSchema } from './config.js';
 
@@ -29,7 +31,46 @@ export interface RolloutRequirements {
   referenceLogprobs: boolean;
   /** Whether the algorithm trains a value head (it owns the critic; the trainer only reports it). */
   valueHead: boolean;
+  /**
+   * Objects (not settings) the algorithm needs with this config, e.g. `{ rewardModel: true }`: `true` or a
+   * string (why it is needed, and the config alternative; shown in the error) means required: the Trainer
+   * passes its `resources` option as `context.resources`, and `createInstance` refuses to create the instance
+   * without a required one. `false` or absent: not needed.
+   */
+  resources?: ResourceRequirements;
+  /**
+   * The algorithm's default KL coefficient β (its paper's), used by the Trainer when its `kl` option is not
+   * given (the Trainer's own default is 0.05, P3O's β, spec §1.9). β itself always comes from the Trainer
+   * (`UpdateContext.klCoef`), so one option sets it for every optimizer.
+   */
+  klCoef?: number;
 }
+
+/** A reward model as a resource: a `RewardModel` of @relign/reward-model fits (backbone + scalar head). */
+export interface RewardModelResource {
+  backbone: CausalLM;
+  head: ScalarHead;
+}
+
+/**
+ * Objects a plugin can ask the Trainer for (declared in `requirements().resources`, given to the Trainer as
+ * its `resources` option, received in `context.resources`). Plugins copy what they keep; the caller owns them.
+ */
+export interface PluginResources {
+  /** A trained reward model (e.g. PPO-max copies its critic from it, spec §2.8). */
+  rewardModel?: RewardModelResource;
+  /** Tokenized SFT / pretraining examples (`tokenizePromptCompletion` of @relign/lm), e.g. for PPO-ptx. */
+  sftExamples?: readonly TokenizedExample[];
+}
+
+/** Which {@link PluginResources} a plugin needs: `true` or a reason string = required. */
+export type ResourceRequirements = { [K in keyof PluginResources]?: boolean | string };
+
+/** The resource names, for validation and messages. */
+export const RESOURCE_NAMES = [
+  'rewardModel',
+  'sftExamples',
+] as const satisfies readonly (keyof PluginResources)[];
 
 /** What an instance is created with. */
 export interface PluginContext {
@@ -39,13 +80,22 @@ export interface PluginContext {
   reference?: CausalLM;
   /** Seed of the plugin's own randomness (minibatch shuffles, head initialisation). */
   seed: number | string;
+  /**
+   * Objects given to the Trainer (its `resources` option); those required by `requirements().resources` are
+   * checked present by `createInstance`.
+   */
+  resources?: PluginResources;
 }
 
 /** Per-update information from the trainer. */
 export interface UpdateContext {
   /** The KL coefficient β from the trainer's KL controller (spec §4.7; fixed for P3O, spec §1.2). */
   klCoef: number;
-  /** Version of the policy before this update (the trainer counts updates). */
+  /**
+   * Version of the policy before this update (the trainer counts updates). Rows of the batch with
+   * `policyVersions[b]` equal to it were collected in this iteration; the others are older groups the replay
+   * buffer hands again, which running statistics must not count twice (see `newRows`).
+   */
   policyVersion: number;
 }
 
@@ -92,6 +142,18 @@ export interface AlgorithmPlugin<C = Record<string, unknown>> {
   create(context: PluginContext, config: C): AlgorithmInstance;
 }
 
+/**
+ * Any plugin, whatever its config type: what the registry stores and what name resolution returns. `any`
+ * (not `unknown`) because `C` appears both in the schema's output and in `create`'s parameter, so no
+ * `AlgorithmPlugin<X>` is assignable to one fixed instantiation in both directions; every config reaches
+ * `create` through {@link createInstance}, which validates it against the plugin's own schema first.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyAlgorithmPlugin = AlgorithmPlugin<any>;
+
+/** The config type of a plugin (`Partial<ConfigOf<typeof p3oV2Plugin>>` types a Trainer's `pluginConfig`). */
+export type ConfigOf<P> = P extends AlgorithmPlugin<infer C> ? C : never;
+
 /** Declares a plugin with its config type inferred from the schema; checks its shape. */
 export function definePlugin<C>(plugin: AlgorithmPlugin<C>): AlgorithmPlugin<C> {
   const problem = isAlgorithmPlugin(plugin);
@@ -116,6 +178,14 @@ export function createInstance<C>(
   if (requirements.referenceLogprobs && !context.reference) {
     throw new Error(`${plugin.name}: this algorithm needs a frozen reference model (context.reference).`);
   }
+  for (const [key, why] of Object.entries(requirements.resources ?? {})) {
+    if (why && context.resources?.[key as keyof PluginResources] === undefined) {
+      throw new Error(
+        `${plugin.name}: this algorithm needs the resource '${key}'${typeof why === 'string' ? ` (${why})` : ''}. ` +
+          `Pass it to the Trainer as resources: { ${key} } (plugin.create receives it in context.resources).`,
+      );
+    }
+  }
   return { instance: plugin.create(context, resolved), config: resolved, requirements };
 }
 
@@ -123,6 +193,36 @@ function checkRequirements(name: string, r: RolloutRequirements): void {
   if (!Number.isInteger(r?.responsesPerPrompt) || r.responsesPerPrompt < 1) {
     throw new Error(`${name}: requirements().responsesPerPrompt must be an integer >= 1.`);
   }
+  if (r.klCoef !== undefined && !(Number.isFinite(r.klCoef) && r.klCoef >= 0)) {
+    throw new Error(`${name}: requirements().klCoef must be a finite number >= 0, got ${String(r.klCoef)}.`);
+  }
+  if (r.resources !== undefined) {
+    if (r.resources === null || typeof r.resources !== 'object') {
+      throw new Error(`${name}: requirements().resources must be an object such as { rewardModel: true }.`);
+    }
+    for (const key of Object.keys(r.resources)) {
+      if (!(RESOURCE_NAMES as readonly string[]).includes(key)) {
+        throw new Error(
+          `${name}: requirements().resources.${key} is not a resource; the resources are ${RESOURCE_NAMES.join(', ')}.`,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * The plugin in `value`: the plugin itself, or a module namespace whose `default` is one — what
+ * `require('@relign/p3o-v2')` returns in CommonJS, and `import * as m` in ESM.
+ */
+export function unwrapPluginModule<P>(value: P | { default: P }): P {
+  if (isAlgorithmPlugin(value) === true) return value as P;
+  const inner = (value as { default?: unknown } | null | undefined)?.default;
+  if (inner !== undefined && isAlgorithmPlugin(inner) === true) return inner as P;
+  // Bundler interop can nest the namespace once more (`{ default: { default: plugin } }`).
+  const nested = (inner as { default?: unknown } | null | undefined)?.default;
+  if (nested !== undefined && isAlgorithmPlugin(nested) === true) return nested as P;
+  // Not a plugin: returned as is, for the caller's isAlgorithmPlugin check to say why.
+  return value as P;
 }
 
 /** `true`, or why `value` is not an {@link AlgorithmPlugin}. */
@@ -133,8 +233,13 @@ export function isAlgorithmPlugin(value: unknown): true | string {
     return "'name' must be a non-empty string of letters, digits, '-', '_', '.', '/' or '@'";
   }
   if (typeof p.description !== 'string') return `'${p.name}': 'description' must be a string`;
-  if (p.configSchema === null || typeof p.configSchema !== 'object') {
-    return `'${p.name}': 'configSchema' must be an object of fields`;
+  if (
+    p.configSchema === null ||
+    typeof p.configSchema !== 'object' ||
+    p.configSchema.type !== 'strict_object' ||
+    typeof p.configSchema.entries !== 'object'
+  ) {
+    return `'${p.name}': 'configSchema' must be a config schema (configSchema({...}) of @relign/core, or a valibot strictObject)`;
   }
   if (typeof p.requirements !== 'function') return `'${p.name}': 'requirements' must be a function`;
   if (typeof p.create !== 'function') return `'${p.name}': 'create' must be a function`;

@@ -41,8 +41,8 @@ describe('README custom pipeline', () => {
 
       const trainer = new Trainer({
         policy, // the reference defaults to a frozen copy of it
-        tokenizer, // decodes responses for the text reward
-        prompts: { tokens: prompts.map((p) => tokenizer.encode(p)), texts: prompts },
+        tokenizer, // encodes the text prompts, decodes responses for the text reward
+        prompts, // texts, token arrays, or records { prompt, ...fields } (below)
         reward: positive,
         plugin: reinforcePlugin,
         pluginConfig: { lr: 1e-3 },

@@ -9,15 +9,24 @@
  *   4. `relign-plugin-<name>` (the convention for third-party plugins).
  * The package's default export must be an {@link AlgorithmPlugin}.
  */
-import { isAlgorithmPlugin, type AlgorithmPlugin } from './plugin.js';
+import {
+  isAlgorithmPlugin,
+  unwrapPluginModule,
+  type AlgorithmPlugin,
+  type AnyAlgorithmPlugin,
+} from './plugin.js';
 
-const registered = new Map<string, AlgorithmPlugin>();
+const registered = new Map<string, AnyAlgorithmPlugin>();
 
-/** Registers a plugin object under its `name` (replacing one of the same name). */
-export function registerPlugin(plugin: AlgorithmPlugin): void {
-  const problem = isAlgorithmPlugin(plugin);
+/**
+ * Registers a plugin object under its `name` (replacing one of the same name). A module namespace whose
+ * `default` is the plugin (`registerPlugin(require('@relign/p3o-v2'))` in CommonJS) is accepted too.
+ */
+export function registerPlugin<C>(plugin: AlgorithmPlugin<C> | { default: AlgorithmPlugin<C> }): void {
+  const unwrapped: AnyAlgorithmPlugin = unwrapPluginModule(plugin);
+  const problem = isAlgorithmPlugin(unwrapped);
   if (problem !== true) throw new Error(`registerPlugin: not an AlgorithmPlugin: ${problem}.`);
-  registered.set(plugin.name, plugin);
+  registered.set(unwrapped.name, unwrapped);
 }
 
 /** Removes a registered plugin; returns whether one was there. */
@@ -58,7 +67,7 @@ export function pluginPackageCandidates(name: string): string[] {
 export async function resolvePlugin(
   name: string,
   importer: PluginImporter = defaultImporter,
-): Promise<AlgorithmPlugin> {
+): Promise<AnyAlgorithmPlugin> {
   if (typeof name !== 'string' || name.length === 0) {
     throw new Error('resolvePlugin: the plugin name must be a non-empty string (e.g. "p3o-v2").');
   }
@@ -81,7 +90,9 @@ export async function resolvePlugin(
       }
       throw new Error(`resolvePlugin('${name}'): loading ${specifier} failed: ${e?.message ?? String(err)}`);
     }
-    const candidate = (mod as { default?: unknown })?.default ?? mod;
+    const unwrapped = unwrapPluginModule(mod);
+    const candidate =
+      isAlgorithmPlugin(unwrapped) === true ? unwrapped : ((mod as { default?: unknown })?.default ?? mod);
     const problem = isAlgorithmPlugin(candidate);
     if (problem !== true) {
       throw new Error(
@@ -89,8 +100,8 @@ export async function resolvePlugin(
           `(${problem}). A plugin package must \`export default definePlugin({...})\`.`,
       );
     }
-    registered.set(name, candidate as AlgorithmPlugin);
-    return candidate as AlgorithmPlugin;
+    registered.set(name, candidate as AnyAlgorithmPlugin);
+    return candidate as AnyAlgorithmPlugin;
   }
   throw new Error(
     `resolvePlugin('${name}'): no plugin of that name. Tried: registered plugins ` +

@@ -8,12 +8,12 @@ import type { RewardFunction } from '@relign/reward-model';
 import { assertNoLeaks, TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
 import { CONFORMANCE_DEFAULTS, countLowIdsReward, reinforcePlugin } from './testing/index.js';
 import { registerPlugin, unregisterPlugin } from './registry.js';
-import { definePlugin, type AlgorithmPlugin, type Metrics } from './plugin.js';
+import { definePlugin, type Metrics } from './plugin.js';
 import { Trainer, type TrainerEvents, type TrainerOptions } from './trainer.js';
 
 const MODEL = CONFORMANCE_DEFAULTS.model;
 const PROMPTS = [[1, 2, 3], [4, 5], [6, 7, 8, 9], [10], [11, 12], [13, 14, 15]];
-const plugin = reinforcePlugin as unknown as AlgorithmPlugin;
+const plugin = reinforcePlugin;
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -219,8 +219,24 @@ describe.each(TEST_BACKENDS)('Trainer on %s', (backend) => {
     trainer.dispose();
     policy.dispose();
   });
-});
 
+  it('skips a finite but exploding update (lr 1e30), says so, and checkpoints the unchanged weights', async () => {
+    const dir = await tempDir();
+    const policy = CausalLM.create(MODEL, 7);
+    const before = snapshot(policy);
+    const trainer = new Trainer(
+      options(policy, { iterations: 1, pluginConfig: { lr: 1e30 }, checkpointDir: dir, checkpointEvery: 1 }),
+    );
+    const warnings: string[] = [];
+    trainer.on('warning', ({ message }) => warnings.push(message));
+    await trainer.train();
+    expect(warnings.join('\n')).toMatch(/skipped 1 optimizer step\(s\).*update beyond the guard's bounds/);
+    expectSameParameters(snapshot(policy), before);
+    expect((await readdir(dir)).sort()).toEqual(['latest.json', 'step-00000001']);
+    trainer.dispose();
+    policy.dispose();
+  });
+});
 describe('Trainer (cpu)', () => {
   beforeAll(() => useBackend('cpu'));
 
@@ -313,11 +329,15 @@ describe('Trainer (cpu)', () => {
       'trainer_state.json',
     ]);
     const latest = await readFile(join(ckpt, 'latest.json'), 'utf8');
-    // NaN in the policy: the checkpoint is refused and the previous one stays in force.
+    // NaN or exploded (finite) weights in the policy: the checkpoint is refused, the previous one stays in force.
     const w = policy.variables().get('ln_f.weight')!;
     tf.tidy(() => w.assign(tf.fill(w.shape, NaN)));
     await expect(trainer.saveCheckpoint()).rejects.toThrow(
-      /'ln_f.weight' is not finite; refusing to write NaN\/Inf weights/,
+      /'ln_f.weight' is not finite \(NaN\/Inf weights\); refusing to write them/,
+    );
+    tf.tidy(() => w.assign(tf.fill(w.shape, 1e30)));
+    await expect(trainer.saveCheckpoint()).rejects.toThrow(
+      /'ln_f.weight' has \|w\| up to 1.00e\+30, beyond the bound 1.00e\+4 \(exploded weights\); refusing/,
     );
     expect(await readFile(join(ckpt, 'latest.json'), 'utf8')).toBe(latest);
     expect((await readdir(ckpt)).sort()).toEqual(['latest.json', 'step-00000002', 'step-00000003']);
@@ -325,7 +345,10 @@ describe('Trainer (cpu)', () => {
     policy.dispose();
   });
 
-  it('stops when a plugin writes non-finite weights, before any checkpoint holds them', async () => {
+  it.each([
+    [Infinity, /'h.0.mlp.c_fc.bias' is not finite \(NaN\/Inf weights\): plugin 'nan-writer' wrote them/],
+    [1e20, /'h.0.mlp.c_fc.bias' has \|w\| up to 1.00e\+20, beyond the bound .* \(exploded weights\)/],
+  ])('stops when a plugin writes %s weights, before any checkpoint holds them', async (value, message) => {
     const dir = await tempDir();
     let calls = 0;
     const nanWriter = definePlugin({
@@ -339,7 +362,7 @@ describe('Trainer (cpu)', () => {
             const m = await inner.update(b, c);
             if (++calls === 2) {
               const w = ctx.policy.variables().get('h.0.mlp.c_fc.bias')!;
-              tf.tidy(() => w.assign(tf.fill(w.shape, Infinity)));
+              tf.tidy(() => w.assign(tf.fill(w.shape, value)));
             }
             return m;
           },
@@ -349,14 +372,17 @@ describe('Trainer (cpu)', () => {
           dispose: () => inner.dispose(),
         };
       },
-    }) as unknown as AlgorithmPlugin;
+    });
     const policy = CausalLM.create(MODEL, 7);
     const trainer = new Trainer(
       options(policy, { plugin: nanWriter, iterations: 3, checkpointDir: dir, checkpointEvery: 1 }),
     );
-    await expect(trainer.train()).rejects.toThrow(
-      /after update 2, policy parameter 'h.0.mlp.c_fc.bias' is not finite: plugin 'nan-writer' wrote NaN\/Inf weights.*last good: .*step-00000001/,
+    const error = await trainer.train().then(
+      () => new Error('no error'),
+      (e: Error) => e,
     );
+    expect(error.message).toMatch(message);
+    expect(error.message).toMatch(/^Trainer: after update 2, .*last good: .*step-00000001/);
     expect(JSON.parse(await readFile(join(dir, 'latest.json'), 'utf8')).step).toBe(1);
     expect((await readdir(dir)).sort()).toEqual(['latest.json', 'step-00000001']);
     trainer.dispose();
@@ -376,11 +402,35 @@ describe('Trainer (cpu)', () => {
     policy.dispose();
   });
 
+  it('warns when a resume changes the seed or the plugin settings', async () => {
+    const dir = await tempDir();
+    const policy = CausalLM.create(MODEL, 7);
+    const first = new Trainer(options(policy, { iterations: 1, checkpointDir: dir }));
+    await first.train();
+    first.dispose();
+    const sft = CausalLM.create(MODEL, 7);
+    const resumed = new Trainer(
+      options(sft, {
+        checkpointDir: dir,
+        resume: true,
+        seed: 12,
+        pluginConfig: { lr: 1e-3, epochs: 2, groupsPerMinibatch: 2 },
+      }),
+    );
+    const warnings: TrainerEvents['warning'][] = [];
+    resumed.on('warning', (w) => warnings.push(w));
+    await resumed.init();
+    expect(warnings.map((w) => w.step)).toEqual([1, 1]);
+    expect(warnings[0]!.message).toMatch(/the seed is 12 but the checkpoint's run used 11/);
+    expect(warnings[1]!.message).toMatch(/plugin config differs from the checkpoint's in: lr/);
+    resumed.dispose();
+    sft.dispose();
+    policy.dispose();
+  });
+
   it('resolves a plugin by name through the registry and validates its config', async () => {
     const policy = CausalLM.create(MODEL, 7);
-    registerPlugin(
-      definePlugin({ ...reinforcePlugin, name: 'core-test-reinforce' }) as unknown as AlgorithmPlugin,
-    );
+    registerPlugin(definePlugin({ ...reinforcePlugin, name: 'core-test-reinforce' }));
     try {
       const byName = new Trainer(options(policy, { plugin: 'core-test-reinforce', iterations: 1 }));
       expect((await byName.train()).step).toBe(1);

@@ -12,10 +12,17 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '@relign/lm';
-import { collateGroups, ReplayBuffer, type PromptTokens, type RolloutBatch } from '@relign/rollout';
-import type { RewardFunction } from '@relign/reward-model';
-import { createRng, rngFromState, type Rng } from '@relign/tensor';
-import { collectRollout, parametersFinite, type GenerationOptions, type TextDecoder } from './collect.js';
+import { collateGroups, ReplayBuffer, type RolloutBatch } from '@relign/rollout';
+import { rewardFunction, type RewardFunction, type RowInfo } from '@relign/reward-model';
+import {
+  checkWeights,
+  createRng,
+  DEFAULT_MAX_WEIGHT_ABS,
+  ensureBackend,
+  rngFromState,
+  type Rng,
+} from '@relign/tensor';
+import { collectRollout, type GenerationOptions, type TextDecoder } from './collect.js';
 import {
   latestCheckpoint,
   loadPolicyWeights,
@@ -28,12 +35,23 @@ import { AdaptiveKlController, FixedKlController, klControllerFromJSON, type KlC
 import { MetricsLog, RunningStats, rolloutMetrics } from './metrics.js';
 import {
   createInstance,
+  isAlgorithmPlugin,
+  unwrapPluginModule,
   type AlgorithmInstance,
   type AlgorithmPlugin,
+  type AnyAlgorithmPlugin,
   type Metrics,
+  type PluginResources,
   type RolloutRequirements,
 } from './plugin.js';
 import { PromptSampler } from './prompt-sampler.js';
+import {
+  resolvePrompts,
+  type PromptEncoder,
+  type PromptRecord,
+  type PromptsInput,
+  type ResolvedPrompts,
+} from './prompts.js';
 import { resolvePlugin } from './registry.js';
 import { deserializePluginState, disposePluginState, serializePluginState } from './state-io.js';
 
@@ -50,13 +68,20 @@ export type KlControlOptions =
       horizon?: number;
     };
 
-/** Prompts as token arrays, with their texts when known (handed to text reward functions). */
-export interface PromptData {
-  tokens: readonly PromptTokens[];
-  texts?: readonly string[];
-}
+export type { PromptData, PromptRecord, PromptsInput } from './prompts.js';
 
-export interface TrainerOptions {
+/** A per-response reward on text; the Trainer always gives `info.record` (see `TrainerOptions.reward`). */
+export type RowReward<R> = (
+  prompt: string,
+  response: string,
+  info: RowInfo<R> & { record: R },
+) => number | Promise<number>;
+
+/**
+ * `C`: the plugin's config type, inferred from `plugin` (so `pluginConfig` is checked against it). `R`: the
+ * prompt records' type, inferred from `prompts` (so the reward function's `info.record` has it).
+ */
+export interface TrainerOptions<C = Record<string, unknown>, R extends PromptRecord = PromptRecord> {
   /**
    * The policy to train (updated in place). On resume, pass the same starting model as the original run:
    * the checkpoint's weights are loaded into it.
@@ -64,32 +89,56 @@ export interface TrainerOptions {
   policy: CausalLM;
   /** The frozen reference (the SFT model). Default: `policy.clone({trainable: false})` made at start. */
   reference?: CausalLM;
-  /** Decodes tokens for reward functions that work on text (`BpeTokenizer` of @relign/lm). */
-  tokenizer?: TextDecoder;
-  /** Training prompts: token arrays, or `{tokens, texts}`. */
-  prompts: readonly PromptTokens[] | PromptData;
-  /** Scores responses; raw scores go to the plugin (which does its own reward processing). */
-  reward: RewardFunction;
+  /**
+   * Encodes text prompts and decodes tokens for reward functions that work on text (`BpeTokenizer` of
+   * @relign/lm).
+   */
+  tokenizer?: TextDecoder & Partial<PromptEncoder>;
+  /**
+   * Training prompts: records `{ prompt, ...fields }` (e.g. `{ prompt: '2+3=', answer: '5' }`), texts or token
+   * arrays, or `{tokens, texts}`. Texts are encoded with `tokenizer`. Each prompt's record (`{ prompt }` for a
+   * bare prompt) goes to the reward function with its responses (`info.record`, `ScoreOptions.records`).
+   */
+  prompts: PromptsInput<R>;
+  /**
+   * Scores responses; raw scores go to the plugin (which does its own reward processing). A
+   * {@link RewardFunction}, or a per-response function `(prompt, response, info) => number` on text (decoded
+   * with `tokenizer`) whose `info.record` is the prompt's record, typed from `prompts`:
+   * `reward: (_prompt, response, { record }) => (response.trim() === record.answer ? 1 : 0)`.
+   */
+  reward: RewardFunction<NoInfer<R>> | RowReward<NoInfer<R>>;
   /** An {@link AlgorithmPlugin}, or a name resolved by the registry (`'p3o-v2'`, `'relign-plugin-foo'`). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  plugin: AlgorithmPlugin<any> | string;
-  /** The plugin's config (validated against its schema; unknown keys are rejected). */
-  pluginConfig?: Record<string, unknown>;
+  plugin: AlgorithmPlugin<C> | string;
+  /**
+   * The plugin's config, typed from `plugin` (`Partial<ConfigOf<typeof plugin>>`: a misspelled key is a
+   * compile error) and validated against its schema at run time (unknown keys are rejected).
+   */
+  pluginConfig?: NoInfer<Partial<C>>;
   /** Sampling settings (responses per prompt come from the plugin's requirements). */
   generation: GenerationOptions;
   /** Prompts per iteration (rows = prompts × responsesPerPrompt). */
   promptsPerIteration: number;
   /** Iterations (rollout + update) of the whole run, counting those done before a resume. */
   iterations: number;
-  /** KL control (spec §4.7). Default `{kind: 'fixed', value: 0.05}` (P3O's β, spec §1.9). */
+  /**
+   * KL control (spec §4.7): β for every optimizer (PPO-max's per-token penalty, P3O's, DPO's loss β).
+   * Default: fixed at the plugin's paper value when it declares one (`requirements().klCoef`, e.g. 0.1 for
+   * DPO), else `{kind: 'fixed', value: 0.05}` (P3O's β, spec §1.9).
+   */
   kl?: KlControlOptions;
   /**
    * Replay-buffer capacity in groups (prompts). Default `promptsPerIteration`: on-policy, each update sees
    * exactly its iteration's rollout. Larger: the update also sees the newest older groups.
    */
   bufferCapacity?: number;
-  /** Evaluation prompts (one response each, fixed sampling seed so evaluations are comparable). */
-  evalPrompts?: readonly PromptTokens[] | PromptData;
+  /** Evaluation prompts, in any form `prompts` takes (one response each, fixed sampling seed). */
+  evalPrompts?: PromptsInput<R>;
+  /**
+   * Objects the plugin may need (declared in its `requirements().resources`): a reward model (PPO-max's critic
+   * starts as a copy of it, spec §2.8), SFT examples (PPO-ptx). Handed to `plugin.create` as `context.resources`;
+   * a resource the plugin requires but this lacks stops `init()` with an error naming it.
+   */
+  resources?: PluginResources;
   /** Evaluate every N iterations (requires `evalPrompts`). */
   evalEvery?: number;
   /** Sampling overrides for evaluation (e.g. `{temperature: 0}` for greedy; KL is then not reported). */
@@ -124,7 +173,7 @@ export interface TrainerEvents extends Record<string, unknown> {
   rollout: {
     step: number;
     batch: RolloutBatch;
-    rewards: Float32Array;
+    rewards: Float64Array;
     refLogprobs?: Float32Array;
     /** Index in the prompt set of each of the iteration's prompts. */
     promptIndices: number[];
@@ -141,26 +190,6 @@ export interface TrainResult {
   metrics?: Metrics;
   /** The last checkpoint written, if any. */
   checkpoint?: string;
-}
-
-function asPromptData(p: readonly PromptTokens[] | PromptData, field: string): PromptData {
-  const data = Array.isArray(p) ? { tokens: p as readonly PromptTokens[] } : (p as PromptData);
-  if (!data || !Array.isArray(data.tokens) || data.tokens.length === 0) {
-    throw new Error(
-      `Trainer: options.${field} must be a non-empty array of token arrays (or {tokens, texts}).`,
-    );
-  }
-  data.tokens.forEach((t, i) => {
-    if (!(Array.isArray(t) || t instanceof Int32Array) || t.length === 0) {
-      throw new Error(`Trainer: options.${field}[${i}] must be a non-empty array of token ids.`);
-    }
-  });
-  if (data.texts !== undefined && (!Array.isArray(data.texts) || data.texts.length !== data.tokens.length)) {
-    throw new Error(
-      `Trainer: options.${field}.texts must have one text per token array (${data.tokens.length}).`,
-    );
-  }
-  return data;
 }
 
 function positiveInt(value: unknown, field: string, min = 1): number {
@@ -203,17 +232,21 @@ export function weightsFingerprint(model: CausalLM): string {
  * signal); `await trainer.step()` runs one iteration. Call {@link dispose} when done (the policy and a
  * reference you passed are yours; the default reference and the plugin instance are the trainer's).
  */
-export class Trainer extends TypedEmitter<TrainerEvents> {
-  readonly options: TrainerOptions;
-  private readonly prompts: PromptData;
-  private readonly evalPrompts: PromptData | undefined;
+export class Trainer<
+  C = Record<string, unknown>,
+  R extends PromptRecord = PromptRecord,
+> extends TypedEmitter<TrainerEvents> {
+  readonly options: TrainerOptions<C, R>;
+  private readonly prompts: ResolvedPrompts;
+  private readonly evalPrompts: ResolvedPrompts | undefined;
   private readonly seed: number | string;
+  private readonly reward: RewardFunction<R>;
   private initialized: Promise<void> | undefined;
   private busy = false;
   private disposed = false;
 
   // Set by init().
-  private plugin!: AlgorithmPlugin;
+  private plugin!: AnyAlgorithmPlugin;
   private pluginConfig!: Record<string, unknown>;
   private instance!: AlgorithmInstance;
   private requirements!: RolloutRequirements;
@@ -232,8 +265,10 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
   private skippedTotal = 0;
   private lastCheckpoint: string | undefined;
   private lastCheckpointStep = -1;
+  /** Largest |w| the policy may hold after an update or in a checkpoint (see {@link weightProblem}). */
+  private weightLimit: number | undefined;
 
-  constructor(options: TrainerOptions) {
+  constructor(options: TrainerOptions<C, R>) {
     super();
     if (options === null || typeof options !== 'object')
       throw new Error('Trainer: options must be an object.');
@@ -241,9 +276,24 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
     if (!options.policy || typeof options.policy.forward !== 'function') {
       throw new Error('Trainer: options.policy must be a CausalLM (@relign/lm).');
     }
-    if (!options.reward || typeof options.reward.score !== 'function') {
+    if (typeof options.reward === 'function') {
+      const fn = options.reward as RowReward<R>;
+      if (!options.tokenizer) {
+        throw new Error(
+          'Trainer: options.reward is a function of text, so options.tokenizer is needed to decode the responses ' +
+            '(e.g. the BpeTokenizer of @relign/lm); or pass a RewardFunction with inputKind: "tokens".',
+        );
+      }
+      // Every row the Trainer scores carries its prompt's record (scoreBatch is given promptRecords).
+      this.reward = rewardFunction<R>((p, r, info) => fn(p, r, info as RowInfo<R> & { record: R }), {
+        name: fn.name || 'reward',
+      });
+    } else if (options.reward && typeof options.reward.score === 'function') {
+      this.reward = options.reward;
+    } else {
       throw new Error(
-        'Trainer: options.reward must be a RewardFunction (e.g. rewardFunction(fn) of @relign/reward-model).',
+        'Trainer: options.reward must be a RewardFunction (e.g. rewardFunction(fn) of @relign/reward-model) or a ' +
+          'function (prompt, response, info) => number.',
       );
     }
     if (options.plugin === undefined || options.plugin === null) {
@@ -252,7 +302,7 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
     if (!options.generation || typeof options.generation !== 'object') {
       throw new Error('Trainer: options.generation {maxNewTokens, stopTokenIds, temperature?} is required.');
     }
-    this.prompts = asPromptData(options.prompts, 'prompts');
+    this.prompts = resolvePrompts(options.prompts, 'prompts', options.tokenizer);
     positiveInt(options.promptsPerIteration, 'promptsPerIteration');
     positiveInt(options.iterations, 'iterations', 0);
     if (options.bufferCapacity !== undefined) positiveInt(options.bufferCapacity, 'bufferCapacity');
@@ -260,7 +310,9 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
       positiveInt(options.evalEvery, 'evalEvery');
       if (!options.evalPrompts) throw new Error('Trainer: options.evalEvery needs options.evalPrompts.');
     }
-    this.evalPrompts = options.evalPrompts ? asPromptData(options.evalPrompts, 'evalPrompts') : undefined;
+    this.evalPrompts = options.evalPrompts
+      ? resolvePrompts(options.evalPrompts, 'evalPrompts', options.tokenizer)
+      : undefined;
     if (options.checkpointEvery !== undefined) {
       positiveInt(options.checkpointEvery, 'checkpointEvery');
       if (!options.checkpointDir)
@@ -289,7 +341,7 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
     return this.version;
   }
 
-  /** The current KL coefficient β. */
+  /** The current KL coefficient β (the plugin's default applies from {@link init} on when `kl` is unset). */
   get klCoef(): number {
     return this.kl.value;
   }
@@ -311,8 +363,12 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
 
   private async doInit(): Promise<void> {
     const o = this.options;
-    this.plugin =
-      typeof o.plugin === 'string' ? await resolvePlugin(o.plugin) : (o.plugin as AlgorithmPlugin);
+    // The best available backend (wasm without native packages) unless the user chose one.
+    await ensureBackend();
+    // A module namespace (`require('@relign/p3o-v2')` in CommonJS) is taken for its default export.
+    this.plugin = typeof o.plugin === 'string' ? await resolvePlugin(o.plugin) : unwrapPluginModule(o.plugin);
+    const problem = isAlgorithmPlugin(this.plugin);
+    if (problem !== true) throw new Error(`Trainer: options.plugin is not an AlgorithmPlugin: ${problem}.`);
     if (o.reference) {
       this.reference = o.reference;
     } else {
@@ -322,12 +378,21 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
     this.referenceFingerprint = weightsFingerprint(this.reference);
     const made = createInstance(
       this.plugin,
-      { policy: o.policy, reference: this.reference, seed: `${String(this.seed)}/plugin` },
+      {
+        policy: o.policy,
+        reference: this.reference,
+        seed: `${String(this.seed)}/plugin`,
+        ...(o.resources ? { resources: o.resources } : {}),
+      },
       o.pluginConfig,
     );
     this.instance = made.instance;
     this.requirements = made.requirements;
-    this.pluginConfig = made.config as Record<string, unknown>;
+    // The plugin's paper default β applies when the run does not set one (a checkpoint's controller wins).
+    if (o.kl === undefined && made.requirements.klCoef !== undefined) {
+      this.kl = new FixedKlController(made.requirements.klCoef);
+    }
+    this.pluginConfig = made.config;
     this.buffer = new ReplayBuffer({
       capacity: o.bufferCapacity ?? o.promptsPerIteration,
       responsesPerPrompt: this.requirements.responsesPerPrompt,
@@ -351,7 +416,7 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
 
   /** Loads a checkpoint into the trainer; returns the prompt position. */
   private async restore(path: string): Promise<number> {
-    const ckpt = await readCheckpoint(path);
+    const ckpt = await readCheckpoint(path, { vocabSize: this.options.policy.config.vocab_size });
     const s = ckpt.state;
     if (s.plugin.name !== this.plugin.name) {
       throw new Error(
@@ -369,6 +434,12 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
       this.emit('warning', {
         step: s.step,
         message: `the prompt set has ${this.prompts.tokens.length} prompts but the checkpoint's had ${s.numPrompts}; the prompt order differs from the original run.`,
+      });
+    }
+    if (s.seed !== undefined && String(s.seed) !== String(this.seed)) {
+      this.emit('warning', {
+        step: s.step,
+        message: `the seed is ${String(this.seed)} but the checkpoint's run used ${String(s.seed)}; the prompt order follows the new seed, so the resumed run matches neither the original run nor a fresh one.`,
       });
     }
     const changed = Object.keys(this.pluginConfig).filter(
@@ -452,7 +523,8 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
       reference: this.reference,
       prompts,
       ...(texts ? { promptTexts: texts } : {}),
-      reward: o.reward,
+      promptRecords: promptIndices.map((i) => this.prompts.records[i]!),
+      reward: this.reward,
       ...(o.tokenizer ? { tokenizer: o.tokenizer } : {}),
       generation: o.generation,
       responsesPerPrompt: G,
@@ -467,6 +539,7 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
     this.buffer.add(batch, refLogprobs ? { rewards, refLogprobs } : { rewards });
     const minibatch = collateGroups(this.buffer.groups());
     const klCoef = this.kl.value;
+    if (this.weightLimit === undefined) await this.weightProblem(); // bound from the weights before any update
     const pluginMetrics = await this.instance.update(minibatch, { klCoef, policyVersion: this.version });
     const t2 = performance.now();
     if (pluginMetrics === null || typeof pluginMetrics !== 'object') {
@@ -476,11 +549,11 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
     }
     this.version += 1;
     this.iteration = step;
-    const finite = parametersFinite(o.policy);
-    if (!finite.finite) {
+    const bad = await this.weightProblem();
+    if (bad) {
       throw new Error(
-        `Trainer: after update ${step}, policy parameter '${finite.firstBad}' is not finite: plugin ` +
-          `'${this.plugin.name}' wrote NaN/Inf weights (it must skip a step whose loss or gradient is not finite). ` +
+        `Trainer: after update ${step}, ${bad}: plugin '${this.plugin.name}' wrote them (it must skip a step ` +
+          `whose loss or gradient is not finite or whose update is beyond the guard's bounds: AdamW.guardedStep). ` +
           `Training stopped; no checkpoint holds these weights${this.lastCheckpoint ? ` (last good: ${this.lastCheckpoint})` : ''}.`,
       );
     }
@@ -495,7 +568,9 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
       this.skippedTotal += skipped;
       this.emit('warning', {
         step,
-        message: `plugin '${this.plugin.name}' skipped ${skipped} optimizer step(s) with a non-finite loss or gradient.`,
+        message:
+          `plugin '${this.plugin.name}' skipped ${skipped} optimizer step(s): a non-finite loss or gradient, or an ` +
+          `update beyond the guard's bounds (AdamW maxUpdateNorm / maxWeightAbs; is the learning rate too high?).`,
       });
     }
     let responseTokens = 0;
@@ -541,15 +616,16 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
     const generation = { ...o.generation, ...o.evalGeneration };
     const greedy = generation.temperature === 0;
     const chunk = o.promptsPerIteration;
-    const all = { batches: [] as RolloutBatch[], rewards: [] as Float32Array[], ref: [] as Float32Array[] };
-    const { tokens, texts } = this.evalPrompts;
+    const all = { batches: [] as RolloutBatch[], rewards: [] as Float64Array[], ref: [] as Float32Array[] };
+    const { tokens, texts, records } = this.evalPrompts;
     for (let i = 0; i < tokens.length; i += chunk) {
       const r = await collectRollout({
         policy: o.policy,
         ...(greedy ? {} : { reference: this.reference }),
         prompts: tokens.slice(i, i + chunk),
         ...(texts ? { promptTexts: texts.slice(i, i + chunk) } : {}),
-        reward: o.reward,
+        promptRecords: records.slice(i, i + chunk),
+        reward: this.reward,
         ...(o.tokenizer ? { tokenizer: o.tokenizer } : {}),
         generation,
         responsesPerPrompt: 1,
@@ -580,7 +656,7 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
 
   /**
    * Writes a checkpoint of the current state (see `checkpoint.ts` for the layout). Refuses to write
-   * non-finite policy weights.
+   * non-finite or exploded policy weights ({@link weightProblem}).
    *
    * @returns the checkpoint directory.
    */
@@ -588,11 +664,11 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
     await this.init();
     const dir = this.options.checkpointDir;
     if (!dir) throw new Error('Trainer.saveCheckpoint: options.checkpointDir is not set.');
-    const finite = parametersFinite(this.options.policy);
-    if (!finite.finite) {
+    const bad = await this.weightProblem();
+    if (bad) {
       throw new Error(
-        `Trainer.saveCheckpoint: policy parameter '${finite.firstBad}' is not finite; refusing to write NaN/Inf weights ` +
-          `to a checkpoint${this.lastCheckpoint ? ` (the last good one is ${this.lastCheckpoint})` : ''}.`,
+        `Trainer.saveCheckpoint: ${bad}; refusing to write them to a checkpoint` +
+          `${this.lastCheckpoint ? ` (the last good one is ${this.lastCheckpoint})` : ''}.`,
       );
     }
     const pluginState = this.instance.state();
@@ -626,6 +702,27 @@ export class Trainer extends TypedEmitter<TrainerEvents> {
     this.lastCheckpointStep = this.iteration;
     this.emit('checkpoint', { step: this.iteration, path });
     return path;
+  }
+
+  /**
+   * What is wrong with the policy's weights, or undefined: a weight that is not finite, or one beyond the
+   * bound, `DEFAULT_MAX_WEIGHT_ABS` of `@relign/tensor` (the update guard's) or the largest |w| of the
+   * policy as first checked (before the first update), whichever is larger. Reductions on the device, one read.
+   */
+  private async weightProblem(): Promise<string | undefined> {
+    const vars = [...this.options.policy.variables()];
+    if (this.weightLimit === undefined) {
+      const initial = (await checkWeights(vars, Infinity)).maxAbs;
+      this.weightLimit = Number.isFinite(initial)
+        ? Math.max(DEFAULT_MAX_WEIGHT_ABS, initial)
+        : DEFAULT_MAX_WEIGHT_ABS;
+    }
+    const c = await checkWeights(vars, this.weightLimit);
+    if (c.ok) return undefined;
+    return c.problem === 'non-finite'
+      ? `policy parameter '${c.firstBad}' is not finite (NaN/Inf weights)`
+      : `policy parameter '${c.firstBad}' has |w| up to ${c.maxAbs.toExponential(2)}, beyond the bound ` +
+          `${this.weightLimit.toExponential(2)} (exploded weights)`;
   }
 
   /** Frees the plugin instance and the default reference (not the policy, nor a reference you passed). */

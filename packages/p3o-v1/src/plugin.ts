@@ -11,44 +11,43 @@
  * `@relign/core` (`PairwiseOptimizer`, spec §1.8).
  */
 import {
+  configSchema,
   definePlugin,
+  numberField,
   PairwiseOptimizer,
   PAIRWISE_OPTIMIZER_SCHEMA,
+  type InferConfig,
   type PairwiseLoss,
-  type PairwiseOptimizerConfig,
-  type ConfigSchema,
 } from '@relign/core';
 import { p3oV1Loss } from './loss.js';
-
-/** P3O-V1 settings. β (the KL coefficient) is not here: it comes from the Trainer's KL controller (below). */
-export interface P3OV1Config extends PairwiseOptimizerConfig {
-  /** ε: each response's ratio ρk = exp(Lk − Lk,old) is clipped PPO-style to `[1 − ε, 1 + ε]` (spec §1.5). */
-  clipRange: number;
-  /** c: the other response's detached ratio, the weight of each term, is clamped to `[1/c, c]` (spec §1.5). */
-  ratioClip: number;
-}
 
 /**
  * The config: defaults of the authors' code (spec §1.9; `thwu1/trlx` `examples/hh/p3o_hh.py` and
  * `default_p3o_config`, the "6B" column). P3O-V2 has the same fields and defaults.
  */
-export const p3oV1ConfigSchema: ConfigSchema<P3OV1Config> = {
-  ...PAIRWISE_OPTIMIZER_SCHEMA,
-  clipRange: {
-    type: 'number',
+export const p3oV1ConfigSchema = configSchema({
+  ...PAIRWISE_OPTIMIZER_SCHEMA.entries,
+  clipRange: numberField({
     default: 0.2,
     min: 0,
     exclusiveMin: true,
     description: 'update clip ε (spec §1.4/§1.5 cliprange: 0.2)',
-  },
-  ratioClip: {
-    type: 'number',
+  }),
+  ratioClip: numberField({
     default: 10,
     min: 1,
     exclusiveMin: true,
     description: 'importance weights are clamped to [1/c, c] (spec §1.4/§1.5 cliprange_ratio: 10)',
-  },
-};
+  }),
+});
+
+/**
+ * P3O-V1 settings, as declared by {@link p3oV1ConfigSchema}: the shared pairwise settings, ε (each response's
+ * ratio ρk = exp(Lk − Lk,old) is clipped PPO-style to `[1 − ε, 1 + ε]`) and c (the other response's detached
+ * ratio, the weight of each term, is clamped to `[1/c, c]`, spec §1.5). β (the KL coefficient) is not here:
+ * it comes from the Trainer's KL controller.
+ */
+export type P3OV1Config = InferConfig<typeof p3oV1ConfigSchema>;
 
 /** The loss call: spec §1.5 with the trainer's β and the configured ε, c. */
 function v1Loss(config: P3OV1Config): PairwiseLoss {

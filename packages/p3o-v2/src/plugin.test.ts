@@ -3,7 +3,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CausalLM } from '@relign/lm';
 import type { RolloutMinibatch } from '@relign/rollout';
 import { TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
-import { createInstance, resolvePluginConfig, type AlgorithmPlugin } from '@relign/core';
+import { createInstance, resolvePluginConfig } from '@relign/core';
 import {
   conformanceChecks,
   countChangedParameters as changed,
@@ -14,14 +14,13 @@ import {
 } from '@relign/core/testing';
 import plugin, { p3oV2Plugin } from './index.js';
 
-const asPlugin = plugin as unknown as AlgorithmPlugin;
 const PROMPTS = CONFORMANCE_DEFAULTS.prompts;
 
 describe('p3o-v2 plugin', () => {
   it('is the default export, with the spec §1.9 defaults and pairwise requirements', () => {
     expect(plugin).toBe(p3oV2Plugin);
     expect(plugin.name).toBe('p3o-v2');
-    expect(resolvePluginConfig(asPlugin, {})).toEqual({
+    expect(resolvePluginConfig(plugin, {})).toEqual({
       lr: 8e-6,
       epochs: 4,
       pairsPerMinibatch: 4,
@@ -40,12 +39,10 @@ describe('p3o-v2 plugin', () => {
       referenceLogprobs: true,
       valueHead: false,
     });
-    expect(() => resolvePluginConfig(asPlugin, { rewardScaling: 'running' })).toThrow(
+    expect(() => resolvePluginConfig(plugin, { rewardScaling: 'running' })).toThrow(
       /'rewardScaling' must be one of 'none', 'pairwise-std'/,
     );
-    expect(() => resolvePluginConfig(asPlugin, { ratioClip: 1 })).toThrow(
-      /'ratioClip' must be in \(1, inf\)/,
-    );
+    expect(() => resolvePluginConfig(plugin, { ratioClip: 1 })).toThrow(/'ratioClip' must be in \(1, inf\)/);
   });
 });
 
@@ -54,10 +51,10 @@ describe.each(TEST_BACKENDS)('p3o-v2 on %s', (backend) => {
 
   // Two minibatches per epoch and two epochs exercise the seeded per-epoch shuffle (checkpointed in state()).
   // lr 1e-3: the determinism check needs parameters that visibly move in 3 updates of a tiny model.
-  describeConformance({ describe, it }, asPlugin, { config: { epochs: 2, pairsPerMinibatch: 2, lr: 1e-3 } });
+  describeConformance({ describe, it }, plugin, { config: { epochs: 2, pairsPerMinibatch: 2, lr: 1e-3 } });
 
   it('conformance state round trip with pairwise-std reward scaling (running statistics are checkpointed)', async () => {
-    const check = conformanceChecks(asPlugin, {
+    const check = conformanceChecks(plugin, {
       config: { epochs: 1, pairsPerMinibatch: 2, lr: 1e-3, rewardScaling: 'pairwise-std' },
     }).find((c) => c.name === 'state-round-trip')!;
     await check.run();
@@ -85,7 +82,7 @@ describe.each(TEST_BACKENDS)('p3o-v2 on %s', (backend) => {
       stale.logprobs[b * fresh.responseWidth]! += b % 2 === 0 ? -0.5 : 0.5;
     const config = { epochs: 2, pairsPerMinibatch: 2, lr: 1e-2, weightDecay: 0 };
 
-    const clipped = createInstance(asPlugin, { policy, reference, seed: 1 }, config).instance;
+    const clipped = createInstance(plugin, { policy, reference, seed: 1 }, config).instance;
     const before = snapshot(policy);
     const m = await clipped.update(stale, { klCoef: 0.05, policyVersion: 0 });
     clipped.dispose();
@@ -95,7 +92,7 @@ describe.each(TEST_BACKENDS)('p3o-v2 on %s', (backend) => {
     expect(changed(before, snapshot(policy))).toBe(0); // exactly: zero gradient → zero AdamW step
 
     // The same update on the fresh rollout (nothing clipped) moves the parameters: the check above can fail.
-    const free = createInstance(asPlugin, { policy, reference, seed: 1 }, config).instance;
+    const free = createInstance(plugin, { policy, reference, seed: 1 }, config).instance;
     const m2 = await free.update(fresh, { klCoef: 0.05, policyVersion: 0 });
     free.dispose();
     expect(m2['policy/clipfrac']).toBeLessThan(1);
@@ -106,7 +103,7 @@ describe.each(TEST_BACKENDS)('p3o-v2 on %s', (backend) => {
   it('reports the loss statistics of spec §1.4 and ratio 1 on a fresh rollout; rejects rollouts that are not pairs', async () => {
     const { policy, reference } = pair();
     const batch = await pairRollout(policy, reference, PROMPTS, (b) => (b % 4) - 1.5); // r1 − r2 = −1 per pair
-    const { instance } = createInstance(asPlugin, { policy, reference, seed: 2 }, { epochs: 1 });
+    const { instance } = createInstance(plugin, { policy, reference, seed: 2 }, { epochs: 1 });
     try {
       const ev = await instance.evaluate(batch, { klCoef: 0.05, policyVersion: 0 });
       // Policy = reference: L = 0, so q = r1 − r2 = −1 exactly; |r1 − r2| = 1.

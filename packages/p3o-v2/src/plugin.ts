@@ -11,44 +11,42 @@
  * `@relign/core` (`PairwiseOptimizer`, spec §1.8).
  */
 import {
+  configSchema,
   definePlugin,
+  numberField,
   PairwiseOptimizer,
   PAIRWISE_OPTIMIZER_SCHEMA,
+  type InferConfig,
   type PairwiseLoss,
-  type PairwiseOptimizerConfig,
-  type ConfigSchema,
 } from '@relign/core';
 import { p3oV2Loss } from './loss.js';
-
-/** P3O-V2 settings. β (the KL coefficient) is not here: it comes from the Trainer's KL controller (below). */
-export interface P3OV2Config extends PairwiseOptimizerConfig {
-  /** ε: the joint clip of the pair log-ratio `d = L1 − L2` to `d_old ± ε` (spec §1.4). */
-  clipRange: number;
-  /** c: the detached joint importance weight ρ1ρ2 is clamped to `[1/c, c]` (spec §1.4). */
-  ratioClip: number;
-}
 
 /**
  * The config: defaults of the authors' code (spec §1.9; `thwu1/trlx` `examples/hh/p3o_hh.py` and
  * `default_p3o_config`, the "6B" column). P3O-V1 has the same fields and defaults.
  */
-export const p3oV2ConfigSchema: ConfigSchema<P3OV2Config> = {
-  ...PAIRWISE_OPTIMIZER_SCHEMA,
-  clipRange: {
-    type: 'number',
+export const p3oV2ConfigSchema = configSchema({
+  ...PAIRWISE_OPTIMIZER_SCHEMA.entries,
+  clipRange: numberField({
     default: 0.2,
     min: 0,
     exclusiveMin: true,
     description: 'update clip ε (spec §1.4/§1.5 cliprange: 0.2)',
-  },
-  ratioClip: {
-    type: 'number',
+  }),
+  ratioClip: numberField({
     default: 10,
     min: 1,
     exclusiveMin: true,
     description: 'importance weights are clamped to [1/c, c] (spec §1.4/§1.5 cliprange_ratio: 10)',
-  },
-};
+  }),
+});
+
+/**
+ * P3O-V2 settings, as declared by {@link p3oV2ConfigSchema}: the shared pairwise settings, ε (the joint clip of
+ * the pair log-ratio `d = L1 − L2` to `d_old ± ε`) and c (the detached joint importance weight ρ1ρ2 is clamped
+ * to `[1/c, c]`, spec §1.4). β (the KL coefficient) is not here: it comes from the Trainer's KL controller.
+ */
+export type P3OV2Config = InferConfig<typeof p3oV2ConfigSchema>;
 
 /** The loss call: spec §1.4 with the trainer's β and the configured ε, c. */
 function v2Loss(config: P3OV2Config): PairwiseLoss {

@@ -9,7 +9,7 @@
  * with KL 2.35 nats per sequence, and β = 0.05 gives reward 5.65 with KL 9.34. The assertions leave margin.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Trainer, type AlgorithmPlugin, type Metrics } from '@relign/core';
+import { Trainer, type Metrics } from '@relign/core';
 import { CONFORMANCE_DEFAULTS, countLowIdsReward } from '@relign/core/testing';
 import { CausalLM } from '@relign/lm';
 import { TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
@@ -25,7 +25,7 @@ async function train(beta: number): Promise<Metrics[]> {
     policy,
     prompts: [[1, 2, 3], [4, 5], [6, 7, 8, 9], [10], [11, 12], [13, 14, 15], [16], [17, 18]],
     reward: countLowIdsReward(),
-    plugin: ppoMax as unknown as AlgorithmPlugin,
+    plugin: ppoMax,
     // Paper defaults except: a critic from the policy (no reward model here), learning rates for a 10k-parameter
     // model, one minibatch of the 8 responses per iteration and two passes over it.
     pluginConfig: { criticInit: 'policy', lr: 3e-3, criticLr: 3e-3, minibatchSize: 8, epochs: 2 },

@@ -1,6 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { collectRollout, createInstance, type AlgorithmPlugin, type Metrics } from '@relign/core';
+import {
+  collectRollout,
+  createInstance,
+  describeField,
+  Trainer,
+  type AlgorithmPlugin,
+  type Metrics,
+} from '@relign/core';
 import { CONFORMANCE_DEFAULTS, countLowIdsReward, describeConformance } from '@relign/core/testing';
 import { CausalLM, ScalarHead, type TokenizedExample } from '@relign/lm';
 import {
@@ -16,7 +23,7 @@ import ppoMax, { createPpoMaxPlugin, logprobsAndEntropy } from './index.js';
 const MODEL = CONFORMANCE_DEFAULTS.model;
 const PROMPTS = [[1, 2, 3], [4, 5], [6, 7, 8, 9], [10], [11, 12], [13]];
 const KL = { klCoef: 0.05, policyVersion: 0 };
-const plugin = ppoMax as unknown as AlgorithmPlugin;
+const plugin = ppoMax;
 
 /** A scored rollout of the current policy, as the Trainer hands it to update (one collated minibatch). */
 async function rollout(
@@ -76,7 +83,7 @@ async function withInstance(
   }
 }
 
-const TINY = { criticInit: 'policy', lr: 1e-3, criticLr: 1e-3 };
+const TINY = { criticInit: 'policy', lr: 1e-3, criticLr: 1e-3 } as const;
 
 describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
   beforeAll(() => useBackend(backend));
@@ -214,6 +221,44 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
     });
   });
 
+  it("runs with its paper default (criticInit 'reward-model') in a plain Trainer given resources: { rewardModel }", async () => {
+    const policy = CausalLM.create(MODEL, 7);
+    const rewardModel = {
+      backbone: CausalLM.create(MODEL, 99),
+      head: ScalarHead.create(MODEL.n_embd, { seed: 3, bias: false }),
+    };
+    const options = {
+      policy,
+      prompts: PROMPTS,
+      reward: countLowIdsReward(),
+      plugin, // the plain plugin (the package's default export): no createPpoMaxPlugin needed
+      pluginConfig: { lr: 1e-3, criticLr: 1e-3, minibatchSize: 3 },
+      generation: { maxNewTokens: 4, stopTokenIds: [0] },
+      promptsPerIteration: 3,
+      iterations: 1,
+    };
+    try {
+      const without = new Trainer(options);
+      await expect(without.init()).rejects.toThrow(
+        /ppo-max: this algorithm needs the resource 'rewardModel' \(criticInit 'reward-model', the default.*Pass it to the Trainer as resources: \{ rewardModel \}/,
+      );
+      without.dispose();
+      const trainer = new Trainer({ ...options, resources: { rewardModel } });
+      try {
+        const m = await trainer.step();
+        expect(m['train/optimizer_steps']).toBeGreaterThan(0);
+        // The critic is a trained copy: its values started as the reward model's at each response prefix.
+        expect(Number.isFinite(m['value/mean'])).toBe(true);
+      } finally {
+        trainer.dispose();
+      }
+    } finally {
+      policy.dispose();
+      rewardModel.backbone.dispose();
+      rewardModel.head.dispose();
+    }
+  });
+
   it("criticInit 'reward-model': the critic starts as a copy of the reward model, which training leaves unchanged", async () => {
     const rm = {
       backbone: CausalLM.create(MODEL, 99),
@@ -221,7 +266,7 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
     };
     const rmBefore = snapshot(new Map([...rm.backbone.variables(), ...rm.head.variables()]));
     try {
-      const p = createPpoMaxPlugin({ rewardModel: rm }) as unknown as AlgorithmPlugin;
+      const p = createPpoMaxPlugin({ rewardModel: rm });
       await withInstance(
         { lr: 1e-3, criticLr: 1e-2 },
         async ({ policy, reference, instance }) => {
@@ -251,7 +296,7 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
         backbone: CausalLM.create({ ...MODEL, vocab_size: 40 }, 1),
         head: ScalarHead.create(MODEL.n_embd),
       };
-      const q = createPpoMaxPlugin({ rewardModel: other }) as unknown as AlgorithmPlugin;
+      const q = createPpoMaxPlugin({ rewardModel: other });
       await expect(withInstance({}, async () => {}, q)).rejects.toThrow(
         /vocab_size \(40\) differs from the policy's \(32\)/,
       );
@@ -266,7 +311,7 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
   it('PPO-ptx: the NLL on the SFT examples is reported and falls when λ_ptx is large', async () => {
     // A fixed "SFT" sequence the policy can learn: prompt [1, 2], completion [20, 21, 22, 0].
     const ex: TokenizedExample = { ids: Int32Array.from([1, 2, 20, 21, 22, 0]), promptLength: 2, length: 6 };
-    const p = createPpoMaxPlugin({ ptxExamples: [ex] }) as unknown as AlgorithmPlugin;
+    const p = createPpoMaxPlugin({ ptxExamples: [ex] });
     await withInstance(
       { ...TINY, lr: 1e-2, ptxCoef: 10 },
       async ({ policy, reference, instance }) => {
@@ -309,14 +354,14 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
       await expect(instance.update(batch, { klCoef: -1, policyVersion: 0 })).rejects.toThrow(
         /context.klCoef/,
       );
-      await expect(instance.update({ ...batch, rewards: new Float32Array(2) }, KL)).rejects.toThrow(
-        /batch.rewards must be a Float32Array \[B\] = \[6\]/,
+      await expect(instance.update({ ...batch, rewards: new Float64Array(2) }, KL)).rejects.toThrow(
+        /batch.rewards must be a Float64Array \[B\] = \[6\]/,
       );
     });
     expect(() => createPpoMaxPlugin({ critic: 1 } as never)).toThrow(/unknown option 'critic'/);
     const bad = createPpoMaxPlugin({
       ptxExamples: [{ ids: Int32Array.from([1, 99]), promptLength: 0, length: 2 }],
-    }) as unknown as AlgorithmPlugin;
+    });
     await expect(withInstance({ criticInit: 'policy' }, async () => {}, bad)).rejects.toThrow(
       /ptxExamples\[0\] has token id 99/,
     );
@@ -329,7 +374,8 @@ describe('ppo-max README', () => {
     const text = await readFile(new URL('../README.md', import.meta.url), 'utf8');
     const section = text.slice(text.indexOf('### Every switch'), text.indexOf('## Metrics'));
     const { ppoMaxConfigSchema } = await import('./config.js');
-    for (const [key, field] of Object.entries(ppoMaxConfigSchema)) {
+    for (const [key, entry] of Object.entries(ppoMaxConfigSchema.entries)) {
+      const field = describeField(entry);
       const row = section.split('\n').find((line) => line.startsWith('|') && line.includes(`\`${key}\``));
       expect(row, `README row for '${key}'`).toBeDefined();
       const quoted = [...row!.matchAll(/`([^`]*)`/g)].map((m) => m[1]!);

@@ -26,6 +26,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   definePlugin,
+  newRows,
   type AlgorithmInstance,
   type AlgorithmPlugin,
   type Metrics,
@@ -51,6 +52,7 @@ import {
 import { RewardNormalizer } from '@relign/reward-model';
 import {
   AdamW,
+  type PendingStep,
   createRng,
   rngFromState,
   RunningMoments,
@@ -71,7 +73,11 @@ import { whitenAdvantages } from './whiten.js';
 
 const NAME = 'ppo-max';
 
-/** What PPO-max needs beyond a config (objects, not settings): given to {@link createPpoMaxPlugin}. */
+/**
+ * What PPO-max needs beyond a config (objects, not settings), bound with {@link createPpoMaxPlugin}. In a
+ * Trainer, prefer its `resources: { rewardModel, sftExamples }` option with the plain plugin: PPO-max
+ * declares them in `requirements().resources` and receives them in `context.resources`.
+ */
 export interface PpoMaxOptions {
   /**
    * The reward model the critic is copied from (`criticInit: 'reward-model'`, spec §2.8): a `RewardModel` of
@@ -90,13 +96,16 @@ export interface PpoMaxOptions {
   ptxPadId?: number;
 }
 
-/** A plugin context with the {@link PpoMaxOptions} (for callers of `plugin.create` / `createInstance`). */
+/**
+ * A plugin context with the {@link PpoMaxOptions} (for direct callers of `plugin.create`). Prefer
+ * `context.resources` (`{ rewardModel, sftExamples }`), which `createInstance` checks.
+ */
 export interface PpoMaxContext extends PluginContext, PpoMaxOptions {}
 
 /**
  * A PPO-max plugin bound to a reward model (for the critic) and/or SFT examples (for PPO-ptx). Register it
- * (`registerPlugin`) or pass it to the Trainer as `plugin`. Fields of the same name in the create context
- * override these.
+ * (`registerPlugin`) or pass it to the Trainer as `plugin`. What the create context brings (`resources`,
+ * then fields of the same name) overrides these.
  */
 export function createPpoMaxPlugin(options: PpoMaxOptions = {}): AlgorithmPlugin<PpoMaxConfig> {
   if (options === null || typeof options !== 'object') {
@@ -115,14 +124,31 @@ export function createPpoMaxPlugin(options: PpoMaxOptions = {}): AlgorithmPlugin
     name: NAME,
     description: 'PPO-max: PPO with the "Secrets of RLHF" recipe (Zheng et al. 2023, arXiv 2307.04964)',
     configSchema: ppoMaxConfigSchema,
-    requirements: () => ({ responsesPerPrompt: 1, referenceLogprobs: true, valueHead: true }),
+    // The reward model and SFT examples are resources: required from the Trainer (`resources` option) when the
+    // config needs them and this plugin was not bound to them.
+    requirements: (config) => ({
+      responsesPerPrompt: 1,
+      referenceLogprobs: true,
+      valueHead: true,
+      resources: {
+        rewardModel:
+          config.criticInit === 'reward-model' && !options.rewardModel
+            ? "criticInit 'reward-model', the default: the paper initialises the critic from the reward model, " +
+              "spec §2.8; or set criticInit: 'policy' to start the critic from the policy"
+            : false,
+        sftExamples:
+          config.ptxCoef > 0 && !options.ptxExamples
+            ? `ptxCoef = ${config.ptxCoef} (PPO-ptx, spec §2.7) trains on SFT examples (the ptxExamples); or set ptxCoef: 0`
+            : false,
+      },
+    }),
     create: (context, config) => {
       const ctx = context as PpoMaxContext;
       return new PpoMax(
         {
           ...ctx,
-          rewardModel: ctx.rewardModel ?? options.rewardModel,
-          ptxExamples: ctx.ptxExamples ?? options.ptxExamples,
+          rewardModel: ctx.resources?.rewardModel ?? ctx.rewardModel ?? options.rewardModel,
+          ptxExamples: ctx.resources?.sftExamples ?? ctx.ptxExamples ?? options.ptxExamples,
           ptxPadId: ctx.ptxPadId ?? options.ptxPadId,
         },
         config,
@@ -251,8 +277,9 @@ class PpoMax implements AlgorithmInstance {
       if (!context.rewardModel) {
         throw new Error(
           `${NAME}: criticInit 'reward-model' (the default: the paper initialises the critic from the reward model, ` +
-            'spec §2.8) needs a reward model to copy: use createPpoMaxPlugin({ rewardModel }) (or pass ' +
-            "context.rewardModel), or set criticInit: 'policy' to start the critic from the policy.",
+            'spec §2.8) needs a reward model to copy: pass the Trainer option resources: { rewardModel } (or ' +
+            "context.resources.rewardModel, or createPpoMaxPlugin({ rewardModel })), or set criticInit: 'policy' to " +
+            'start the critic from the policy.',
         );
       }
       const vocab = context.rewardModel.backbone?.config?.vocab_size;
@@ -288,8 +315,9 @@ class PpoMax implements AlgorithmInstance {
       throw new TypeError(`${NAME}: ptxExamples must be an array of tokenized examples.`);
     if (this.config.ptxCoef > 0 && examples.length === 0) {
       throw new Error(
-        `${NAME}: ptxCoef = ${this.config.ptxCoef} (PPO-ptx) needs SFT examples: createPpoMaxPlugin({ ptxExamples }) ` +
-          'with tokenized examples of @relign/lm, or set ptxCoef: 0.',
+        `${NAME}: ptxCoef = ${this.config.ptxCoef} (PPO-ptx) needs SFT examples (ptxExamples): the Trainer option ` +
+          'resources: { sftExamples } (or createPpoMaxPlugin({ ptxExamples })) with tokenized examples of @relign/lm, ' +
+          'or set ptxCoef: 0.',
       );
     }
     const { vocab_size: V, n_positions: P } = this.policy.config;
@@ -325,9 +353,10 @@ class PpoMax implements AlgorithmInstance {
       throw new TypeError(`${fn}: batch must be a RolloutMinibatch.`);
     validateRolloutBatch(batch, fn, this.policy.config.vocab_size);
     const { batchSize: B, responseWidth: Tr } = batch;
-    if (!(batch.rewards instanceof Float32Array) || batch.rewards.length !== B) {
+    const r = batch.rewards as unknown;
+    if (!(r instanceof Float64Array || r instanceof Float32Array) || r.length !== B) {
       throw new Error(
-        `${fn}: batch.rewards must be a Float32Array [B] = [${B}] (one raw score per response).`,
+        `${fn}: batch.rewards must be a Float64Array [B] = [${B}] (one raw score per response).`,
       );
     }
     for (let b = 0; b < B; b++) {
@@ -577,8 +606,10 @@ class PpoMax implements AlgorithmInstance {
     const { config } = this;
     const { batchSize: B, responseWidth: Tr } = batch;
 
-    // spec §2.3: the running moments take this batch before they are used.
-    const raw = this.normalizer.update(batch.rewards);
+    // spec §2.3: the running moments take this iteration's rollout before they are used. Rows the replay buffer
+    // hands again (bufferCapacity > promptsPerIteration) were counted when they were new.
+    const fresh = newRows(batch, context).map((b) => batch.rewards[b]!);
+    const raw = fresh.length > 0 ? this.normalizer.update(fresh) : new RunningMoments().update(batch.rewards); // statistics of the batch only, for the metrics
     const scores = this.normalizer.apply(batch.rewards);
     const roll = this.rolloutData(batch, scores, beta);
 
@@ -684,29 +715,32 @@ class PpoMax implements AlgorithmInstance {
             }
           }
 
-          // One optimizer step per model for the minibatch; a non-finite loss or gradient skips it.
+          // One guarded optimizer step per model for the minibatch, both or neither: a non-finite loss or
+          // gradient, or an update beyond the guard's bounds (AdamW.guardedStep), in either skips both.
           const out: Metrics = {};
-          let stepSkipped = false;
-          if (trainPolicy) {
-            policyLr = mossLearningRate(config.lr, this.policyOptimizer.step, config.lrWarmupSteps);
-            const r = Number.isFinite(policyLoss)
-              ? this.policyOptimizer.applyGradients(policyGrads.byName(policyVars), policyVars, {
-                  lr: policyLr,
-                  maxGradNorm: config.maxGradNorm,
-                })
-              : { skipped: true, gradNorm: NaN };
-            if (r.skipped) stepSkipped = true;
-            else out['train/grad_norm'] = r.gradNorm;
+          const pending: PendingStep[] = [];
+          try {
+            if (trainPolicy) {
+              policyLr = mossLearningRate(config.lr, this.policyOptimizer.step, config.lrWarmupSteps);
+              const g = policyGrads.byName(policyVars);
+              const o = { lr: policyLr, maxGradNorm: config.maxGradNorm, loss: policyLoss };
+              pending.push(await this.policyOptimizer.prepareStep(g, policyVars, o));
+            }
+            criticLr = mossLearningRate(config.criticLr, this.criticOptimizer.step, config.lrWarmupSteps);
+            const g = criticGrads.byName(criticVars);
+            const o = { lr: criticLr, maxGradNorm: config.maxGradNorm, loss: criticLoss };
+            pending.push(await this.criticOptimizer.prepareStep(g, criticVars, o));
+          } catch (e) {
+            pending.forEach((p) => p.discard());
+            throw e;
           }
-          criticLr = mossLearningRate(config.criticLr, this.criticOptimizer.step, config.lrWarmupSteps);
-          const rc = Number.isFinite(criticLoss)
-            ? this.criticOptimizer.applyGradients(criticGrads.byName(criticVars), criticVars, {
-                lr: criticLr,
-                maxGradNorm: config.maxGradNorm,
-              })
-            : { skipped: true, gradNorm: NaN };
-          if (rc.skipped) stepSkipped = true;
-          else out['train/critic_grad_norm'] = rc.gradNorm;
+          const stepSkipped = pending.some((p) => p.skipped);
+          if (stepSkipped) pending.forEach((p) => p.discard());
+          else {
+            const done = pending.map((p) => p.commit());
+            if (trainPolicy) out['train/grad_norm'] = done[0]!.gradNorm;
+            out['train/critic_grad_norm'] = done[done.length - 1]!.gradNorm;
+          }
           if (stepSkipped) {
             skipped++;
           } else {

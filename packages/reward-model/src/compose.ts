@@ -20,7 +20,7 @@ export interface WeightedSumReward extends RewardFunction {
     prompts: RewardInputs,
     responses: RewardInputs,
     options?: ScoreOptions,
-  ): Promise<{ total: Float32Array; components: Map<string, Float32Array> }>;
+  ): Promise<{ total: Float64Array; components: Map<string, Float64Array> }>;
 }
 
 /**
@@ -59,7 +59,7 @@ export function weightedSum(
   const scoreComponents: WeightedSumReward['scoreComponents'] = async (prompts, responses, scoreOptions) => {
     const { size } = resolveInputs(prompts, responses, `reward function "${name}"`);
     const acc = new Float64Array(size);
-    const components = new Map<string, Float32Array>();
+    const components = new Map<string, Float64Array>();
     for (let k = 0; k < resolved.length; k++) {
       const { fn, weight } = resolved[k]!;
       // Re-checked here: a term written by hand may not validate its own output.

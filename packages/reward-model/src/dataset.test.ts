@@ -81,6 +81,14 @@ describe('readPreferenceJsonl', () => {
     expect(ds.pairs).toHaveLength(1);
     await expect(readPreferenceJsonl(join(dir, 'none.jsonl'))).rejects.toThrow(/cannot read .*none\.jsonl/);
   });
+
+  it('says an empty file (or one of blank lines) is empty, naming it', async () => {
+    const path = join(dir, 'pairs.jsonl');
+    await writeFile(path, '');
+    await expect(readPreferenceJsonl(path)).rejects.toThrow(`${path} is empty: it holds no preference pair`);
+    await writeFile(path, '\n  \n');
+    await expect(readPreferenceJsonl(path)).rejects.toThrow(`${path} is empty`);
+  });
 });
 
 describe('tokenizePreferencePairs', () => {

@@ -42,7 +42,8 @@ function typeName(v: unknown): string {
  * finite number; other fields are ignored. TRL's conversational form (lists of messages) is rejected:
  * apply a chat template and store text. A `\r\n` line end and a UTF-8 BOM are accepted.
  *
- * @throws Error `"<source> line <n>: field \"<name>\" ..."` naming the 1-based line, the field and the fix.
+ * @throws Error `"<source> line <n>: field \"<name>\" ..."` naming the 1-based line, the field and the fix;
+ *   `"<source> is empty ..."` when the text holds no pair at all (only blank lines).
  */
 export function parsePreferenceJsonl(text: string, options: ParsePreferenceOptions = {}): PreferenceDataset {
   const { source = '<jsonl text>', identical = 'skip' } = options;
@@ -116,6 +117,13 @@ export function parsePreferenceJsonl(text: string, options: ParsePreferenceOptio
       continue;
     }
     out.pairs.push(example);
+  }
+  if (out.pairs.length === 0 && out.identicalLines.length === 0) {
+    // Said here, where the file is known: later stages would only see "no training pair fits maxLength".
+    throw new Error(
+      `${source} is empty: it holds no preference pair. Each line must be one JSON object ` +
+        '{"prompt": string, "chosen": string, "rejected": string}.',
+    );
   }
   return out;
 }

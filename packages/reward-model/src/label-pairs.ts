@@ -34,8 +34,8 @@ export interface LabelPairsResult<T> {
   /** For each pair, the input row it came from. */
   rows: number[];
   /** `[N]` oracle scores of responses A and B (every row). */
-  scoresA: Float32Array;
-  scoresB: Float32Array;
+  scoresA: Float64Array;
+  scoresB: Float64Array;
   /** `[N]` `P(A ≻ B)` of each row (0.5 for a tie; 1/0/0.5 at τ = 0). */
   probA: Float64Array;
   /** `[N]` the label of each row: `'A'`, `'B'`, or `null` when the row was skipped. */

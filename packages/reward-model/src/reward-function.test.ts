@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { batchRewardFunction, checkScores, rewardFunction, type RowInfo } from './reward-function.js';
+import { weightedSum } from './compose.js';
 import { afinnReward, wordTokenizer } from './test-fixtures.js';
 
 describe('rewardFunction (per row)', () => {
@@ -125,9 +126,64 @@ describe('batchRewardFunction', () => {
   });
 });
 
+describe('prompt records (ScoreOptions.records)', () => {
+  interface MathRecord {
+    prompt: string;
+    answer: string;
+  }
+  const records: MathRecord[] = [
+    { prompt: '2+3=', answer: '5' },
+    { prompt: '2+3=', answer: '5' },
+    { prompt: '4+4=', answer: '8' },
+    { prompt: '4+4=', answer: '8' },
+  ];
+
+  it('a checkable per-row reward reads info.record of its own row', async () => {
+    const seen: (MathRecord | undefined)[] = [];
+    const exact = rewardFunction<MathRecord>((_p, response, { record }) => {
+      seen.push(record);
+      return response.trim() === record?.answer ? 1 : 0;
+    });
+    const scores = await exact.score(
+      records.map((r) => r.prompt),
+      [' 5', '6', '8', ' 5'],
+      { records },
+    );
+    expect(Array.from(scores)).toEqual([1, 0, 1, 0]);
+    expect(seen).toEqual(records);
+    expect(seen[2]).toBe(records[2]); // the caller's objects, not copies
+    // Without records (a direct call), info.record is absent.
+    await exact.score(['a'], ['b']);
+    expect(seen[4]).toBeUndefined();
+  });
+
+  it('reaches batch functions and every term of a weighted sum; a wrong count is an error naming the field', async () => {
+    let batchSeen: readonly MathRecord[] | undefined;
+    const batch = batchRewardFunction<MathRecord>((_p, responses, options) => {
+      batchSeen = options.records;
+      return responses.map(() => 0);
+    });
+    const perRow = rewardFunction<MathRecord>((_p, r, { record }) => (r === record?.answer ? 1 : 0));
+    const sum = weightedSum([{ fn: batch }, { fn: perRow, weight: 2 }]);
+    const total = await sum.score(
+      records.map((r) => r.prompt),
+      ['5', 'x', '8', 'y'],
+      { records },
+    );
+    expect(Array.from(total)).toEqual([2, 0, 2, 0]);
+    expect(batchSeen).toBe(records);
+    await expect(perRow.score(['a', 'b'], ['c', 'd'], { records: [records[0]!] })).rejects.toThrow(
+      'options.records must be an array of 2 prompt records (one per row)',
+    );
+  });
+});
+
 describe('checkScores', () => {
-  it('converts to float32 and rejects non-numbers', () => {
-    expect(checkScores([0.1, 2], 2, 'x')).toEqual(new Float32Array([0.1, 2]));
+  it('keeps the numbers in float64 (exact differences, spec §1.10) and rejects non-numbers', () => {
+    expect(checkScores([0.1, 2], 2, 'x')).toEqual(new Float64Array([0.1, 2]));
+    const [a, b] = checkScores([1e5 + 0.3, 1e5 + 0.1], 2, 'x');
+    expect(Math.abs(a! - b! - 0.2)).toBeLessThan(1e-9); // float32: 0.1953
+    expect(() => checkScores([1e39], 1, 'x')).toThrow(/non-finite score for row 0 \(1e\+39\)/);
     expect(() => checkScores(['1' as unknown as number], 1, 'x')).toThrow(/returned string for row 0/);
     expect(() => checkScores(null as unknown as number[], 1, 'x')).toThrow(/returned null/);
   });

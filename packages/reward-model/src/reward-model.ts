@@ -240,12 +240,12 @@ export class RewardModel implements RewardFunction {
    * given. Text rows are encoded with the model's tokenizer and get an EOS appended unless
    * `options.endedWithEos[i]` is false (training sequences end with EOS, spec §1.7).
    */
-  async score(prompts: RewardInputs, responses: RewardInputs, options?: ScoreOptions): Promise<Float32Array> {
+  async score(prompts: RewardInputs, responses: RewardInputs, options?: ScoreOptions): Promise<Float64Array> {
     this.#assertLive('score');
     const fn = 'RewardModel.score';
     const rows = resolveInputs(prompts, responses, fn);
     checkScoreOptions(options, rows.size, fn);
-    if (rows.size === 0) return new Float32Array(0);
+    if (rows.size === 0) return new Float64Array(0);
     let sequences: number[][];
     if (rows.kind === 'tokens') {
       sequences = rows.prompts.map((p, i) => [...p, ...rows.responses[i]!]);

@@ -205,6 +205,28 @@ describe.each(TEST_BACKENDS)('reward-model training on %s', (backend) => {
         maxLength: 64,
       }),
     ).rejects.toThrow(/maxLength must be an integer in \[2, n_positions=16\]/);
+    await expect(trainRewardModel(rm, [], { ...base, tokenizer: wordTokenizer })).rejects.toThrow(
+      /no preference pairs given \(the list is empty/,
+    );
+    rm.dispose();
+  });
+
+  it('reports the pairs dropped for length (warning and result), and all dropped as such', async () => {
+    const rm = RewardModel.create(SMALL, { seed: 3 });
+    const long = Array.from({ length: 20 }, () => 'good').join(' ');
+    const pairs = [
+      { prompt: 'p', chosen: 'good', rejected: 'bad' },
+      { prompt: 'p', chosen: long, rejected: 'bad' },
+      { prompt: 'q', chosen: 'fine', rejected: 'awful' },
+    ];
+    const warnings: string[] = [];
+    const opts = { batchSize: 2, lr: 1e-3, maxSteps: 1, evalFraction: 0, tokenizer: wordTokenizer };
+    const r = await trainRewardModel(rm, pairs, { ...opts, warn: (m) => warnings.push(m) });
+    expect(r.dropped).toBe(1);
+    expect(warnings).toEqual([expect.stringMatching(/1 of 3 preference pairs dropped: .* maxLength=16/)]);
+    await expect(trainRewardModel(rm, [pairs[1]!], { ...opts, warn: () => {} })).rejects.toThrow(
+      /no training pair fits maxLength=16: 1 of 1 pairs dropped/,
+    );
     rm.dispose();
   });
 });

@@ -5,7 +5,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TextTokenizer } from '@relign/lm';
-import { AdamW, createRng, rngFromState, warmupCosine, type Rng, type RngState } from '@relign/tensor';
+import {
+  AdamW,
+  createRng,
+  ensureBackend,
+  rngFromState,
+  warmupCosine,
+  type Rng,
+  type RngState,
+} from '@relign/tensor';
 import {
   loadRewardCheckpoint,
   saveRewardCheckpoint,
@@ -155,8 +163,9 @@ function mean(xs: readonly number[]): number {
  *
  * Per step: the next `batchSize` pairs of the epoch's seeded permutation go through one forward pass
  * (chosen and rejected rows stacked), the loss is spec §2.2's, and AdamW applies the gradients at
- * `warmupCosine(step)` with global-norm clipping; a non-finite loss or gradient skips the update. Same seed
- * and backend -> same run, and a resumed run continues exactly where its checkpoint stopped.
+ * `warmupCosine(step)` with global-norm clipping; a non-finite loss or gradient, or an update beyond the
+ * guard of `AdamW.guardedStep`, skips the update. Same seed and backend -> same run, and a resumed run
+ * continues exactly where its checkpoint stopped.
  */
 export async function runRewardModelTraining(
   rm: RewardModel,
@@ -164,6 +173,8 @@ export async function runRewardModelTraining(
   evalSet: readonly TokenizedPair[],
   options: RewardTrainOptions,
 ): Promise<RewardTrainResult> {
+  // The best available backend (wasm without native packages) unless the user chose one.
+  await ensureBackend();
   const {
     batchSize,
     lr,
@@ -346,11 +357,10 @@ export async function runRewardModelTraining(
             const g = grads[v.name];
             if (g !== undefined) byName[name] = g;
           }
-          if (Number.isFinite(loss)) {
-            const res = optimizer.applyGradients(byName, trainable, { lr: rate, maxGradNorm });
-            gradNorm = res.gradNorm;
-            skipped = res.skipped;
-          }
+          // Guarded: a non-finite loss or gradient, or an exploding update, skips the step (no change).
+          const res = await optimizer.guardedStep(byName, trainable, { lr: rate, maxGradNorm, loss });
+          gradNorm = res.gradNorm;
+          skipped = res.skipped;
         } finally {
           value.dispose();
           for (const g of Object.values(grads)) g.dispose();
@@ -425,6 +435,8 @@ export interface TrainRewardModelOptions extends RewardTrainOptions {
   evalPairs?: readonly PreferenceExample[];
   /** Prepend the tokenizer's BOS to prompts. Default false. */
   addBos?: boolean;
+  /** Something the user should know (pairs dropped for length). Default `console.warn`. */
+  warn?: (message: string) => void;
 }
 
 /** {@link RewardTrainResult} plus the data accounting of {@link trainRewardModel}. */
@@ -447,7 +459,9 @@ export async function trainRewardModel(
   pairs: readonly PreferenceExample[],
   options: TrainRewardModelOptions,
 ): Promise<TrainRewardModelResult> {
-  const { tokenizer, evalFraction = 0.1, addBos = false, seed = 0 } = options;
+  const { tokenizer, evalFraction = 0.1, addBos = false, seed = 0, warn = console.warn } = options;
+  check(Array.isArray(pairs), 'pairs must be an array of {prompt, chosen, rejected}.');
+  check(pairs.length > 0, 'no preference pairs given (the list is empty; is the pairs file empty?).');
   check(tokenizer !== undefined && typeof tokenizer.encode === 'function', 'options.tokenizer is required.');
   check(evalFraction >= 0 && evalFraction < 1, `evalFraction must be in [0, 1) (got ${evalFraction}).`);
   const maxLength = options.maxLength ?? rm.config.n_positions;
@@ -475,7 +489,18 @@ export async function trainRewardModel(
     trainSet = tok.pairs.filter((_, i) => !isEval.has(i));
     evalSet = tok.pairs.filter((_, i) => isEval.has(i));
   }
-  check(trainSet.length > 0, `no training pair fits maxLength=${maxLength} (${dropped} dropped).`);
+  const total = pairs.length + (options.evalPairs?.length ?? 0);
+  check(
+    trainSet.length > 0,
+    `no training pair fits maxLength=${maxLength}: ${dropped} of ${total} pairs dropped (a response + EOS is ` +
+      'longer); raise maxLength or shorten the responses.',
+  );
+  if (dropped > 0) {
+    warn(
+      `trainRewardModel: ${dropped} of ${total} preference pairs dropped: a response + EOS does not fit ` +
+        `maxLength=${maxLength} (the result's \`dropped\`).`,
+    );
+  }
   const result = await runRewardModelTraining(rm, trainSet, evalSet, {
     ...options,
     padId: options.padId ?? tokenizer.padId,

@@ -18,7 +18,7 @@ const NEW_TOKENS = 64;
 const PROMPT_LEN = 8;
 const PYTORCH_TINY_L4_B16 = 7200;
 
-const DEFAULT_DIR = fileURLToPath(new URL('../../lm/models/base', import.meta.url));
+const DEFAULT_DIR = fileURLToPath(new URL('../../base-model/model', import.meta.url));
 const DEFAULT_CONFIG = { vocab_size: 1024, n_positions: 128, n_embd: 128, n_layer: 4, n_head: 4 };
 const TINY_L4 = { vocab_size: 256, n_positions: 128, n_embd: 128, n_layer: 4, n_head: 4 };
 
@@ -108,7 +108,7 @@ const results = {};
   results.default = await benchModel(
     'default',
     model,
-    found ? 'packages/lm/models/base' : 'random init (base model not built yet)',
+    found ? '@relign/base-model' : 'random init (base model not built yet)',
   );
   model.dispose();
 }

@@ -35,7 +35,9 @@ export interface RolloutBatch {
   responseLengths: Int32Array;
   /**
    * Per token, float32 `[B, Tr]`: log-prob of each sampled token under the distribution it was drawn
-   * from (temperature, top-k, top-p applied, renormalised; 0 for greedy). 0 at padding.
+   * from (temperature, top-k, top-p applied, renormalised; 0 for greedy). 0 at padding. For RL the trainer
+   * replaces truncated (top-k/top-p) ones with full-vocabulary log-probs (`collectRollout` of @relign/core),
+   * the distribution the loss and the reference use (spec §4.2).
    */
   logprobs: Float32Array;
   /** Per sequence, uint8 `[B]`: 1 if the response ends with a stop token (`options.stopTokenIds`). */

@@ -24,9 +24,14 @@
  * | `logprobs`        | F32   | [Σ resp]   | sampling log-probs, same layout                          |
  * | `ref_logprobs`    | F32   | [Σ resp]   | only when `fields.refLogprobs`                           |
  * | `values`          | F32   | [Σ resp]   | only when `fields.values`                                |
- * | `reward`          | F32   | [N, G]     | rewards                                                  |
+ * | `reward`          | F32   | [N, G]     | rewards rounded to float32 (for older readers)           |
+ * | `reward_f64`      | I32   | [N, G, 2]  | the exact float64 rewards, see below                     |
  * | `ended_with_eos`  | I32   | [N, G]     | 0/1                                                      |
  * | `truncated`       | I32   | [N, G]     | 0/1                                                      |
+ *
+ * `reward_f64` holds each reward as the (low, high) little-endian 32-bit words of its IEEE-754 double (the
+ * safetensors writer produces F32/I32 only). Files without it (written before it existed) load their rewards
+ * from `reward`.
  *
  * Crash safety: the data file gets a new name on every save and is written (atomically) before the
  * manifest (atomically) switches to it; older data files are deleted only after that. A crash at any
@@ -43,6 +48,32 @@ export const BUFFER_MANIFEST = 'buffer.json';
 const FORMAT = 'relign-replay-buffer';
 const VERSION = 1;
 const DATA_RE = /^buffer-[0-9a-f]+\.safetensors$/;
+/** Largest log-probability a file may hold: 0, plus an allowance for float rounding. */
+const LOGPROB_TOLERANCE = 1e-6;
+
+/** Float64 values as (low, high) little-endian 32-bit words: the `reward_f64` encoding. */
+function float64Words(values: Float64Array): Int32Array {
+  const out = new Int32Array(values.length * 2);
+  const view = new DataView(new ArrayBuffer(8));
+  for (let i = 0; i < values.length; i++) {
+    view.setFloat64(0, values[i]!, true);
+    out[2 * i] = view.getInt32(0, true);
+    out[2 * i + 1] = view.getInt32(4, true);
+  }
+  return out;
+}
+
+/** Inverse of {@link float64Words}. */
+function wordsFloat64(words: Int32Array): Float64Array {
+  const out = new Float64Array(words.length / 2);
+  const view = new DataView(new ArrayBuffer(8));
+  for (let i = 0; i < out.length; i++) {
+    view.setInt32(0, words[2 * i]!, true);
+    view.setInt32(4, words[2 * i + 1]!, true);
+    out[i] = view.getFloat64(0, true);
+  }
+  return out;
+}
 
 /** What a buffer file holds. */
 export interface BufferState {
@@ -52,7 +83,7 @@ export interface BufferState {
   groups: RolloutGroup[];
 }
 
-function concat<T extends Int32Array | Float32Array>(
+function concat<T extends Int32Array | Float32Array | Float64Array>(
   ctor: { new (n: number): T },
   parts: ArrayLike<number>[],
 ): T {
@@ -153,6 +184,19 @@ export async function writeBufferDir(dir: string, state: BufferState): Promise<v
         ),
       ),
     ],
+    // Rewards stay exact through a save (P3O's r1 − r2, spec §1.10); `reward` above is their float32 rounding.
+    [
+      'reward_f64',
+      i32(
+        [N, G, 2],
+        float64Words(
+          concat(
+            Float64Array,
+            groups.map((g) => g.rewards),
+          ),
+        ),
+      ),
+    ],
     [
       'ended_with_eos',
       i32(
@@ -218,8 +262,12 @@ export async function writeBufferDir(dir: string, state: BufferState): Promise<v
   }
 }
 
-/** Reads a buffer directory (format version 1), checking every size; groups are not yet validated. */
-export async function readBufferDir(dir: string): Promise<BufferState> {
+/**
+ * Reads a buffer directory (format version 1), checking every size and the values the format constrains (token
+ * ids >= 0 and, given `vocabSize`, below it; 0/1 flags; log-probs <= 0); groups are not yet validated.
+ */
+export async function readBufferDir(dir: string, limits: { vocabSize?: number } = {}): Promise<BufferState> {
+  const { vocabSize } = limits;
   const manifestPath = join(dir, BUFFER_MANIFEST);
   const fail = (msg: string): never => {
     throw new Error(`ReplayBuffer.load: ${msg}`);
@@ -241,8 +289,13 @@ export async function readBufferDir(dir: string): Promise<BufferState> {
   if (m === null || typeof m !== 'object' || m.format !== FORMAT) {
     return fail(`${manifestPath} is not a replay-buffer manifest ("format" must be "${FORMAT}")`);
   }
-  if (m.version !== VERSION)
-    return fail(`${manifestPath}: unsupported version ${String(m.version)}; this reader knows ${VERSION}`);
+  if (m.version !== VERSION) {
+    // Types too: "1" (a string) and 1 print alike.
+    return fail(
+      `${manifestPath}: unsupported "version" ${JSON.stringify(m.version)} (${typeof m.version}); this reader ` +
+        `knows ${VERSION} (number)`,
+    );
+  }
   const int = (name: string, min: number): number => {
     const v = m[name];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
@@ -329,9 +382,42 @@ export async function readBufferDir(dir: string): Promise<BufferState> {
   const logprobs = f32('logprobs', sumResp, 'Σ response_length');
   const ref = f.refLogprobs ? f32('ref_logprobs', sumResp, 'Σ response_length') : undefined;
   const values = f.values ? f32('values', sumResp, 'Σ response_length') : undefined;
-  const reward = f32('reward', N * G, `[${N}, ${G}]`);
+  // Files written before `reward_f64` existed have only the float32 `reward`.
+  const reward = file.tensors.has('reward_f64')
+    ? wordsFloat64(i32('reward_f64', N * G * 2, `[${N}, ${G}, 2]`))
+    : Float64Array.from(f32('reward', N * G, `[${N}, ${G}]`));
   const eos = i32('ended_with_eos', N * G, `[${N}, ${G}]`);
   const trunc = i32('truncated', N * G, `[${N}, ${G}]`);
+
+  // Values a valid save cannot hold, each rejected with its tensor and row (the file was edited or damaged).
+  const tokenIds = (name: string, a: Int32Array, row: string): void => {
+    for (let t = 0; t < a.length; t++) {
+      const id = a[t]!;
+      if (id < 0 || (vocabSize !== undefined && id >= vocabSize)) {
+        const range = vocabSize !== undefined ? `[0, ${vocabSize}) (the model's vocab_size)` : '>= 0';
+        fail(`${dataPath}: ${name} of ${row}, position ${t}: token id ${id} is out of range ${range}`);
+      }
+    }
+  };
+  const logprobRows = (name: string, a: Float32Array, row: string): void => {
+    for (let t = 0; t < a.length; t++) {
+      // Log-probabilities are <= 0; the allowance covers float rounding only.
+      if (a[t]! > LOGPROB_TOLERANCE) {
+        fail(`${dataPath}: ${name} of ${row}, position ${t}: ${a[t]} is positive; a log-probability is <= 0`);
+      }
+    }
+  };
+  const flags = (name: string, a: Int32Array): void => {
+    a.forEach((x, k) => {
+      if (x !== 0 && x !== 1) {
+        fail(
+          `${dataPath}: ${name} of group ${Math.floor(k / G)}, response ${k % G} is ${x}; it must be 0 or 1`,
+        );
+      }
+    });
+  };
+  flags('ended_with_eos', eos);
+  flags('truncated', trunc);
 
   const groups: RolloutGroup[] = [];
   let po = 0;
@@ -361,9 +447,14 @@ export async function readBufferDir(dir: string): Promise<BufferState> {
     };
     if (ref) g.refLogprobs = [];
     if (values) g.values = [];
+    tokenIds('prompt_tokens', g.promptTokens as Int32Array, `group ${i}`);
     po += lp;
     for (let j = 0; j < G; j++) {
       const len = responseLength[i * G + j]!;
+      const row = `group ${i}, response ${j}`;
+      tokenIds('response_tokens', responseTokens.subarray(ro, ro + len), row);
+      logprobRows('logprobs', logprobs.subarray(ro, ro + len), row);
+      if (ref) logprobRows('ref_logprobs', ref.subarray(ro, ro + len), row);
       g.responseTokens.push(responseTokens.slice(ro, ro + len));
       g.logprobs.push(logprobs.slice(ro, ro + len));
       g.refLogprobs?.push(ref!.slice(ro, ro + len));

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CausalLM } from '@relign/lm';
-import { createRng } from '@relign/tensor';
+import { createRng, readSafetensors, writeSafetensors } from '@relign/tensor';
 import { TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutBatch } from './batch.js';
@@ -83,7 +83,7 @@ function makeBatch(
 }
 
 /** Row b of a batch as plain data, independent of padding widths. */
-function row(batch: RolloutBatch & { rewards?: Float32Array; refLogprobs?: Float32Array }, b: number) {
+function row(batch: RolloutBatch & { refLogprobs?: Float32Array }, b: number) {
   const { promptWidth: Tp, responseWidth: Tr } = batch;
   const lp = batch.promptLengths[b]!;
   const lr = batch.responseLengths[b]!;
@@ -114,7 +114,7 @@ describe('ReplayBuffer', () => {
         expect(mb.groupIds[b - (b % 2)]).toBe(serial); // never split: the pair shares rows 2k, 2k+1
         const orig = serial * 2 + (b % 2); // serials 0..4 are the batch's groups in order
         expect(row(mb, b)).toEqual(row({ ...batch, refLogprobs: scores.refLogprobs as Float32Array }, orig));
-        expect(mb.rewards[b]).toBe(Math.fround((scores.rewards as number[])[orig]!));
+        expect(mb.rewards[b]).toBe((scores.rewards as number[])[orig]); // float64, exactly as added
         // Padding: left of prompts, right of responses (pad id, log-probs 0).
         const { promptWidth: Tp, responseWidth: Tr } = mb;
         expect(
@@ -271,6 +271,35 @@ describe('ReplayBuffer', () => {
       expect(mbB).toEqual(mbA);
     });
 
+    it('keeps rewards in float64 through add, minibatches and save/load; reads files without reward_f64', async () => {
+      // Non-integer rewards shifted by a large δ: float32 would make the pair difference 0.1953 (spec §1.10).
+      const buf = new ReplayBuffer({ capacity: 4, responsesPerPrompt: 2 });
+      const { batch } = makeBatch(2, 2, 3);
+      const rewards = [1e5 + 0.3, 1e5 + 0.1, -1e5 + 0.3, -1e5 + 0.1];
+      buf.add(batch, { rewards });
+      const diffs = (mb: { rewards: Float64Array }): number[] => [
+        mb.rewards[0]! - mb.rewards[1]!,
+        mb.rewards[2]! - mb.rewards[3]!,
+      ];
+      const [mb] = [...buf.minibatches(2, createRng(0))];
+      expect(mb!.rewards).toBeInstanceOf(Float64Array);
+      for (const d of diffs(mb!)) expect(Math.abs(d - 0.2)).toBeLessThan(1e-9);
+      await buf.save(join(dir, 'f64'));
+      const back = await ReplayBuffer.load(join(dir, 'f64'));
+      expect([...back.groups().flatMap((g) => [...g.rewards])]).toEqual(rewards);
+
+      // A file written before reward_f64 existed: the float32 `reward` is read.
+      const manifest = JSON.parse(await readFile(join(dir, 'f64', 'buffer.json'), 'utf8')) as {
+        data: string;
+      };
+      const file = await readSafetensors(join(dir, 'f64', manifest.data));
+      expect(file.tensors.get('reward_f64')?.shape).toEqual([2, 2, 2]);
+      file.tensors.delete('reward_f64');
+      await writeSafetensors(join(dir, 'f64', manifest.data), file.tensors, file.metadata);
+      const old = await ReplayBuffer.load(join(dir, 'f64'));
+      expect([...old.groups().flatMap((g) => [...g.rewards])]).toEqual(rewards.map(Math.fround));
+    });
+
     it('round-trips an empty buffer', async () => {
       await new ReplayBuffer({ capacity: 3, responsesPerPrompt: 1 }).save(join(dir, 'empty'));
       const back = await ReplayBuffer.load(join(dir, 'empty'));
@@ -300,12 +329,58 @@ describe('ReplayBuffer', () => {
         /tensor "serial" has 2 elements, expected \[3\] = 3/,
       );
       await writeFile(join(dir, 'bad', 'buffer.json'), JSON.stringify({ ...manifest, version: 2 }));
-      await expect(ReplayBuffer.load(join(dir, 'bad'))).rejects.toThrow(/unsupported version 2/);
+      await expect(ReplayBuffer.load(join(dir, 'bad'))).rejects.toThrow(/unsupported "version" 2 \(number\)/);
+      // A string "1" is not the number 1: the message prints both types.
+      await writeFile(join(dir, 'bad', 'buffer.json'), JSON.stringify({ ...manifest, version: '1' }));
+      await expect(ReplayBuffer.load(join(dir, 'bad'))).rejects.toThrow(
+        /unsupported "version" "1" \(string\); this reader knows 1 \(number\)/,
+      );
       await writeFile(
         join(dir, 'bad', 'buffer.json'),
         JSON.stringify({ ...manifest, data: 'buffer-00.safetensors' }),
       );
       await expect(ReplayBuffer.load(join(dir, 'bad'))).rejects.toThrow(/buffer-00\.safetensors/);
+    });
+
+    it('rejects values a save cannot hold, naming the tensor and the row', async () => {
+      const buf = new ReplayBuffer({ capacity: 4, responsesPerPrompt: 2 });
+      const { batch, scores } = makeBatch(2, 2, 1);
+      buf.add(batch, scores);
+      const at = join(dir, 'values');
+      await buf.save(at);
+      const { data } = JSON.parse(await readFile(join(at, 'buffer.json'), 'utf8')) as { data: string };
+      const original = await readSafetensors(join(at, data));
+      // Writes the file with element `index` of tensor `name` set to `value`.
+      const edit = async (name: string, index: number, value: number) => {
+        const tensors = new Map(original.tensors);
+        const t = tensors.get(name)!;
+        const copy = t.data.slice();
+        copy[index] = value;
+        tensors.set(name, { ...t, data: copy } as typeof t);
+        await writeSafetensors(join(at, data), tensors, original.metadata);
+      };
+      await edit('response_tokens', 0, -3);
+      await expect(ReplayBuffer.load(at)).rejects.toThrow(
+        /response_tokens of group 0, response 0, position 0: token id -3 is out of range >= 0/,
+      );
+      await edit('prompt_tokens', 0, 50257);
+      await expect(ReplayBuffer.load(at, { vocabSize: 41 })).rejects.toThrow(
+        /prompt_tokens of group 0, position 0: token id 50257 is out of range \[0, 41\) \(the model's vocab_size\)/,
+      );
+      await edit('ended_with_eos', 3, 2);
+      await expect(ReplayBuffer.load(at)).rejects.toThrow(
+        /ended_with_eos of group 1, response 1 is 2; it must be 0 or 1/,
+      );
+      await edit('logprobs', 1, 0.5);
+      await expect(ReplayBuffer.load(at)).rejects.toThrow(
+        /logprobs of group 0, response \d, position \d: 0.5 is positive/,
+      );
+      await edit('ref_logprobs', 0, 2);
+      await expect(ReplayBuffer.load(at)).rejects.toThrow(
+        /ref_logprobs of group 0, response 0, position 0: 2 is positive/,
+      );
+      await writeSafetensors(join(at, data), original.tensors, original.metadata);
+      expect((await ReplayBuffer.load(at, { vocabSize: 41 })).groups()).toEqual(buf.groups());
     });
   });
 });

@@ -17,7 +17,10 @@ import { readBufferDir, writeBufferDir } from './buffer-file.js';
 
 /** Scores of a batch's rows, added with it. */
 export interface RolloutScores {
-  /** Per sequence `[B]`: the (processed) reward of each response. Must be finite. */
+  /**
+   * Per sequence `[B]`: the (processed) reward of each response. Must be finite. Kept in float64, so a
+   * difference of two rewards is that of the numbers given (P3O's invariance to r + δ(x), spec §1.10).
+   */
   rewards: ArrayLike<number>;
   /** Per token `[B, Tr]` (layout of `batch.logprobs`): reference log-probs. Finite at valid positions. */
   refLogprobs?: ArrayLike<number>;
@@ -43,8 +46,8 @@ export interface RolloutGroup {
   refLogprobs?: Float32Array[];
   /** G arrays `[len_j]` or absent. */
   values?: Float32Array[];
-  /** `[G]` rewards. */
-  rewards: Float32Array;
+  /** `[G]` rewards (float64: exactly as added). */
+  rewards: Float64Array;
   /** `[G]` 0/1. */
   endedWithEos: Uint8Array;
   /** `[G]` 0/1. */
@@ -53,8 +56,8 @@ export interface RolloutGroup {
 
 /** A minibatch drawn from the buffer: a padded {@link RolloutBatch} plus scores. */
 export interface RolloutMinibatch extends RolloutBatch {
-  /** Per sequence `[B]`. */
-  rewards: Float32Array;
+  /** Per sequence `[B]`, float64 (exactly as added, see {@link RolloutScores.rewards}). */
+  rewards: Float64Array;
   /** Per token `[B, Tr]`, 0 at padding; present when the buffer's groups have it. */
   refLogprobs?: Float32Array;
   /** Per token `[B, Tr]`, 0 at padding; present when the buffer's groups have it. */
@@ -176,15 +179,20 @@ export class ReplayBuffer {
     const { batchSize: B, responseWidth: Tr, promptWidth: Tp } = batch;
     if (scores === null || typeof scores !== 'object')
       throw new Error(`${FN}: scores {rewards, ...} are required`);
-    const rewards = checkScoreArray(scores.rewards, 'rewards', B, `[B] = [${B}]`, FN, true);
+    const rewards = Float64Array.from(
+      checkScoreArray(scores.rewards, 'rewards', B, `[B] = [${B}]`, FN, true),
+    );
+    const f32 = (a: ArrayLike<number>): Float32Array => Float32Array.from(a);
     const ref =
       scores.refLogprobs === undefined
         ? undefined
-        : checkScoreArray(scores.refLogprobs, 'refLogprobs', B * Tr, `[B, Tr] = [${B}, ${Tr}]`, FN, false);
+        : f32(
+            checkScoreArray(scores.refLogprobs, 'refLogprobs', B * Tr, `[B, Tr] = [${B}, ${Tr}]`, FN, false),
+          );
     const values =
       scores.values === undefined
         ? undefined
-        : checkScoreArray(scores.values, 'values', B * Tr, `[B, Tr] = [${B}, ${Tr}]`, FN, false);
+        : f32(checkScoreArray(scores.values, 'values', B * Tr, `[B, Tr] = [${B}, ${Tr}]`, FN, false));
     for (let b = 0; b < B; b++) {
       if (!Number.isFinite(rewards[b]!)) {
         throw new Error(
@@ -231,7 +239,7 @@ export class ReplayBuffer {
         promptTokens: prompt,
         responseTokens: rows.map((b) => cut(batch.responseTokens, b)),
         logprobs: rows.map((b) => cut(batch.logprobs, b)),
-        rewards: Float32Array.from(rows, (b) => rewards[b]!),
+        rewards: Float64Array.from(rows, (b) => rewards[b]!),
         endedWithEos: Uint8Array.from(rows, (b) => batch.endedWithEos[b]!),
         truncated: Uint8Array.from(rows, (b) => batch.truncated[b]!),
       };
@@ -284,11 +292,12 @@ export class ReplayBuffer {
   }
 
   /**
-   * Reads a buffer written by {@link save}. Every group is validated as on `add`.
-   * @throws Error naming the file and the field that is missing or inconsistent.
+   * Reads a buffer written by {@link save}. Every group is validated as on `add`; with `vocabSize` (the
+   * model's `vocab_size`) token ids must also be below it.
+   * @throws Error naming the file and the field that is missing, inconsistent or out of range.
    */
-  static async load(dir: string): Promise<ReplayBuffer> {
-    const state = await readBufferDir(dir);
+  static async load(dir: string, options: { vocabSize?: number } = {}): Promise<ReplayBuffer> {
+    const state = await readBufferDir(dir, options);
     const buffer = new ReplayBuffer({
       capacity: state.capacity,
       responsesPerPrompt: state.responsesPerPrompt,
@@ -361,7 +370,7 @@ function checkScoreArray(
   shape: string,
   fn: string,
   required: boolean,
-): Float32Array {
+): ArrayLike<number> {
   if (a === undefined || a === null || typeof a.length !== 'number') {
     if (!required) throw new Error(`${fn}: scores.${field} must be an array ${shape}`);
     throw new Error(`${fn}: scores.${field} ${shape} is required`);
@@ -369,7 +378,7 @@ function checkScoreArray(
   if (a.length !== length) {
     throw new Error(`${fn}: scores.${field} has ${a.length} entries; its shape ${shape} needs ${length}`);
   }
-  return Float32Array.from(a);
+  return a;
 }
 
 /** Checks a stored group's invariants (used on load). */
@@ -452,7 +461,7 @@ export function collateGroups(groups: readonly RolloutGroup[]): RolloutMinibatch
     groupIds: new Int32Array(B),
     options: { ...structuredClone(first.options), maxNewTokens: maxNew },
     policyVersion: Infinity,
-    rewards: new Float32Array(B),
+    rewards: new Float64Array(B),
     policyVersions: new Int32Array(B),
   };
   if (first.refLogprobs) out.refLogprobs = new Float32Array(B * Tr);

@@ -8,9 +8,7 @@
  * runs everywhere on wasm/cpu alone.
  */
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core's Node build registers no gradients (only its unbundled ESM files do, which Node cannot load);
-// the @tensorflow/tfjs bundle registers them all, and the cpu backend, on the same tfjs-core instance.
-import '@tensorflow/tfjs';
+import './gradients.js';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerWasmKernels } from './wasm/index.js';
 

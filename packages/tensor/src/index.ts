@@ -3,6 +3,7 @@
  * WebAssembly backend fit for training, RLHF numerics, a seeded splittable RNG, AdamW, and safetensors I/O.
  */
 export * from './backend.js';
+export * from './auto-backend.js';
 export { registerWasmKernels } from './wasm/index.js';
 export * from './numerics/index.js';
 export * from './rng.js';

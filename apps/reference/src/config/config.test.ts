@@ -1,10 +1,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { buildConfig, flagsToOverrides, readConfigFile } from './load.js';
 import { PRESETS } from './presets.js';
-import { ConfigError, listFields, schemaDefaults, validateConfig } from './validate.js';
+import { ConfigError, deepMerge, listFields, schemaDefaults, validateConfig } from './validate.js';
 import { FIRST_PARTY_PLUGINS } from '../plugins.js';
 
 const flags = (entries: Record<string, string | true>) => new Map(Object.entries(entries));
@@ -197,5 +197,51 @@ describe('flags', () => {
     expect(problemsOf(() => readConfigFile(join(dir, 'missing.yaml')))[0]).toContain(
       'cannot read the config file',
     );
+  });
+});
+
+describe('prototype pollution', () => {
+  const polluted = () => (Object.prototype as Record<string, unknown>).temperature;
+  afterEach(() => {
+    // If a refusal regresses, do not leave every object of the test process polluted.
+    delete (Object.prototype as Record<string, unknown>).temperature;
+  });
+
+  it.each([
+    '__proto__.temperature',
+    'constructor.prototype.temperature',
+    'train.__proto__',
+    'algos.dpo.constructor',
+  ])('refuses the flag --%s without touching Object.prototype', (key) => {
+    const [p] = problemsOf(() => flagsToOverrides(flags({ [key]: '0' })));
+    expect(p).toMatch(/'(__proto__|prototype|constructor)' is not a config key/);
+    expect(p).toContain(key);
+    expect(polluted()).toBeUndefined();
+    expect(problemsOf(() => buildConfig({ flags: flags({ [key]: '0' }) }))[0]).toContain(key);
+    expect(polluted()).toBeUndefined();
+  });
+
+  it('refuses __proto__, prototype and constructor keys in config files and objects', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'relign-config-'));
+    const yaml = join(dir, 'c.yaml');
+    writeFileSync(yaml, 'sft:\n  steps: 3\n__proto__:\n  temperature: 0\n');
+    expect(problemsOf(() => readConfigFile(yaml))[0]).toMatch(/'__proto__' is not a config key/);
+    const json = join(dir, 'c.json');
+    writeFileSync(json, '{"train": {"constructor": {"prototype": {"temperature": 0}}}}');
+    expect(problemsOf(() => buildConfig({ file: json }))[0]).toMatch(
+      /'train\.constructor': 'constructor' is not a config key/,
+    );
+    const object = JSON.parse('{"__proto__": {"temperature": 0}}') as Record<string, unknown>;
+    expect(problemsOf(() => buildConfig({ config: object }))[0]).toMatch(/'__proto__' is not a config key/);
+    expect(problemsOf(() => deepMerge({}, object))[0]).toMatch(/'__proto__' is not a config key/);
+    expect(problemsOf(() => validateConfig(object))[0]).toMatch(/'__proto__' is not a config key/);
+    expect(polluted()).toBeUndefined();
+  });
+
+  it('builds overrides on null-prototype objects', () => {
+    const o = flagsToOverrides(flags({ 'sft.steps': '3' }));
+    expect(Object.getPrototypeOf(o)).toBeNull();
+    expect(Object.getPrototypeOf(o.sft)).toBeNull();
+    expect(Object.getPrototypeOf(deepMerge({ a: { b: 1 } }, { a: { c: 2 } }).a)).toBeNull();
   });
 });

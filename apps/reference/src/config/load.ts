@@ -5,10 +5,17 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import YAML from 'yaml';
-import type { AlgorithmPlugin, ConfigField } from '@relign/core';
+import { describeField, type AnyAlgorithmPlugin } from '@relign/core';
 import { FIRST_PARTY_PLUGINS } from '../plugins.js';
 import { PRESETS, PRESET_NAMES, type PresetName } from './presets.js';
-import { ConfigError, deepMerge, fieldAt, validateConfig } from './validate.js';
+import {
+  assertSafeKeys,
+  ConfigError,
+  deepMerge,
+  fieldAt,
+  forbiddenKeyProblem,
+  validateConfig,
+} from './validate.js';
 import type { RelignConfig } from './schema.js';
 
 /**
@@ -41,6 +48,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigError(path, ['the file must hold a mapping of settings (e.g. `sft: {steps: 100}`)']);
   }
+  assertSafeKeys(value, path);
   return value as Record<string, unknown>;
 }
 
@@ -90,17 +98,20 @@ const FLAG_ALIASES: Record<string, string> = { 'run-dir': 'runDir', dir: 'runDir
  */
 export function flagsToOverrides(
   flags: ReadonlyMap<string, string | true>,
-  plugins: Readonly<Record<string, AlgorithmPlugin>> = FIRST_PARTY_PLUGINS,
+  plugins: Readonly<Record<string, AnyAlgorithmPlugin>> = FIRST_PARTY_PLUGINS,
 ): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  // Null-prototype objects, and refused prototype keys: a flag path is written into these objects.
+  const out: Record<string, unknown> = Object.create(null);
   for (const [rawKey, raw] of flags) {
-    const key = FLAG_ALIASES[rawKey] ?? rawKey;
+    const key = Object.hasOwn(FLAG_ALIASES, rawKey) ? FLAG_ALIASES[rawKey]! : rawKey;
+    const problem = forbiddenKeyProblem(key);
+    if (problem) throw new ConfigError(`--${rawKey}`, [problem]);
     const parts = key.split('.');
     let value: unknown;
     if (parts[0] === 'algos' && parts.length === 3) {
-      const field = (plugins[parts[1]!]?.configSchema as Record<string, ConfigField> | undefined)?.[
-        parts[2]!
-      ];
+      const entries = plugins[parts[1]!]?.configSchema.entries;
+      const entry = entries && Object.hasOwn(entries, parts[2]!) ? entries[parts[2]!] : undefined;
+      const field = entry ? describeField(entry) : undefined;
       value = field ? coerce(field.type === 'enum' ? 'string' : field.type, raw) : guess(raw);
     } else {
       const field = fieldAt(key);
@@ -109,7 +120,7 @@ export function flagsToOverrides(
     let node = out;
     for (let i = 0; i < parts.length - 1; i++) {
       const p = parts[i]!;
-      if (typeof node[p] !== 'object' || node[p] === null) node[p] = {};
+      if (typeof node[p] !== 'object' || node[p] === null) node[p] = Object.create(null);
       node = node[p] as Record<string, unknown>;
     }
     node[parts[parts.length - 1]!] = value;
@@ -127,7 +138,7 @@ export interface BuildConfigOptions {
   /** A config object laid over the preset and the file, before the flags (library use). */
   config?: Record<string, unknown>;
   /** Plugins whose `algos.<name>` sections are checked with their schema. Default: the first-party four. */
-  plugins?: Readonly<Record<string, AlgorithmPlugin>>;
+  plugins?: Readonly<Record<string, AnyAlgorithmPlugin>>;
 }
 
 /**
@@ -152,7 +163,10 @@ export function buildConfig(options: BuildConfigOptions = {}): RelignConfig {
   }
   const preset = PRESETS[presetName as PresetName] as Record<string, unknown>;
   let merged = deepMerge(preset, fromFile);
-  if (options.config) merged = deepMerge(merged, options.config);
+  if (options.config) {
+    assertSafeKeys(options.config, 'options.config');
+    merged = deepMerge(merged, options.config);
+  }
   merged = deepMerge(merged, overrides);
   merged.preset = presetName;
   return validateConfig(merged, plugins, options.file ? `config (${options.file} + flags)` : 'config');

@@ -1,175 +1,71 @@
 /**
  * The `relign` pipeline config: one nested object (YAML or JSON), every field documented with its default
- * and range. The same schema drives validation (errors name the dotted key), flag parsing (`--sft.steps 100`)
- * and the config reference in the README.
+ * and range, declared once with @relign/core's field builders (valibot schemas): the same declaration gives
+ * validation (errors name the dotted key), the config's type ({@link RelignConfig}), flag parsing
+ * (`--sft.steps 100`) and the config reference in the README.
  *
  * Plugin settings live under `algos.<name>` and are validated against the plugin's own schema
  * (`resolvePluginConfig` of @relign/core), not here.
  */
-
-/** A leaf of the schema. */
-export type Field =
-  | {
-      type: 'number' | 'integer';
-      default: number;
-      min?: number;
-      max?: number;
-      exclusiveMin?: boolean;
-      exclusiveMax?: boolean;
-      description: string;
-    }
-  | { type: 'boolean'; default: boolean; description: string }
-  | { type: 'string'; default: string; description: string }
-  | { type: 'enum'; default: string; values: readonly string[]; description: string }
-  | { type: 'string[]'; default: readonly string[]; minItems?: number; description: string }
-  | { type: 'number[]'; default: readonly number[]; min?: number; description: string };
-
-/** A section: named fields and sub-sections. */
-export interface Section {
-  [key: string]: Field | Section;
-}
-
-export function isField(x: Field | Section): x is Field {
-  return typeof (x as Field).type === 'string' && 'default' in x && 'description' in x;
-}
+import {
+  booleanField,
+  configSchema,
+  enumField,
+  integerField,
+  namedSectionsField,
+  numberField,
+  numberListField,
+  sectionField,
+  stringField,
+  stringListField,
+  type ConfigField,
+  type InferConfig,
+} from '@relign/core';
 
 /** The four first-party optimizers, in report order. */
 export const FIRST_PARTY_ALGOS = ['ppo-max', 'dpo', 'p3o-v1', 'p3o-v2'] as const;
 
-/** The resolved config (every field present). */
-export interface RelignConfig {
-  preset: string;
-  runDir: string;
-  seed: number;
-  backend: 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
-  model: {
-    base: string;
-    scratch: { vocabSize: number; nLayer: number; nEmbd: number; nHead: number; nPositions: number };
-  };
-  data: {
-    heldOutFraction: number;
-    promptWordsMin: number;
-    promptWordsMax: number;
-    evalPrompts: number;
-  };
-  pretrain: {
-    steps: number;
-    batchSize: number;
-    lr: number;
-    warmupSteps: number;
-    vocabSize: number;
-    nLayer: number;
-    nEmbd: number;
-    nHead: number;
-    nPositions: number;
-    evalEvery: number;
-  };
-  sft: {
-    steps: number;
-    batchSize: number;
-    lr: number;
-    warmupSteps: number;
-    evalFraction: number;
-    evalEvery: number;
-    checkpointEvery: number;
-  };
-  label: {
-    prompts: number;
-    maxNewTokens: number;
-    temperature: number;
-    btTemperature: number;
-    minGap: number;
-  };
-  reward: {
-    steps: number;
-    batchSize: number;
-    lr: number;
-    warmupSteps: number;
-    evalFraction: number;
-    checkpointEvery: number;
-  };
-  train: {
-    algos: string[];
-    iterations: number;
-    promptsPerIteration: number;
-    kl: 'fixed' | 'adaptive';
-    klCoef: number;
-    klTarget: number;
-    maxNewTokens: number;
-    temperature: number;
-    evalEvery: number;
-    checkpointEvery: number;
-  };
-  algos: Record<string, Record<string, unknown>>;
-  eval: {
-    maxNewTokens: number;
-    temperature: number;
-    checkpoints: boolean;
-  };
-  frontier: {
-    klCoefs: number[];
-    seeds: number[];
-  };
-  report: {
-    title: string;
-  };
-}
-
-const int = (def: number, min: number, description: string, max?: number): Field => ({
-  type: 'integer',
-  default: def,
-  min,
-  ...(max !== undefined ? { max } : {}),
-  description,
-});
-const pos = (def: number, description: string, max?: number): Field => ({
-  type: 'number',
-  default: def,
-  min: 0,
-  exclusiveMin: true,
-  ...(max !== undefined ? { max } : {}),
-  description,
-});
+const int = (def: number, min: number, description: string, max?: number): ConfigField<number> =>
+  integerField({ default: def, min, max, description });
+const pos = (def: number, description: string, max?: number): ConfigField<number> =>
+  numberField({ default: def, min: 0, exclusiveMin: true, max, description });
 
 /**
  * The schema. Defaults are the `demo` preset's values where a preset does not say otherwise (see
  * `presets.ts`); `algos` is free-form here (checked against each plugin's schema).
  */
-export const CONFIG_SCHEMA: Section = {
-  preset: {
-    type: 'enum',
+export const CONFIG_SCHEMA = configSchema({
+  preset: enumField({
     default: 'demo',
     values: ['demo', 'tiny', 'gpu'],
     description:
       'the preset the config starts from (demo: CPU minutes; tiny: CI seconds; gpu: a larger model)',
-  },
-  runDir: { type: 'string', default: 'runs/demo', description: 'the run directory (layout in the README)' },
+  }),
+  runDir: stringField({ default: 'runs/demo', description: 'the run directory (layout in the README)' }),
   seed: int(0, 0, 'seed of every stage (data splits, initialisation, sampling, labels, training)'),
-  backend: {
-    type: 'enum',
+  backend: enumField({
     default: 'auto',
     values: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'],
     description:
       "tfjs backend; 'auto' = RELIGN_BACKEND if set, else the best installed (see `relign doctor`)",
-  },
-  model: {
-    base: {
-      type: 'string',
+  }),
+  model: sectionField({
+    base: stringField({
       default: 'default',
       description:
-        "starting model: 'default' (the committed base model of @relign/lm), 'scratch' (a fresh model of " +
+        "starting model: 'default' (the base model of @relign/base-model), 'scratch' (a fresh model of " +
         "model.scratch's shape and a BPE tokenizer trained on the reviews), 'pretrain' (the run's own pretrain " +
         'stage), or a GPT-2-family checkpoint directory (config.json, model.safetensors, vocab.json, merges.txt)',
-    },
-    scratch: {
+    }),
+    scratch: sectionField({
       vocabSize: int(512, 260, "BPE vocabulary of a 'scratch' model (256 bytes + merges + <|endoftext|>)"),
       nLayer: int(2, 0, "transformer blocks of a 'scratch' model"),
       nEmbd: int(64, 1, "hidden width of a 'scratch' model (divisible by nHead)"),
       nHead: int(2, 1, "attention heads of a 'scratch' model"),
       nPositions: int(64, 8, "context length of a 'scratch' model"),
-    },
-  },
-  data: {
+    }),
+  }),
+  data: sectionField({
     heldOutFraction: pos(
       0.1,
       'fraction of review sentences held out (their first words are the task prompts)',
@@ -182,8 +78,8 @@ export const CONFIG_SCHEMA: Section = {
       1,
       'held-out prompts used for evaluation (the other held-out prompts train the policy)',
     ),
-  },
-  pretrain: {
+  }),
+  pretrain: sectionField({
     steps: int(3000, 1, 'pretraining steps (model.base: pretrain)'),
     batchSize: int(8, 1, 'sequences of nPositions tokens per pretraining step'),
     lr: pos(3e-3, 'peak pretraining learning rate'),
@@ -194,24 +90,23 @@ export const CONFIG_SCHEMA: Section = {
     nHead: int(4, 1, 'attention heads of the pretrained model'),
     nPositions: int(128, 8, 'context length of the pretrained model'),
     evalEvery: int(500, 1, 'held-out evaluation interval of pretraining (steps)'),
-  },
-  sft: {
+  }),
+  sft: sectionField({
     steps: int(200, 1, 'SFT steps on review sentences (prompt = first words, completion = the rest)'),
     batchSize: int(16, 1, 'examples per SFT step'),
     lr: pos(1e-3, 'peak SFT learning rate (warm-up + cosine)'),
     warmupSteps: int(10, 0, 'SFT warm-up steps'),
-    evalFraction: {
-      type: 'number',
+    evalFraction: numberField({
       default: 0.05,
       min: 0,
       max: 1,
       exclusiveMax: true,
       description: 'fraction of SFT pairs held out for its loss',
-    },
+    }),
     evalEvery: int(50, 1, 'SFT held-out evaluation interval (steps)'),
     checkpointEvery: int(50, 1, 'SFT checkpoint interval (steps; also on Ctrl-C and at the end)'),
-  },
-  label: {
+  }),
+  label: sectionField({
     prompts: int(
       2600,
       2,
@@ -219,91 +114,85 @@ export const CONFIG_SCHEMA: Section = {
     ),
     maxNewTokens: int(24, 1, 'tokens per sampled response'),
     temperature: pos(1, 'sampling temperature of the two responses'),
-    btTemperature: {
-      type: 'number',
+    btTemperature: numberField({
       default: 0.1,
       min: 0,
       description:
         'Bradley-Terry temperature of the "human" (VADER compound): P(A > B) = sigmoid((s_A - s_B)/tau); 0 = deterministic',
-    },
-    minGap: {
-      type: 'number',
+    }),
+    minGap: numberField({
       default: 0.05,
       min: 0,
       description:
         'the "human" abstains when the two responses\' VADER scores differ by less than this (mostly two neutral responses, whose label would be a coin flip)',
-    },
-  },
-  reward: {
+    }),
+  }),
+  reward: sectionField({
     steps: int(240, 1, 'reward-model steps (Bradley-Terry loss)'),
     batchSize: int(16, 1, 'pairs per reward-model step'),
     lr: pos(2e-4, 'peak reward-model learning rate'),
     warmupSteps: int(10, 0, 'reward-model warm-up steps'),
-    evalFraction: {
-      type: 'number',
+    evalFraction: numberField({
       default: 0.1,
       min: 0,
       max: 1,
       exclusiveMax: true,
       description: 'fraction of pairs held out for the preference accuracy',
-    },
+    }),
     checkpointEvery: int(60, 1, 'reward-model checkpoint interval (steps)'),
-  },
-  train: {
-    algos: {
-      type: 'string[]',
+  }),
+  train: sectionField({
+    algos: stringListField({
       default: [...FIRST_PARTY_ALGOS],
       minItems: 1,
       description:
         'optimizers run by `relign run` (first-party: ppo-max, dpo, p3o-v1, p3o-v2; or any installed plugin)',
-    },
+    }),
     iterations: int(60, 1, 'RL iterations (rollout + update) per optimizer'),
     promptsPerIteration: int(16, 1, 'prompts per iteration (pairwise optimizers sample two responses each)'),
-    kl: {
-      type: 'enum',
+    kl: enumField({
       default: 'fixed',
       values: ['fixed', 'adaptive'],
       description: 'KL controller (spec §4.7)',
-    },
-    klCoef: {
-      type: 'number',
+    }),
+    klCoef: numberField({
       default: 0.05,
       min: 0,
       description: 'KL coefficient beta (initial value when adaptive); for dpo it is also its beta',
-    },
+    }),
     klTarget: pos(6, 'target sequence KL of the adaptive controller'),
     maxNewTokens: int(24, 1, 'tokens per RL response'),
     temperature: pos(1, 'RL sampling temperature (top-k/top-p stay off, spec §4.2)'),
     evalEvery: int(10, 1, 'save a policy snapshot every N iterations for the frontier (evaluated by `eval`)'),
     checkpointEvery: int(15, 1, 'trainer checkpoint interval (iterations; also on Ctrl-C and at the end)'),
-  },
-  eval: {
+  }),
+  eval: sectionField({
     maxNewTokens: int(24, 1, 'tokens per evaluation response'),
     temperature: pos(1, 'evaluation sampling temperature (KL to SFT is measured on these samples)'),
-    checkpoints: {
-      type: 'boolean',
+    checkpoints: booleanField({
       default: true,
       description: 'also evaluate the policy snapshots (frontier points)',
-    },
-  },
-  frontier: {
-    klCoefs: {
-      type: 'number[]',
+    }),
+  }),
+  frontier: sectionField({
+    klCoefs: numberListField({
       default: [],
       min: 0,
       description:
         'extra KL coefficients for `relign frontier` (one extra run per optimizer, coefficient and seed)',
-    },
-    seeds: { type: 'number[]', default: [], min: 0, description: 'extra seeds for `relign frontier`' },
-  },
-  report: {
-    title: {
-      type: 'string',
+    }),
+    seeds: numberListField({ default: [], min: 0, description: 'extra seeds for `relign frontier`' }),
+  }),
+  report: sectionField({
+    title: stringField({
       default: 'relign: make the model write positive reviews',
       description: 'title of the HTML report',
-    },
-  },
-};
+    }),
+  }),
+  algos: namedSectionsField({
+    description: "plugin settings by name (algos.<name>.<key>), checked against each plugin's schema",
+  }),
+});
 
-/** Top-level keys whose value is free-form (validated elsewhere). */
-export const FREE_SECTIONS = new Set(['algos']);
+/** The resolved config (every field present), as {@link CONFIG_SCHEMA} declares it. */
+export type RelignConfig = InferConfig<typeof CONFIG_SCHEMA>;

@@ -4,15 +4,16 @@
  * (`sft.steps must be an integer >= 1 (got 0)`). Plugin sections (`algos.<name>`) are checked with the
  * plugin's own schema (`resolvePluginConfig` of @relign/core) when the plugin is known.
  */
-import { resolvePluginConfig, type AlgorithmPlugin } from '@relign/core';
 import {
-  CONFIG_SCHEMA,
-  FREE_SECTIONS,
-  isField,
-  type Field,
-  type RelignConfig,
-  type Section,
-} from './schema.js';
+  checkConfig,
+  closestKey,
+  defaultsOf,
+  listConfigFields,
+  resolvePluginConfig,
+  type AnyAlgorithmPlugin,
+  type FieldInfo,
+} from '@relign/core';
+import { CONFIG_SCHEMA, type RelignConfig } from './schema.js';
 
 /** Thrown for an invalid config; `problems` lists each problem (the message joins them). */
 export class ConfigError extends Error {
@@ -33,139 +34,46 @@ function show(value: unknown): string {
   return JSON.stringify(value) ?? String(value);
 }
 
-/** Levenshtein distance (for "did you mean"). */
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
-}
-
-/** The known key closest to `key`, when close enough to be a likely typo. */
-export function closestKey(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const k of known) {
-    const d = editDistance(key.toLowerCase(), k.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = k;
-    }
-  }
-  return bestD <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
-}
-
-function rangeText(f: Extract<Field, { type: 'number' | 'integer' }>): string {
-  const lo = f.min === undefined ? '(-inf' : f.exclusiveMin ? `(${f.min}` : `[${f.min}`;
-  const hi = f.max === undefined ? 'inf)' : f.exclusiveMax ? `${f.max})` : `${f.max}]`;
-  return `${lo}, ${hi}`;
-}
-
-/** Checks one value; returns the problem or undefined. */
-export function checkField(key: string, f: Field, value: unknown): string | undefined {
-  switch (f.type) {
-    case 'number':
-    case 'integer': {
-      if (typeof value !== 'number' || !Number.isFinite(value)) {
-        return `${key} must be a ${f.type === 'integer' ? 'whole number' : 'finite number'} (got ${show(value)}): ${f.description}`;
-      }
-      if (f.type === 'integer' && !Number.isInteger(value)) return `${key} must be an integer (got ${value})`;
-      const below = f.min !== undefined && (f.exclusiveMin ? value <= f.min : value < f.min);
-      const above = f.max !== undefined && (f.exclusiveMax ? value >= f.max : value > f.max);
-      if (below || above) {
-        return `${key} must be in ${rangeText(f)} (got ${value}; default ${f.default}): ${f.description}`;
-      }
-      return undefined;
-    }
-    case 'boolean':
-      return typeof value === 'boolean' ? undefined : `${key} must be true or false (got ${show(value)})`;
-    case 'string':
-      return typeof value === 'string' && value.length > 0
-        ? undefined
-        : `${key} must be a non-empty string (got ${show(value)}): ${f.description}`;
-    case 'enum':
-      return typeof value === 'string' && f.values.includes(value)
-        ? undefined
-        : `${key} must be one of ${f.values.map((v) => `'${v}'`).join(', ')} (got ${show(value)})`;
-    case 'string[]': {
-      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) {
-        return `${key} must be a list of names (got ${show(value)}); as a flag: comma-separated`;
-      }
-      if (f.minItems !== undefined && value.length < f.minItems) {
-        return `${key} must list at least ${f.minItems} name${f.minItems === 1 ? '' : 's'}`;
-      }
-      if (new Set(value).size !== value.length) return `${key} lists a name twice (${show(value)})`;
-      return undefined;
-    }
-    case 'number[]': {
-      if (!Array.isArray(value) || value.some((v) => typeof v !== 'number' || !Number.isFinite(v))) {
-        return `${key} must be a list of numbers (got ${show(value)}); as a flag: comma-separated`;
-      }
-      if (f.min !== undefined && value.some((v) => (v as number) < f.min!)) {
-        return `${key} values must be >= ${f.min} (got ${show(value)})`;
-      }
-      return undefined;
-    }
-  }
-}
-
 function isPlainObject(x: unknown): x is Record<string, unknown> {
   return x !== null && typeof x === 'object' && !Array.isArray(x);
 }
 
-function defaultsOfSection(section: Section): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(section)) {
-    out[k] = isField(v) ? (Array.isArray(v.default) ? [...v.default] : v.default) : defaultsOfSection(v);
+/**
+ * Keys that would reach `Object.prototype` (or a constructor) when a config path is written into an object:
+ * `--__proto__.temperature 0` would otherwise change every object in the process.
+ */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
+
+/** The problem with a key path (dotted flag or nested config key), or undefined when it is safe. */
+export function forbiddenKeyProblem(path: string): string | undefined {
+  const bad = path.split('.').find((part) => FORBIDDEN_KEYS.has(part));
+  return bad === undefined
+    ? undefined
+    : `'${path}': '${bad}' is not a config key (the keys __proto__, prototype and constructor are refused, ` +
+        'as they would change every object in the process)';
+}
+
+/**
+ * Throws a ConfigError if any key of `value` (at any depth) is `__proto__`, `prototype` or `constructor`.
+ * JSON.parse and YAML create such keys as own properties; merging them into a config would pollute prototypes.
+ */
+export function assertSafeKeys(value: unknown, where: string, prefix = ''): void {
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => assertSafeKeys(item, where, `${prefix}[${i}]`));
+    return;
   }
-  return out;
+  if (value === null || typeof value !== 'object') return;
+  for (const key of Object.keys(value)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    const problem = forbiddenKeyProblem(key);
+    if (problem) throw new ConfigError(where, [problem.replace(`'${key}'`, `'${path}'`)]);
+    assertSafeKeys((value as Record<string, unknown>)[key], where, path);
+  }
 }
 
 /** The schema's defaults as a config object (`algos` empty). */
 export function schemaDefaults(): RelignConfig {
-  return { ...defaultsOfSection(CONFIG_SCHEMA), algos: {} } as unknown as RelignConfig;
-}
-
-function walk(
-  section: Section,
-  input: Record<string, unknown>,
-  out: Record<string, unknown>,
-  prefix: string,
-  problems: string[],
-): void {
-  for (const [key, value] of Object.entries(input)) {
-    const path = prefix ? `${prefix}.${key}` : key;
-    if (!prefix && FREE_SECTIONS.has(key)) continue;
-    const node = section[key];
-    if (node === undefined) {
-      const known = Object.keys(section).concat(prefix ? [] : [...FREE_SECTIONS]);
-      const guess = closestKey(key, known);
-      problems.push(
-        `unknown key '${path}'${guess ? ` (did you mean '${prefix ? `${prefix}.` : ''}${guess}'?)` : ''}; ` +
-          `known keys${prefix ? ` of ${prefix}` : ''}: ${known.join(', ')}`,
-      );
-      continue;
-    }
-    if (value === undefined) continue;
-    if (isField(node)) {
-      const problem = checkField(path, node, value);
-      if (problem) problems.push(problem);
-      else out[key] = Array.isArray(value) ? [...value] : value;
-    } else if (!isPlainObject(value)) {
-      problems.push(
-        `${path} must be a section of settings (keys: ${Object.keys(node).join(', ')}), got ${show(value)}`,
-      );
-    } else {
-      walk(node, value, out[key] as Record<string, unknown>, path, problems);
-    }
-  }
+  return defaultsOf(CONFIG_SCHEMA);
 }
 
 /**
@@ -177,7 +85,7 @@ function walk(
  */
 export function validateConfig(
   input: unknown,
-  plugins: Readonly<Record<string, AlgorithmPlugin>> = {},
+  plugins: Readonly<Record<string, AnyAlgorithmPlugin>> = {},
   where = 'config',
 ): RelignConfig {
   if (!isPlainObject(input)) {
@@ -185,10 +93,13 @@ export function validateConfig(
       `expected an object of settings, got ${Array.isArray(input) ? 'a list' : show(input)}`,
     ]);
   }
+  assertSafeKeys(input, where);
+  // `algos` sections are checked below, each against its plugin's schema.
+  const { algos: rawAlgos, ...settings } = input;
+  const checked = checkConfig(CONFIG_SCHEMA, settings);
+  if (!checked.ok) throw new ConfigError(where, checked.problems);
+  const cfg = checked.config;
   const problems: string[] = [];
-  const out = schemaDefaults() as unknown as Record<string, unknown>;
-  walk(CONFIG_SCHEMA, input, out, '', problems);
-  const cfg = out as unknown as RelignConfig;
   // Cross-field checks.
   if (cfg.data.promptWordsMin > cfg.data.promptWordsMax) {
     problems.push(
@@ -207,7 +118,6 @@ export function validateConfig(
   }
   // Plugin sections.
   const algos: Record<string, Record<string, unknown>> = {};
-  const rawAlgos = input.algos;
   if (rawAlgos !== undefined) {
     if (!isPlainObject(rawAlgos)) {
       problems.push(
@@ -244,35 +154,29 @@ export function validateConfig(
   return cfg;
 }
 
-/** Deep merge of plain objects (`b` wins; lists are replaced, not merged). */
+/**
+ * Deep merge of plain objects (`b` wins; lists are replaced, not merged), into null-prototype objects so that
+ * no key can reach `Object.prototype`; `__proto__`, `prototype` and `constructor` keys are refused.
+ */
 export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const prev = out[k];
-    out[k] = isPlainObject(prev) && isPlainObject(v) ? deepMerge(prev, v) : v;
+  const out: Record<string, unknown> = Object.create(null);
+  for (const source of [a, b]) {
+    for (const [k, v] of Object.entries(source)) {
+      const problem = forbiddenKeyProblem(k);
+      if (problem) throw new ConfigError('config', [problem]);
+      const prev = out[k];
+      out[k] = isPlainObject(prev) && isPlainObject(v) ? deepMerge(prev, v) : v;
+    }
   }
   return out;
-}
-
-/** Looks up the schema field at a dotted path (`sft.steps`), or undefined. */
-export function fieldAt(path: string): Field | undefined {
-  let node: Field | Section = CONFIG_SCHEMA;
-  for (const part of path.split('.')) {
-    if (isField(node)) return undefined;
-    const next: Field | Section | undefined = (node as Section)[part];
-    if (next === undefined) return undefined;
-    node = next;
-  }
-  return isField(node) ? node : undefined;
 }
 
 /** Every field of the schema with its dotted path (for help text and the README reference). */
-export function listFields(section: Section = CONFIG_SCHEMA, prefix = ''): { path: string; field: Field }[] {
-  const out: { path: string; field: Field }[] = [];
-  for (const [k, v] of Object.entries(section)) {
-    const path = prefix ? `${prefix}.${k}` : k;
-    if (isField(v)) out.push({ path, field: v });
-    else out.push(...listFields(v, path));
-  }
-  return out;
+export function listFields(): { path: string; field: FieldInfo }[] {
+  return listConfigFields(CONFIG_SCHEMA);
+}
+
+/** Looks up the schema field at a dotted path (`sft.steps`), or undefined. */
+export function fieldAt(path: string): FieldInfo | undefined {
+  return listFields().find((f) => f.path === path)?.field;
 }

@@ -72,8 +72,8 @@ export interface EvaluatePolicyOptions {
 interface Scored {
   batch: RolloutBatch;
   responses: string[];
-  proxy: Float32Array;
-  judge: Float32Array;
+  proxy: Float64Array;
+  judge: Float64Array;
 }
 
 const FN = 'evaluatePolicy';

@@ -1,7 +1,7 @@
 /**
  * `relign pretrain`: trains a base model with the recipe of @relign/lm (`pretrain`: a BPE vocabulary and a
  * GPT-2-architecture model on the Brown corpus plus the training review sentences) into `<runDir>/pretrain/`.
- * The default pipeline starts from the committed base model instead; set `model.base: pretrain` to use this.
+ * The default pipeline starts from the base model of @relign/base-model instead; set `model.base: pretrain` to use this.
  */
 import { join } from 'node:path';
 import { loadDefaultPretrainCorpus, pretrain } from '@relign/lm';

@@ -5,7 +5,6 @@
  * pairs). Writes the reward-model directory `<runDir>/reward/` (+ tokenizer), `metrics.jsonl` and
  * `eval.json`.
  */
-import { rm as removePath } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   readPreferenceJsonl,
@@ -72,7 +71,7 @@ function median(xs: readonly number[]): number {
 async function scoreSentences(
   fn: RewardFunction,
   sentences: readonly SplitSentence[],
-): Promise<Float32Array> {
+): Promise<Float64Array | Float32Array> {
   return fn.score(
     sentences.map((s) => s.prompt),
     sentences.map((s) => s.completion),
@@ -164,12 +163,8 @@ export async function rewardStage(ctx: StageContext): Promise<void> {
     await rm.save(run.rewardDir);
     await tokenizer.save(run.rewardDir);
     await writeJson(join(run.rewardDir, 'eval.json'), evalRecord);
-    await rmDir(checkpointDir);
+    await run.removeOwned('reward', 'checkpoints');
   } finally {
     rm.dispose();
   }
-}
-
-async function rmDir(dir: string): Promise<void> {
-  await removePath(dir, { recursive: true, force: true });
 }

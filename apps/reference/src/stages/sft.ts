@@ -4,7 +4,6 @@
  * directory `<runDir>/sft/` (model + tokenizer), `metrics.jsonl` and `result.json`; checkpoints go to
  * `sft/checkpoints/` (every `sft.checkpointEvery` steps and on Ctrl-C) and are removed when the stage ends.
  */
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sft } from '@relign/lm';
 import { InterruptedError, type StageContext } from '../context.js';
@@ -73,7 +72,7 @@ export async function sftStage(ctx: StageContext): Promise<void> {
       seconds: round(result.seconds, 2),
       resumedFromStep: result.resumedFromStep ?? null,
     });
-    await rm(checkpointDir, { recursive: true, force: true });
+    await run.removeOwned('sft', 'checkpoints');
   } finally {
     model.dispose();
   }

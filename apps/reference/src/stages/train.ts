@@ -10,7 +10,6 @@
  * `<run>` is the optimizer's name, or `<algo>-kl<β>-s<seed>` for the extra runs of `relign frontier`.
  */
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolvePluginConfig, Trainer, type KlControlOptions } from '@relign/core';
 import { InterruptedError, type StageContext } from '../context.js';
@@ -79,7 +78,8 @@ export async function trainStage(ctx: StageContext, spec: TrainRunSpec): Promise
       t.kl === 'adaptive'
         ? { kind: 'adaptive', initial: klCoef, target: t.klTarget }
         : { kind: 'fixed', value: klCoef };
-    if (!ctx.resume) await rm(dir, { recursive: true, force: true });
+    // A fresh run starts clean, removing only what relign wrote there before (never the user's files).
+    if (!ctx.resume) await run.removeOwned('train', name);
     const prompts = data.rlPrompts;
     trainer = new Trainer({
       policy,
@@ -98,12 +98,18 @@ export async function trainStage(ctx: StageContext, spec: TrainRunSpec): Promise
       kl,
       checkpointDir: join(dir, 'checkpoints'),
       checkpointEvery: t.checkpointEvery,
-      keepCheckpoints: 1,
+      // Two: should the newest hold a bad update, `--resume` can start from the one before (delete latest.json's).
+      keepCheckpoints: 2,
       resume: ctx.resume,
       seed: `${seed}/train/${spec.algo}`,
       signal: ctx.signal,
       metricsPath: join(dir, 'metrics.jsonl'),
     });
+    // Skipped updates, settings changed on resume, ...: the user must see them (registered before init,
+    // which emits the resume warnings).
+    trainer.on('warning', ({ step, message }) =>
+      ctx.progress.line(`  warning: train ${name}, iteration ${step}: ${message}`),
+    );
     const t0 = performance.now();
     await trainer.init();
     const startStep = trainer.stepsDone;

@@ -3,12 +3,12 @@
  * the pipeline (a `CausalLM.save` + `BpeTokenizer.save` folder, the Hugging Face GPT-2 layout).
  */
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { baseModelDir } from '@relign/base-model';
 import { BpeTokenizer, CausalLM, DEFAULT_PRETRAIN_MODEL, GPT2_EOS, trainBpe } from '@relign/lm';
 import type { RelignConfig } from '../config/schema.js';
 import type { RunDir } from '../run-dir.js';
 import type { TaskData } from './data.js';
-import { moduleRequire } from '../module-require.js';
 
 /** A language model with its tokenizer. */
 export interface ModelAndTokenizer {
@@ -16,10 +16,9 @@ export interface ModelAndTokenizer {
   tokenizer: BpeTokenizer;
 }
 
-/** The committed base model of @relign/lm (`packages/lm/models/base`). */
+/** The default base model: the directory of `@relign/base-model` (`baseModelDir()`). */
 export function defaultBaseModelDir(): string {
-  const require = moduleRequire();
-  return join(dirname(require.resolve('@relign/lm/package.json')), 'models', 'base');
+  return baseModelDir();
 }
 
 /** Loads a model directory (config.json, model.safetensors, vocab.json, merges.txt). */
@@ -88,7 +87,7 @@ export interface StartingModel extends ModelAndTokenizer {
 
 /**
  * The starting model of the pipeline (`model.base`):
- * - `'default'`: the committed base model of @relign/lm (while it is absent, a fresh model of its shape
+ * - `'default'`: the base model of `@relign/base-model` (while it is absent, a fresh model of its shape
  *   with a note: the pipeline still runs, the samples are then noise);
  * - `'scratch'`: a fresh model of `model.scratch`'s shape and a tokenizer trained on the reviews;
  * - `'pretrain'`: the run's `pretrain/` directory (`relign pretrain`);
@@ -119,8 +118,8 @@ export async function loadStartingModel(
       ),
       source: 'default',
       warning:
-        `the committed base model is missing (${dir}); using a freshly initialised model of its shape instead. ` +
-        'Run `relign pretrain` and set model.base: pretrain, or restore packages/lm/models/base.',
+        `the base model of @relign/base-model is missing (${dir}); using a freshly initialised model of its ` +
+        'shape instead. Reinstall @relign/base-model, or run `relign pretrain` and set model.base: pretrain.',
     };
   }
   if (base === 'pretrain') {

@@ -2,12 +2,16 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
 import { createRng } from '@relign/tensor';
+import { configSchema, integerField, numberField } from '../config.js';
 import { definePlugin, type AlgorithmPlugin, type AlgorithmInstance } from '../plugin.js';
 import { conformanceChecks, describeConformance, type ConformanceCheckName } from './conformance.js';
-import { reinforcePlugin, type ReinforceConfig } from './reinforce-plugin.js';
+import { reinforceConfigSchema, reinforcePlugin, type ReinforceConfig } from './reinforce-plugin.js';
 
 /** Runs one named check and returns its error message (undefined when it passed). */
-async function failure(plugin: AlgorithmPlugin, check: ConformanceCheckName): Promise<string | undefined> {
+async function failure(
+  plugin: AlgorithmPlugin<ReinforceConfig>,
+  check: ConformanceCheckName,
+): Promise<string | undefined> {
   const found = conformanceChecks(plugin).find((c) => c.name === check)!;
   try {
     await found.run();
@@ -21,15 +25,12 @@ async function failure(plugin: AlgorithmPlugin, check: ConformanceCheckName): Pr
 function broken(
   name: string,
   wrap: (inner: AlgorithmInstance) => Partial<AlgorithmInstance>,
-  schema?: Partial<AlgorithmPlugin<ReinforceConfig>['configSchema']>,
-): AlgorithmPlugin {
+  schema?: Partial<typeof reinforceConfigSchema.entries>,
+): AlgorithmPlugin<ReinforceConfig> {
   return definePlugin<ReinforceConfig>({
     ...reinforcePlugin,
     name,
-    configSchema: {
-      ...reinforcePlugin.configSchema,
-      ...schema,
-    } as AlgorithmPlugin<ReinforceConfig>['configSchema'],
+    configSchema: configSchema({ ...reinforceConfigSchema.entries, ...schema }),
     create: (ctx, config) => {
       const inner = reinforcePlugin.create(ctx, config);
       const over = wrap(inner);
@@ -41,7 +42,7 @@ function broken(
         dispose: over.dispose ?? (() => inner.dispose()),
       };
     },
-  }) as unknown as AlgorithmPlugin;
+  });
 }
 
 describe.each(TEST_BACKENDS)('conformance suite on %s', (backend) => {
@@ -49,7 +50,7 @@ describe.each(TEST_BACKENDS)('conformance suite on %s', (backend) => {
 
   // The example plugin passes every check, registered the way plugin packages do it; two minibatches per
   // epoch and two epochs exercise the plugin's seeded shuffle (whose RNG state must be checkpointed).
-  describeConformance({ describe, it }, reinforcePlugin as unknown as AlgorithmPlugin, {
+  describeConformance({ describe, it }, reinforcePlugin, {
     config: { epochs: 2, groupsPerMinibatch: 2 },
   });
 
@@ -106,7 +107,7 @@ describe.each(TEST_BACKENDS)('conformance suite on %s', (backend) => {
           dispose: () => inner.dispose(),
         };
       },
-    }) as unknown as AlgorithmPlugin;
+    });
     expect(await failure(noisy, 'determinism')).toMatch(
       /two runs with the same seeds differ after 3 updates: '/,
     );
@@ -126,18 +127,18 @@ describe('conformance suite: config checks', () => {
   beforeAll(() => useBackend('cpu'));
   it('fails a plugin whose schema has no bounds and one whose default is out of range', async () => {
     const unbounded = broken('unbounded', () => ({}), {
-      lr: { type: 'number', default: 1e-3, description: 'lr' },
+      lr: numberField({ default: 1e-3, description: 'lr' }),
     });
     // Other fields are still bounded: passes.
     expect(await failure(unbounded, 'invalid-config')).toBeUndefined();
     const badDefault = broken('bad-default', () => ({}), {
-      epochs: { type: 'integer', default: 0, min: 1, description: 'epochs' },
+      epochs: integerField({ default: 0, min: 1, description: 'epochs' }),
     });
     expect(await failure(badDefault, 'invalid-config')).toMatch(/'epochs' must be in \[1/);
   });
 
   it('requires extra invalid configs to be rejected with the given text', async () => {
-    const checks = conformanceChecks(reinforcePlugin as unknown as AlgorithmPlugin, {
+    const checks = conformanceChecks(reinforcePlugin, {
       invalidConfigs: [{ config: { epochs: 2 }, message: 'epochs' }],
     });
     await expect(checks.find((c) => c.name === 'invalid-config')!.run()).rejects.toThrow(
@@ -146,7 +147,7 @@ describe('conformance suite: config checks', () => {
   });
 
   it('skips what is asked', () => {
-    const names = conformanceChecks(reinforcePlugin as unknown as AlgorithmPlugin, {
+    const names = conformanceChecks(reinforcePlugin, {
       skip: ['determinism'],
     }).map((c) => c.name);
     expect(names).toEqual(['requirements', 'invalid-config', 'ratio-one', 'no-leaks', 'state-round-trip']);

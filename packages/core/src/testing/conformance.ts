@@ -13,13 +13,14 @@ import { collateGroups, ReplayBuffer, type PromptTokens, type RolloutMinibatch }
 import { rewardFunction, type RewardFunction } from '@relign/reward-model';
 import { assertNoLeaks } from '@relign/tensor/testing';
 import { collectRollout, type GenerationOptions } from '../collect.js';
-import { defaultsOf, type ConfigField } from '../config.js';
+import { defaultsOf, describeField, type FieldInfo } from '../config.js';
 import {
   createInstance,
   isAlgorithmPlugin,
   resolvePluginConfig,
   type AlgorithmInstance,
   type AlgorithmPlugin,
+  type AnyAlgorithmPlugin,
   type Metrics,
   type RolloutRequirements,
 } from '../plugin.js';
@@ -37,9 +38,10 @@ export interface ConformanceCheck {
   run: () => Promise<void>;
 }
 
-export interface ConformanceOptions {
-  /** The plugin config the checks use (raw user config; default `{}` = the plugin's defaults). */
-  config?: Record<string, unknown>;
+/** `C`: the plugin's config type (inferred from the plugin), so `config` is checked against it. */
+export interface ConformanceOptions<C = Record<string, unknown>> {
+  /** The plugin config the checks use (default `{}` = the plugin's defaults). */
+  config?: Partial<C>;
   /** The tiny policy's config (default: V=32, 1 layer, width 16). */
   model?: GPT2ConfigInput;
   /** Seed of the policy's initialisation (default 7). */
@@ -120,7 +122,7 @@ class Fixture {
   readonly requirements: RolloutRequirements;
 
   constructor(
-    readonly plugin: AlgorithmPlugin,
+    readonly plugin: AnyAlgorithmPlugin,
     readonly o: Resolved,
     base: CausalLM,
   ) {
@@ -145,13 +147,14 @@ class Fixture {
   async rollout(
     policyVersion: number,
     seed: number | string = `${String(this.o.seed)}/rollout/${policyVersion}`,
+    generation: Partial<GenerationOptions> = {},
   ): Promise<RolloutMinibatch> {
     const r = await collectRollout({
       policy: this.policy,
       reference: this.requirements.referenceLogprobs ? this.reference : undefined,
       prompts: this.o.prompts,
       reward: this.o.reward,
-      generation: this.o.generation,
+      generation: { ...this.o.generation, ...generation },
       responsesPerPrompt: this.requirements.responsesPerPrompt,
       seed,
       policyVersion,
@@ -180,10 +183,10 @@ class Fixture {
   }
 }
 
-function resolveOptions(options: ConformanceOptions): Resolved {
+function resolveOptions<C>(options: ConformanceOptions<C>): Resolved {
   const d = CONFORMANCE_DEFAULTS;
   return {
-    config: options.config ?? {},
+    config: { ...options.config } as Record<string, unknown>,
     model: options.model ?? { ...d.model },
     modelSeed: options.modelSeed ?? d.modelSeed,
     seed: options.seed ?? d.seed,
@@ -256,7 +259,7 @@ async function stateTensorsHost(
 }
 
 /** A value outside a numeric field's range, or undefined when the field is unbounded. */
-function outOfRange(field: ConfigField): unknown {
+function outOfRange(field: FieldInfo): unknown {
   if (field.type === 'boolean') return 'yes';
   if (field.type === 'enum') return '__not_a_value__';
   if (field.min !== undefined) return field.exclusiveMin ? field.min : field.min - 1;
@@ -289,7 +292,8 @@ function expectThrow(fn: () => unknown, includes: string | RegExp, what: string)
  *    `options.invalidConfigs`.
  * 3. `ratio-one`: on a fresh rollout (parameters = the sampling policy), `evaluate` reports
  *    `policy/ratio_mean`, `policy/ratio_min`, `policy/ratio_max` within `ratioTolerance` of 1 and does not
- *    change the parameters.
+ *    change the parameters; also on rollouts sampled with top-k 3 and with top-p 0.5 (the Trainer hands
+ *    full-vocabulary log-probs then too, so a plugin must not re-apply the truncation).
  * 4. `no-leaks`: `tf.memory().numTensors` is flat over `leakUpdates` updates (after one warm-up), over
  *    `evaluate`, and over `state()` + disposing it.
  * 5. `state-round-trip`: after `stateUpdates` updates, `state()` and the policy weights go through JSON and
@@ -300,9 +304,9 @@ function expectThrow(fn: () => unknown, includes: string | RegExp, what: string)
  *
  * Every metric returned by `update`/`evaluate` must be a finite number.
  */
-export function conformanceChecks(
-  plugin: AlgorithmPlugin,
-  options: ConformanceOptions = {},
+export function conformanceChecks<C>(
+  plugin: AlgorithmPlugin<C>,
+  options: ConformanceOptions<NoInfer<C>> = {},
 ): ConformanceCheck[] {
   const o = resolveOptions(options);
   const skip = new Set(options.skip ?? []);
@@ -375,7 +379,9 @@ export function conformanceChecks(
       name: 'invalid-config',
       title: 'rejects invalid configs with messages naming the field',
       run: async () => {
-        const schema = plugin.configSchema as Record<string, ConfigField>;
+        const schema = Object.fromEntries(
+          Object.entries(plugin.configSchema.entries).map(([key, entry]) => [key, describeField(entry)]),
+        );
         // The defaults themselves must validate (a default outside its own range is a schema bug).
         resolvePluginConfig(plugin, defaultsOf(plugin.configSchema));
         resolvePluginConfig(plugin, undefined);
@@ -445,20 +451,29 @@ export function conformanceChecks(
       title: 'reports importance ratios of 1 on a fresh rollout',
       run: () =>
         withFixture(async (f) => {
-          const batch = await f.rollout(0);
           const before = snapshot(f.policy);
-          const m = await f.instance.evaluate(batch, { klCoef: o.klCoef, policyVersion: 0 });
-          checkMetrics(m, `${name}: evaluate()`);
-          for (const key of ['policy/ratio_mean', 'policy/ratio_min', 'policy/ratio_max']) {
-            const v = m[key];
-            if (v === undefined)
-              throw new Error(`${name}: evaluate() must report '${key}' (got ${Object.keys(m).join(', ')}).`);
-            if (Math.abs(v - 1) > o.ratioTolerance) {
-              throw new Error(
-                `${name}: '${key}' = ${v} on a fresh rollout; importance ratios must be 1 (±${o.ratioTolerance}) before ` +
-                  'the first update. Compute log-probs at the sampling temperature without top-k/top-p (spec §4.2) and ' +
-                  'compare against batch.logprobs.',
-              );
+          // Truncated sampling too: the Trainer's rollouts carry full-vocabulary log-probs (spec §4.2).
+          for (const [label, generation] of [
+            ['', {}],
+            [' sampled with topK 3', { topK: 3 }],
+            [' sampled with topP 0.5', { topP: 0.5 }],
+          ] as const) {
+            const batch = await f.rollout(0, undefined, generation);
+            const m = await f.instance.evaluate(batch, { klCoef: o.klCoef, policyVersion: 0 });
+            checkMetrics(m, `${name}: evaluate()`);
+            for (const key of ['policy/ratio_mean', 'policy/ratio_min', 'policy/ratio_max']) {
+              const v = m[key];
+              if (v === undefined)
+                throw new Error(
+                  `${name}: evaluate() must report '${key}' (got ${Object.keys(m).join(', ')}).`,
+                );
+              if (Math.abs(v - 1) > o.ratioTolerance) {
+                throw new Error(
+                  `${name}: '${key}' = ${v} on a fresh rollout${label}; importance ratios must be 1 (±${o.ratioTolerance}) ` +
+                    'before the first update. Compute log-probs at the sampling temperature without top-k/top-p ' +
+                    '(spec §4.2) and compare against batch.logprobs.',
+                );
+              }
             }
           }
           const diff = firstDifference(before, snapshot(f.policy));
@@ -618,10 +633,10 @@ export interface TestRegistrar {
  * ```
  * @param timeoutMs per-check timeout passed to `it` (default 60 s).
  */
-export function describeConformance(
+export function describeConformance<C>(
   test: TestRegistrar,
-  plugin: AlgorithmPlugin,
-  options: ConformanceOptions = {},
+  plugin: AlgorithmPlugin<C>,
+  options: ConformanceOptions<NoInfer<C>> = {},
   timeoutMs = 60_000,
 ): void {
   test.describe(`${plugin.name} conformance`, () => {

@@ -3,19 +3,29 @@
 import { beforeAll, describe, it } from 'vitest';
 import { TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
 import { describeConformance } from './index.js';
-import type { AlgorithmPlugin } from '../plugin.js';
 // --- CONTRIBUTING code starts ---
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW } from '@relign/tensor';
 import { computeLogprobs, type RolloutMinibatch } from '@relign/rollout';
 import type { CausalLM } from '@relign/lm';
-import { definePlugin, type AlgorithmInstance, type Metrics, type PluginState } from '../index.js'; // '@relign/core'
+import {
+  configSchema,
+  definePlugin,
+  integerField,
+  numberField,
+  type AlgorithmInstance,
+  type InferConfig,
+  type Metrics,
+  type PluginState,
+} from '../index.js'; // '@relign/core'
 
-interface Config {
-  lr: number;
-  epochs: number;
-  clipRange: number;
-}
+/** The config, declared once: validated at run time (unknown keys, types, ranges) and its type inferred. */
+const schema = configSchema({
+  lr: numberField({ default: 1e-3, min: 0, exclusiveMin: true, description: 'AdamW learning rate' }),
+  epochs: integerField({ default: 1, min: 1, description: 'passes over each rollout' }),
+  clipRange: numberField({ default: 0.2, min: 0, max: 1, exclusiveMin: true, description: 'ratio clip ε' }),
+});
+type Config = InferConfig<typeof schema>;
 
 class Reinforce implements AlgorithmInstance {
   private readonly optimizer: AdamW;
@@ -65,11 +75,9 @@ class Reinforce implements AlgorithmInstance {
       );
       const loss = (await value.data())[0]!;
       const byName = Object.fromEntries([...trainable].map(([name, v]) => [name, grads[v.name]!]));
-      // Never write NaN weights: a non-finite loss or gradient skips the step.
-      if (
-        !Number.isFinite(loss) ||
-        this.optimizer.applyGradients(byName, trainable, { maxGradNorm: 1 }).skipped
-      ) {
+      // Never write NaN or exploded weights: the guarded step skips a non-finite loss or gradient and an
+      // update beyond its bounds, changing nothing.
+      if ((await this.optimizer.guardedStep(byName, trainable, { maxGradNorm: 1, loss })).skipped) {
         skipped++;
       } else {
         last = loss;
@@ -111,18 +119,7 @@ class Reinforce implements AlgorithmInstance {
 const minimal = definePlugin<Config>({
   name: 'reinforce-minimal',
   description: 'REINFORCE with a leave-one-out baseline and a clipped sequence ratio',
-  configSchema: {
-    lr: { type: 'number', default: 1e-3, min: 0, exclusiveMin: true, description: 'AdamW learning rate' },
-    epochs: { type: 'integer', default: 1, min: 1, description: 'passes over each rollout' },
-    clipRange: {
-      type: 'number',
-      default: 0.2,
-      min: 0,
-      max: 1,
-      exclusiveMin: true,
-      description: 'ratio clip ε',
-    },
-  },
+  configSchema: schema,
   requirements: () => ({ responsesPerPrompt: 2, referenceLogprobs: false, valueHead: false }),
   create: (context, config) => new Reinforce(context.policy, config),
 });
@@ -131,5 +128,5 @@ export default minimal;
 
 describe.each(TEST_BACKENDS)('CONTRIBUTING example plugin on %s', (backend) => {
   beforeAll(() => useBackend(backend));
-  describeConformance({ describe, it }, minimal as unknown as AlgorithmPlugin, { config: { epochs: 2 } });
+  describeConformance({ describe, it }, minimal, { config: { epochs: 2 } });
 });

@@ -25,4 +25,6 @@ export {
   countTokenLearningRun,
   type ParameterSnapshot,
   type LearningRunOptions,
+  type RewardTranslationOptions,
 } from './pairwise.js';
+export { trainerProbe, type TrainerProbeOptions } from './trainer-probe.js';

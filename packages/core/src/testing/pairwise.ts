@@ -5,7 +5,7 @@
  * plugin as an argument, so each plugin's own tests state only what they assert.
  */
 import { CausalLM, type GPT2ConfigInput } from '@relign/lm';
-import { rewardFunction, type RewardFunction } from '@relign/reward-model';
+import { rewardFunction, type RewardFunction, type TokenIds } from '@relign/reward-model';
 import { computeLogprobs, generate, type RolloutMinibatch } from '@relign/rollout';
 import type { AlgorithmPlugin, Metrics } from '../plugin.js';
 import { Trainer } from '../trainer.js';
@@ -76,7 +76,7 @@ export async function pairRollout(
   ref.dispose();
   return {
     ...batch,
-    rewards: Float32Array.from({ length: batch.batchSize }, (_, b) => rewards(b)),
+    rewards: Float64Array.from({ length: batch.batchSize }, (_, b) => rewards(b)),
     refLogprobs,
     policyVersions: new Int32Array(batch.batchSize),
   };
@@ -99,15 +99,25 @@ export function countTokenReward(
 
 const INVARIANCE_PROMPTS = [[1], [2, 3], [4], [5, 6], [7], [8, 9]];
 
+export interface RewardTranslationOptions {
+  /**
+   * `'integer'` (default): r = the count of token 3, δ(prompt) = 100·promptIndex − 300. `'fractional'`:
+   * r = 0.1 + 0.2·count (0.1, 0.3, ...), δ(prompt) = 1e5·(promptIndex + 1): only float64 rewards keep
+   * r1 − r2 of the shifted scores equal to the unshifted one (float32 rounds 1e5 + 0.3 to a multiple of 1/128).
+   */
+  rewards?: 'integer' | 'fractional';
+}
+
 /**
  * One short Trainer run (4 iterations, lr 1e-2 so parameters move far) of `plugin` on the count-3 reward,
- * with δ(prompt) = 100·promptIndex − 300 added when `shifted` (spec §1.10). The runs share every seed, so a
- * plugin invariant to reward translation ends with the same parameters either way.
+ * with δ(prompt) added when `shifted` (spec §1.10; see {@link RewardTranslationOptions}). The runs share every
+ * seed, so a plugin invariant to reward translation ends with the same parameters either way.
  */
 export async function rewardTranslationRun(
   plugin: AlgorithmPlugin,
   shifted: boolean,
   config: Record<string, unknown> = {},
+  options: RewardTranslationOptions = {},
 ): Promise<{ initial: ParameterSnapshot; final: ParameterSnapshot }> {
   const promptIndex = (p: ArrayLike<number>): number => {
     const i = INVARIANCE_PROMPTS.findIndex((q) => q.length === p.length && q.every((t, k) => t === p[k]));
@@ -119,7 +129,17 @@ export async function rewardTranslationRun(
   const trainer = new Trainer({
     policy,
     prompts: INVARIANCE_PROMPTS,
-    reward: countTokenReward(3, shifted ? (p) => 100 * promptIndex(p) - 300 : undefined),
+    reward:
+      options.rewards === 'fractional'
+        ? rewardFunction(
+            (p: TokenIds, response: TokenIds) => {
+              let n = 0;
+              for (const t of response) if (t === 3) n++;
+              return 0.1 + 0.2 * n + (shifted ? 1e5 * (promptIndex(p) + 1) : 0);
+            },
+            { inputKind: 'tokens', name: 'count-3-fractional' },
+          )
+        : countTokenReward(3, shifted ? (p) => 100 * promptIndex(p) - 300 : undefined),
     plugin,
     pluginConfig: { lr: 1e-2, epochs: 2, pairsPerMinibatch: 2, ...config },
     generation: { maxNewTokens: 6, stopTokenIds: [0] },

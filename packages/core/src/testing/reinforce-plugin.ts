@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, createRng, rngFromState, type Rng, type RngState } from '@relign/tensor';
 import { computeLogprobs, ReplayBuffer, type RolloutMinibatch } from '@relign/rollout';
 import type { CausalLM } from '@relign/lm';
+import { booleanField, configSchema, integerField, numberField, type InferConfig } from '../config.js';
 import {
   definePlugin,
   type AlgorithmInstance,
@@ -23,60 +24,49 @@ import {
   type UpdateContext,
 } from '../plugin.js';
 
-export interface ReinforceConfig {
-  lr: number;
-  epochs: number;
-  groupsPerMinibatch: number;
-  responsesPerPrompt: number;
-  clipRange: number;
-  maxGradNorm: number;
-  weightDecay: number;
-  useReference: boolean;
-}
+/** The config, declared once: valibot validates it and {@link ReinforceConfig} is inferred from it. */
+export const reinforceConfigSchema = configSchema({
+  lr: numberField({ default: 1e-3, min: 0, exclusiveMin: true, description: 'AdamW learning rate' }),
+  epochs: integerField({ default: 1, min: 1, max: 100, description: 'passes over each rollout' }),
+  groupsPerMinibatch: integerField({
+    default: 0,
+    min: 0,
+    description: 'prompts (groups) per minibatch; 0 = the whole rollout in one minibatch',
+  }),
+  responsesPerPrompt: integerField({
+    default: 2,
+    min: 1,
+    max: 64,
+    description: 'responses sampled per prompt',
+  }),
+  clipRange: numberField({
+    default: 0.2,
+    min: 0,
+    max: 1,
+    exclusiveMin: true,
+    exclusiveMax: true,
+    description: 'ratio clip ε (spec §4.6)',
+  }),
+  maxGradNorm: numberField({
+    default: 1,
+    min: 0,
+    exclusiveMin: true,
+    description: 'global grad-norm clip',
+  }),
+  weightDecay: numberField({ default: 0, min: 0, description: 'AdamW decoupled weight decay' }),
+  useReference: booleanField({
+    default: true,
+    description: 'subtract β·KL to the reference from rewards',
+  }),
+});
+
+export type ReinforceConfig = InferConfig<typeof reinforceConfigSchema>;
 
 /** The example plugin (registry name `reinforce`). */
 export const reinforcePlugin = definePlugin<ReinforceConfig>({
   name: 'reinforce',
   description: 'Sequence-level REINFORCE with a leave-one-out baseline and a clipped ratio (example plugin)',
-  configSchema: {
-    lr: { type: 'number', default: 1e-3, min: 0, exclusiveMin: true, description: 'AdamW learning rate' },
-    epochs: { type: 'integer', default: 1, min: 1, max: 100, description: 'passes over each rollout' },
-    groupsPerMinibatch: {
-      type: 'integer',
-      default: 0,
-      min: 0,
-      description: 'prompts (groups) per minibatch; 0 = the whole rollout in one minibatch',
-    },
-    responsesPerPrompt: {
-      type: 'integer',
-      default: 2,
-      min: 1,
-      max: 64,
-      description: 'responses sampled per prompt',
-    },
-    clipRange: {
-      type: 'number',
-      default: 0.2,
-      min: 0,
-      max: 1,
-      exclusiveMin: true,
-      exclusiveMax: true,
-      description: 'ratio clip ε (spec §4.6)',
-    },
-    maxGradNorm: {
-      type: 'number',
-      default: 1,
-      min: 0,
-      exclusiveMin: true,
-      description: 'global grad-norm clip',
-    },
-    weightDecay: { type: 'number', default: 0, min: 0, description: 'AdamW decoupled weight decay' },
-    useReference: {
-      type: 'boolean',
-      default: true,
-      description: 'subtract β·KL to the reference from rewards',
-    },
-  },
+  configSchema: reinforceConfigSchema,
   requirements: (c) => ({
     responsesPerPrompt: c.responsesPerPrompt,
     referenceLogprobs: c.useReference,
@@ -206,14 +196,13 @@ class Reinforce implements AlgorithmInstance {
             const g = grads[v.name];
             if (g !== undefined) byName[name] = g;
           }
-          let skip = !Number.isFinite(loss);
-          if (!skip) {
-            const r = this.optimizer.applyGradients(byName, trainable, {
-              maxGradNorm: this.config.maxGradNorm,
-            });
-            skip = r.skipped;
-            if (!skip) gradNorm = r.gradNorm;
-          }
+          // The guarded step skips a non-finite loss or gradient and an exploding update.
+          const r = await this.optimizer.guardedStep(byName, trainable, {
+            maxGradNorm: this.config.maxGradNorm,
+            loss,
+          });
+          const skip = r.skipped;
+          if (!skip) gradNorm = r.gradNorm;
           if (skip) skipped += 1;
           else {
             losses += loss;

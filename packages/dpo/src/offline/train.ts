@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { disposeBatchTensors, type CausalLM, type TokenizedExample } from '@relign/lm';
 import type { TokenizedPair } from '@relign/reward-model';
-import { AdamW, createRng, warmupCosine } from '@relign/tensor';
+import { AdamW, createRng, ensureBackend, warmupCosine } from '@relign/tensor';
 import { dpoLoss, resolveDpoLossOptions, type DpoLossOptions } from '../loss.js';
 import { dropIdenticalPairs } from './data.js';
 import { evaluateDpo, type DpoEvalResult } from './evaluate.js';
@@ -67,7 +67,7 @@ export interface OfflineDpoOptions {
 export interface OfflineDpoResult {
   /** Loop steps run (skipped updates included). */
   steps: number;
-  /** Steps whose update was skipped (non-finite loss or gradient; no parameter changed). */
+  /** Steps whose update was skipped (non-finite loss or gradient, or beyond the update guard; no parameter changed). */
   skippedSteps: number;
   /** Training pairs used. */
   pairs: number;
@@ -150,6 +150,8 @@ function checkFits(pairs: readonly TokenizedPair[], model: CausalLM, field: stri
  */
 export async function trainDpo(options: OfflineDpoOptions): Promise<OfflineDpoResult> {
   const t0 = performance.now();
+  // The best available backend (wasm without native packages) unless the user chose one.
+  await ensureBackend();
   if (options === null || typeof options !== 'object') throw new Error(`${FN}: options must be an object.`);
   const { policy, reference, padId } = options;
   if (!policy || typeof policy.forward !== 'function')
@@ -293,24 +295,20 @@ export async function trainDpo(options: OfflineDpoOptions): Promise<OfflineDpoRe
             return out.loss;
           }, varList);
           loss = (await result.value.data())[0]!;
-          if (Number.isFinite(loss)) {
-            const byName: Record<string, tf.Tensor> = {};
-            for (const [name, v] of trainable) {
-              const g = result.grads[v.name];
-              if (g !== undefined) byName[name] = g;
-            }
-            const r = optimizer.applyGradients(byName, trainable, { lr: rate, maxGradNorm });
-            gradNorm = r.gradNorm;
-            skipped = r.skipped;
-          } else {
-            gradNorm = Number.NaN;
-            skipped = true;
+          const byName: Record<string, tf.Tensor> = {};
+          for (const [name, v] of trainable) {
+            const g = result.grads[v.name];
+            if (g !== undefined) byName[name] = g;
           }
+          // Guarded: a non-finite loss or gradient, or an exploding update, skips the step (no change).
+          const r = await optimizer.guardedStep(byName, trainable, { lr: rate, maxGradNorm, loss });
+          gradNorm = r.gradNorm;
+          skipped = r.skipped;
           const s = (await stats!.data()) as Float32Array;
           step += 1;
           if (skipped) {
             skippedSteps += 1;
-            warn(`${FN}: step ${step}: non-finite loss or gradient (loss ${loss}); the update was skipped.`);
+            warn(`${FN}: step ${step}: ${r.message}`);
           }
           lastMetrics = {
             'train/step': step,

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CausalLM } from '@relign/lm';
 import { TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
-import { Trainer, type AlgorithmPlugin, type Metrics } from '@relign/core';
+import { Trainer, type Metrics } from '@relign/core';
 import { CONFORMANCE_DEFAULTS, countLowIdsReward } from '@relign/core/testing';
 import plugin from '../index.js';
 
@@ -27,7 +27,7 @@ describe.each(TEST_BACKENDS)('online dpo learning on %s', (backend) => {
         prompts: PROMPTS,
         evalPrompts: PROMPTS,
         reward: countLowIdsReward(),
-        plugin: plugin as unknown as AlgorithmPlugin,
+        plugin: plugin,
         // lr raised for the tiny model (the default 8e-6 is P3O's for 6B models, spec §1.9).
         pluginConfig: { lr: 1e-2, epochs: 2, pairsPerMinibatch: 4, labels },
         generation: { maxNewTokens: 8, stopTokenIds: [0] },

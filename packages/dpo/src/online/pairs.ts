@@ -49,7 +49,7 @@ export function selectPairs(batch: RolloutMinibatch, pairs: readonly number[]): 
     Tr = Math.max(Tr, batch.responseLengths[r]!);
   }
   const B = rows.length;
-  const pick = <T extends Int32Array | Uint8Array | Float32Array>(src: T): T => {
+  const pick = <T extends Int32Array | Uint8Array | Float32Array | Float64Array>(src: T): T => {
     const out = new (src.constructor as new (n: number) => T)(B);
     rows.forEach((r, k) => (out[k] = src[r]!));
     return out;

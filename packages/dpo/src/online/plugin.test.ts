@@ -3,9 +3,10 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CausalLM } from '@relign/lm';
 import { computeLogprobs, type RolloutMinibatch } from '@relign/rollout';
 import { TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
-import { createInstance, resolvePluginConfig, type AlgorithmPlugin } from '@relign/core';
+import { createInstance, resolvePluginConfig, Trainer } from '@relign/core';
 import {
   CONFORMANCE_DEFAULTS,
+  countLowIdsReward,
   countChangedParameters as changed,
   describeConformance,
   pairRollout,
@@ -14,7 +15,6 @@ import {
 import plugin, { onlineDpoPlugin } from '../index.js';
 import { identicalPairs, selectPairs } from './pairs.js';
 
-const asPlugin = plugin as unknown as AlgorithmPlugin;
 const PROMPTS = CONFORMANCE_DEFAULTS.prompts;
 const LN2 = Math.log(2);
 
@@ -48,8 +48,8 @@ describe('online dpo plugin', () => {
   it('is the default export, with spec §1.12 loss defaults, P3O optimisation defaults and pairwise requirements', () => {
     expect(plugin).toBe(onlineDpoPlugin);
     expect(plugin.name).toBe('dpo');
-    expect(resolvePluginConfig(asPlugin, {})).toEqual({
-      beta: 0.1,
+    expect(resolvePluginConfig(plugin, {})).toEqual({
+      beta: 0, // β from the Trainer (its kl option; 0.1 by default for dpo, below)
       lossType: 'sigmoid',
       labelSmoothing: 0,
       labels: 'hard',
@@ -68,12 +68,13 @@ describe('online dpo plugin', () => {
       responsesPerPrompt: 2,
       referenceLogprobs: true,
       valueHead: false,
+      klCoef: 0.1,
     });
-    expect(() => resolvePluginConfig(asPlugin, { beta: 0 })).toThrow(/'beta' must be in \(0, inf\)/);
-    expect(() => resolvePluginConfig(asPlugin, { labelSmoothing: 0.5 })).toThrow(
+    expect(() => resolvePluginConfig(plugin, { beta: -1 })).toThrow(/'beta'/);
+    expect(() => resolvePluginConfig(plugin, { labelSmoothing: 0.5 })).toThrow(
       /'labelSmoothing' must be in \[0, 0\.5\)/,
     );
-    expect(() => resolvePluginConfig(asPlugin, { labels: 'bt' })).toThrow(
+    expect(() => resolvePluginConfig(plugin, { labels: 'bt' })).toThrow(
       /'labels' must be one of 'hard', 'soft'/,
     );
   });
@@ -84,7 +85,7 @@ describe.each(TEST_BACKENDS)('online dpo on %s', (backend) => {
 
   // Two minibatches per epoch and two epochs exercise the seeded per-epoch shuffle (checkpointed in state()).
   // lr 1e-3: the determinism check needs parameters that visibly move in 3 updates of a tiny model.
-  describeConformance({ describe, it }, asPlugin, {
+  describeConformance({ describe, it }, plugin, {
     config: { epochs: 2, pairsPerMinibatch: 2, lr: 1e-3 },
     invalidConfigs: [{ config: { lossType: 'ipo', labelSmoothing: 0.1 }, message: 'labelSmoothing' }],
   });
@@ -106,7 +107,7 @@ describe.each(TEST_BACKENDS)('online dpo on %s', (backend) => {
     const { policy, reference } = pair();
     const batch = await pairRollout(policy, reference, PROMPTS, (b) => [3, 1, 0, 2, 5, 5, 1, 4][b]!); // |Δ| = 2, 2, 0, 3
     for (const labels of ['hard', 'soft'] as const) {
-      const { instance } = createInstance(asPlugin, { policy, reference, seed: 2 }, { labels, epochs: 1 });
+      const { instance } = createInstance(plugin, { policy, reference, seed: 2 }, { labels, epochs: 1 });
       try {
         const ev = await instance.evaluate(batch, { klCoef: 0.05, policyVersion: 0 });
         // h = 0 for every pair, so p·ln 2 + (1 − p)·ln 2 = ln 2 whatever the label.
@@ -120,7 +121,7 @@ describe.each(TEST_BACKENDS)('online dpo on %s', (backend) => {
         // Soft: mean σ(|Δ|) over |Δ| = 2, 2, 0, 3.
         const soft = (2 / (1 + Math.exp(-2)) + 0.5 + 1 / (1 + Math.exp(-3))) / 4;
         expect(ev['dpo/label_mean']).toBeCloseTo(labels === 'hard' ? 1 : soft, 6);
-        expect(ev['dpo/beta']).toBe(0.1);
+        expect(ev['dpo/beta']).toBe(0.05); // the Trainer's KL coefficient (config beta 0)
         expect(ev['dpo/identical_pairs']).toBe(0);
       } finally {
         instance.dispose();
@@ -133,7 +134,7 @@ describe.each(TEST_BACKENDS)('online dpo on %s', (backend) => {
     // Pairs 0 and 2 prefer y2, pairs 1 and 3 prefer y1.
     const batch = await pairRollout(policy, reference, PROMPTS, (b) => [0, 1, 1, 0, 0, 2, 3, 1][b]!);
     const { instance } = createInstance(
-      asPlugin,
+      plugin,
       { policy, reference, seed: 3 },
       { epochs: 3, pairsPerMinibatch: 2, lr: 3e-3 },
     );
@@ -150,6 +151,65 @@ describe.each(TEST_BACKENDS)('online dpo on %s', (backend) => {
     }
   });
 
+  it("β is the Trainer's KL coefficient (context.klCoef) unless the config sets beta", async () => {
+    const { policy, reference } = pair();
+    const batch = await pairRollout(policy, reference, PROMPTS, (b) => [0, 1, 1, 0, 0, 2, 3, 1][b]!);
+    const fromTrainer = createInstance(
+      plugin,
+      { policy, reference, seed: 3 },
+      { epochs: 1, lr: 3e-3 },
+    ).instance;
+    try {
+      await fromTrainer.update(batch, { klCoef: 0.05, policyVersion: 0 });
+      const a = await fromTrainer.evaluate(batch, { klCoef: 0.05, policyVersion: 1 });
+      const b = await fromTrainer.evaluate(batch, { klCoef: 0.5, policyVersion: 1 });
+      expect([a['dpo/beta'], b['dpo/beta']]).toEqual([0.05, 0.5]);
+      // Implicit rewards r̂ = β(S_θ − S_ref): ten times β, ten times the margin; and another loss.
+      expect(b['dpo/margin']! / a['dpo/margin']!).toBeCloseTo(10, 3);
+      expect(Math.abs(b['loss/policy']! - a['loss/policy']!)).toBeGreaterThan(1e-3);
+      await expect(fromTrainer.evaluate(batch, { klCoef: 0, policyVersion: 1 })).rejects.toThrow(
+        /Trainer's KL coefficient \(config beta: 0\), which is 0; DPO needs β > 0/,
+      );
+    } finally {
+      fromTrainer.dispose();
+    }
+    const fixed = createInstance(plugin, { policy, reference, seed: 3 }, { beta: 0.2 }).instance;
+    try {
+      const a = await fixed.evaluate(batch, { klCoef: 0.05, policyVersion: 1 });
+      const b = await fixed.evaluate(batch, { klCoef: 0.5, policyVersion: 1 });
+      expect([a['dpo/beta'], b['dpo/beta']]).toEqual([0.2, 0.2]);
+      expect(b['loss/policy']).toBe(a['loss/policy']);
+    } finally {
+      fixed.dispose();
+    }
+  });
+
+  it("a Trainer without a kl option runs dpo at its paper β 0.1; the Trainer's kl sets it otherwise", async () => {
+    for (const kl of [undefined, { kind: 'fixed', value: 0.3 } as const]) {
+      const { policy } = pair();
+      const trainer = new Trainer({
+        policy,
+        prompts: PROMPTS,
+        reward: countLowIdsReward(),
+        plugin,
+        pluginConfig: { epochs: 1 },
+        generation: { maxNewTokens: 4, stopTokenIds: [0] },
+        promptsPerIteration: 2,
+        iterations: 1,
+        ...(kl ? { kl } : {}),
+      });
+      try {
+        const m = await trainer.step();
+        const beta = kl ? 0.3 : 0.1;
+        expect(trainer.klCoef).toBe(beta);
+        expect(m['dpo/beta']).toBe(beta);
+        expect(m['objective/kl_coef']).toBe(beta);
+      } finally {
+        trainer.dispose();
+      }
+    }
+  });
+
   it('skips pairs whose two responses are identical (counted), updating exactly as on the other pairs alone', async () => {
     const { policy, reference } = pair();
     const fresh = await pairRollout(policy, reference, PROMPTS, (b) => (b % 3) - 1);
@@ -158,7 +218,7 @@ describe.each(TEST_BACKENDS)('online dpo on %s', (backend) => {
     const config = { epochs: 2, pairsPerMinibatch: 1, lr: 1e-2 };
     const start = snapshot(policy);
 
-    const a = createInstance(asPlugin, { policy, reference, seed: 9 }, config).instance;
+    const a = createInstance(plugin, { policy, reference, seed: 9 }, config).instance;
     const m = await a.update(batch, { klCoef: 0.05, policyVersion: 0 });
     a.dispose();
     expect(m['dpo/identical_pairs']).toBe(2);
@@ -169,13 +229,13 @@ describe.each(TEST_BACKENDS)('online dpo on %s', (backend) => {
 
     // Same seed on the kept pairs alone: bit-identical parameters.
     for (const [n, v] of policy.variables()) tf.tidy(() => v.assign(tf.tensor(start.get(n)!, v.shape)));
-    const b = createInstance(asPlugin, { policy, reference, seed: 9 }, config).instance;
+    const b = createInstance(plugin, { policy, reference, seed: 9 }, config).instance;
     await b.update(selectPairs(batch, [1, 3]), { klCoef: 0.05, policyVersion: 0 });
     b.dispose();
     expect(changed(afterSkip, snapshot(policy))).toBe(0);
 
     // All pairs identical: no step, parameters untouched, the count accumulates in the checkpointed state.
-    const c = createInstance(asPlugin, { policy, reference, seed: 9 }, config).instance;
+    const c = createInstance(plugin, { policy, reference, seed: 9 }, config).instance;
     const before = snapshot(policy);
     const all = makeIdentical(fresh, [0, 1, 2, 3]);
     const mc = await c.update(all, { klCoef: 0.05, policyVersion: 1 });

@@ -15,31 +15,21 @@ import {
   definePlugin,
   PairwiseOptimizer,
   PAIRWISE_OPTIMIZER_SCHEMA,
+  configSchema,
+  enumField,
+  numberField,
   type AlgorithmInstance,
-  type ConfigSchema,
+  type InferConfig,
   type Metrics,
-  type PairwiseOptimizerConfig,
   type PluginContext,
   type PluginState,
   type RolloutRequirements,
   type UpdateContext,
 } from '@relign/core';
 import type { RolloutMinibatch } from '@relign/rollout';
-import { DPO_LOSS_TYPES, resolveDpoLossOptions, type DpoLossType } from '../loss.js';
-import { onlineDpoLoss, PAIR_LABELS, type PairLabels } from './online-loss.js';
+import { DPO_LOSS_TYPES, resolveDpoLossOptions } from '../loss.js';
+import { onlineDpoLoss, PAIR_LABELS } from './online-loss.js';
 import { identicalPairs, selectPairs } from './pairs.js';
-
-/** Online DPO settings: the loss (β, type, smoothing, labels) and the shared pairwise-update settings. */
-export interface OnlineDpoConfig extends PairwiseOptimizerConfig {
-  /** β > 0 of the DPO loss (spec §1.12, §3.4: 0.1). Not the Trainer's KL coefficient, which DPO ignores. */
-  beta: number;
-  /** `'sigmoid'` (DPO / cDPO), `'robust'` (rDPO) or `'ipo'` (on sequence sums, spec §3.4). */
-  lossType: DpoLossType;
-  /** ε in [0, 0.5): cDPO / rDPO label smoothing (spec §3.2); must be 0 for IPO. */
-  labelSmoothing: number;
-  /** `'hard'` (spec §1.12 default) or `'soft'` Bradley–Terry labels. */
-  labels: PairLabels;
-}
 
 const PLUGIN_NAME = 'dpo';
 
@@ -47,53 +37,56 @@ const PLUGIN_NAME = 'dpo';
  * The config. Loss defaults from spec §1.12 / §3.4; the optimisation settings are P3O's (spec §1.9), so that
  * online DPO and P3O compared with default configs differ only in their loss (spec §1.12).
  */
-export const onlineDpoConfigSchema: ConfigSchema<OnlineDpoConfig> = {
-  beta: {
-    type: 'number',
-    default: 0.1,
+export const onlineDpoConfigSchema = configSchema({
+  beta: numberField({
+    default: 0,
     min: 0,
-    exclusiveMin: true,
-    description: 'β of the DPO loss, > 0 (spec §1.12 and §3.4: 0.1)',
-  },
-  lossType: {
-    type: 'enum',
+    description:
+      "β of the DPO loss; 0 = the Trainer's KL coefficient (its kl option: one β for every optimizer; default " +
+      '0.1 for dpo, spec §1.12 and §3.4); > 0 fixes β here, whatever the Trainer sets',
+  }),
+  lossType: enumField({
     default: 'sigmoid',
     values: DPO_LOSS_TYPES,
     description:
       "'sigmoid' = DPO (cDPO with labelSmoothing > 0), 'robust' = rDPO, 'ipo' = IPO on sequence sums (spec §3)",
-  },
-  labelSmoothing: {
-    type: 'number',
+  }),
+  labelSmoothing: numberField({
     default: 0,
     min: 0,
     max: 0.5,
     exclusiveMax: true,
     description: 'assumed fraction of flipped labels ε in [0, 0.5) for cDPO / rDPO (spec §3.2); 0 for IPO',
-  },
-  labels: {
-    type: 'enum',
+  }),
+  labels: enumField({
     default: 'hard',
     values: PAIR_LABELS,
     description:
       "'hard': the higher-scored response is chosen, ties to the first (spec §1.12, TRL); 'soft': Bradley–Terry " +
       'labels p = σ(r_chosen − r_rejected)',
-  },
-  ...PAIRWISE_OPTIMIZER_SCHEMA,
-  rewardScaling: {
-    type: 'enum',
+  }),
+  ...PAIRWISE_OPTIMIZER_SCHEMA.entries,
+  rewardScaling: enumField({
     default: 'none',
     values: ['none', 'pairwise-std'],
     description:
       "'none', or divide r1 − r2 by its running std ('pairwise-std'); changes only soft labels (hard labels depend on " +
       'the sign of r1 − r2)',
-  },
-  rewardClip: {
-    type: 'number',
+  }),
+  rewardClip: numberField({
     default: 0,
     min: 0,
     description: 'clip each raw score to [−c, c] before labelling; 0 = off (spec §1.7)',
-  },
-};
+  }),
+});
+
+/**
+ * Online DPO settings, as declared by {@link onlineDpoConfigSchema}: the loss (β of the DPO loss, 0 = the
+ * Trainer's KL coefficient; the type:
+ * DPO / cDPO, rDPO or IPO; label smoothing ε in [0, 0.5), 0 for IPO; hard or soft labels) and the shared
+ * pairwise-update settings.
+ */
+export type OnlineDpoConfig = InferConfig<typeof onlineDpoConfigSchema>;
 
 interface OnlineDpoJsonState {
   /** The shared pairwise update's state (optimizer step, shuffle RNG, reward statistics, counters). */
@@ -109,20 +102,39 @@ interface OnlineDpoJsonState {
 class OnlineDpo implements AlgorithmInstance {
   private readonly inner: PairwiseOptimizer;
   private identicalTotal = 0;
+  /** β of the current update / evaluation (see {@link betaFor}). */
+  private beta: number;
 
   constructor(
     context: PluginContext,
     private readonly config: OnlineDpoConfig,
   ) {
-    const { beta, lossType, labelSmoothing, labels } = config;
+    const { lossType, labelSmoothing, labels } = config;
+    this.beta = config.beta;
     this.inner = new PairwiseOptimizer({
       name: PLUGIN_NAME,
       metricPrefix: 'dpo',
       context,
       config,
-      // β is the config's: DPO's β is the loss temperature (spec §3.1), not the Trainer's KL coefficient.
-      loss: (input) => onlineDpoLoss(input, { beta, lossType, labelSmoothing, labels }),
+      loss: (input) => onlineDpoLoss(input, { beta: this.beta, lossType, labelSmoothing, labels }),
     });
+  }
+
+  /**
+   * β of the DPO loss: the config's when set (> 0), else the Trainer's KL coefficient. DPO's loss is the
+   * closed form of max E[r] − β·KL(π‖π_ref) (spec §3.1), so its β is the KL coefficient of the other
+   * optimizers, and the Trainer's `kl` option sets it for all of them (an adaptive controller moves it).
+   */
+  private betaFor(context: UpdateContext, fn: string): number {
+    if (this.config.beta > 0) return this.config.beta;
+    const beta = context?.klCoef;
+    if (typeof beta !== 'number' || !Number.isFinite(beta) || beta <= 0) {
+      throw new Error(
+        `${fn}: β of the DPO loss is the Trainer's KL coefficient (config beta: 0), which is ${String(beta)}; ` +
+          'DPO needs β > 0: set the Trainer option kl (e.g. { kind: "fixed", value: 0.1 }) or the config beta.',
+      );
+    }
+    return beta;
   }
 
   /** The rollout without its identical pairs (undefined when every pair is identical), and their count. */
@@ -140,13 +152,14 @@ class OnlineDpo implements AlgorithmInstance {
 
   private extra(identical: number, pairs: number): Metrics {
     return {
-      'dpo/beta': this.config.beta,
+      'dpo/beta': this.beta,
       'dpo/identical_pairs': identical,
       'dpo/identical_fraction': identical / pairs,
     };
   }
 
   async update(batch: RolloutMinibatch, context: UpdateContext): Promise<Metrics> {
+    this.beta = this.betaFor(context, `${PLUGIN_NAME}.update`);
     const { kept, identical, pairs } = this.split(batch, `${PLUGIN_NAME}.update`);
     this.identicalTotal += identical;
     // Every pair identical: nothing to learn from this rollout (no optimizer step, nothing skipped).
@@ -157,6 +170,7 @@ class OnlineDpo implements AlgorithmInstance {
   }
 
   async evaluate(batch: RolloutMinibatch, context: UpdateContext): Promise<Metrics> {
+    this.beta = this.betaFor(context, `${PLUGIN_NAME}.evaluate`);
     const { kept, identical, pairs } = this.split(batch, `${PLUGIN_NAME}.evaluate`);
     // With every pair identical, the statistics (ratios included) are those of the whole rollout.
     return { ...(await this.inner.evaluate(kept ?? batch, context)), ...this.extra(identical, pairs) };
@@ -202,12 +216,15 @@ export const onlineDpoPlugin = definePlugin<OnlineDpoConfig>({
     responsesPerPrompt: 2,
     referenceLogprobs: true,
     valueHead: false,
+    // The paper's β (spec §1.12, §3.4), used by a Trainer without a kl option; β comes from the Trainer.
+    klCoef: 0.1,
   }),
   create: (context, config) => {
     // Cross-field rules the schema cannot state (IPO has no label smoothing), checked before anything is built.
     resolveDpoLossOptions(
       {
-        beta: config.beta,
+        // β may come from the Trainer at update time (config 0); any valid β checks the other fields.
+        beta: config.beta > 0 ? config.beta : 0.1,
         lossType: config.lossType,
         labelSmoothing: config.labelSmoothing,
         ipoNormalization: 'sum',

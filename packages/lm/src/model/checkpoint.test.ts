@@ -151,6 +151,36 @@ describe.each(TEST_BACKENDS)('checkpoints on %s', (backend) => {
     );
   });
 
+  it('rejects a config too large to fit before allocating, naming config.json, the size and the field', async () => {
+    const d = join(dir, 'huge');
+    await model.save(d);
+    const cfg = JSON.parse(await readFile(join(d, 'config.json'), 'utf8'));
+    await writeFile(join(d, 'config.json'), JSON.stringify({ ...cfg, n_layer: 1e9 }));
+    const t0 = performance.now();
+    const err = await CausalLM.fromPretrained(d).catch((e: Error) => e);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(String(err)).toMatch(
+      /huge\/config\.json: the model would have 8\.\d+e\+11 parameters = [\d.]+ GiB of float32 weights, more than this machine's memory .*"n_layer": 1000000000/,
+    );
+    // The same model is fine under an explicit, larger limit (here: just the check, no allocation).
+    await writeFile(join(d, 'config.json'), JSON.stringify(cfg));
+    await expect(CausalLM.fromPretrained(d, { maxParameterBytes: 100 })).rejects.toThrow(
+      /more than maxParameterBytes \(100 bytes\)/,
+    );
+  });
+
+  it('rejects NaN/Inf weights at load, naming the tensor', async () => {
+    const t = await savedTensors();
+    const w = t.get('h.1.mlp.c_proj.weight')!;
+    const data = Float32Array.from(w.data as Float32Array);
+    data[5] = NaN;
+    t.set('h.1.mlp.c_proj.weight', { ...w, data });
+    const d = await variant('nan', t);
+    await expect(CausalLM.fromPretrained(d)).rejects.toThrow(
+      /tensor "h\.1\.mlp\.c_proj\.weight": element 5 is NaN/,
+    );
+  });
+
   it('fromPretrained({trainable:false}) loads frozen; unknown config fields survive a save', async () => {
     const d = join(dir, 'extras');
     await model.save(d);

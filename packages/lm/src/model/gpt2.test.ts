@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, assertNoLeaks, useBackend } from '@relign/tensor/testing';
 import { CausalLM } from './gpt2.js';
+import { parameterCount } from './size.js';
 import type { KVCache } from './kv-cache.js';
 import { maxAbsDiff, randomizeWeights, referenceForward, weightsOf } from './test-helpers.js';
 
@@ -466,5 +467,18 @@ describe('CausalLM (backend-independent)', () => {
     expect(() => CausalLM.create({ ...SMALL, n_head: 3 })).toThrow(
       /n_head \(3\) does not divide n_embd \(8\)/,
     );
+  });
+
+  it('parameterCount matches the allocated model; create refuses a size that cannot fit, before allocating', () => {
+    const m = CausalLM.create(SMALL, 0);
+    expect(parameterCount(m.config)).toBe(m.numParameters());
+    const wide = CausalLM.create({ ...SMALL, n_inner: 20 }, 0);
+    expect(parameterCount(wide.config)).toBe(wide.numParameters());
+    [m, wide].forEach((x) => x.dispose());
+    const before = tf.memory().numTensors;
+    expect(() => CausalLM.create({ ...SMALL, vocab_size: 2 ** 40 })).toThrow(
+      /CausalLM\.create: config: .* most of it comes from "vocab_size": 1099511627776/,
+    );
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

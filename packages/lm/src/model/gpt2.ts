@@ -28,6 +28,7 @@ import {
 } from './config.js';
 import { createRng, uniqueVariableScope } from './init.js';
 import { readSafetensors, writeFileAtomic, writeSafetensors } from './io.js';
+import { checkModelSize } from './size.js';
 import { KVCache } from './kv-cache.js';
 import { gelu, layerNorm, linear, qkvProjection } from './layers.js';
 import { initialValue, parameterSpecs, sizeOf, type ParamSpec } from './params.js';
@@ -69,6 +70,11 @@ export interface ForwardResult {
 export interface CreateOptions {
   /** Whether the parameters are trainable (seen by optimizers and `tf.variableGrads`). Default true. */
   trainable?: boolean;
+  /**
+   * Refuse a config whose float32 parameters need more bytes than this, before allocating anything.
+   * Default: the machine's total memory (`os.totalmem()`). See `checkModelSize`.
+   */
+  maxParameterBytes?: number;
 }
 
 export interface LoadOptions extends CreateOptions {
@@ -160,9 +166,10 @@ export class CausalLM {
   static create(
     config: GPT2ConfigInput,
     seed: number | string = 0,
-    { trainable = true }: CreateOptions = {},
+    { trainable = true, maxParameterBytes }: CreateOptions = {},
   ): CausalLM {
     const resolved = resolveConfig(config);
+    checkModelSize(resolved, 'CausalLM.create: config', maxParameterBytes);
     const rng = createRng(seed);
     return new CausalLM(resolved, (spec) => initialValue(spec, rng), trainable, {});
   }
@@ -175,7 +182,7 @@ export class CausalLM {
    */
   static async fromPretrained(
     dir: string,
-    { trainable = true, strict = true }: LoadOptions = {},
+    { trainable = true, strict = true, maxParameterBytes }: LoadOptions = {},
   ): Promise<CausalLM> {
     const configPath = join(dir, CONFIG_FILE);
     let text: string;
@@ -195,8 +202,10 @@ export class CausalLM {
       throw new Error(`CausalLM.fromPretrained: ${configPath} is not valid JSON (${(err as Error).message})`);
     }
     const config = resolveConfig(raw as Record<string, unknown>, configPath);
+    checkModelSize(config, configPath, maxParameterBytes);
     const weightsPath = join(dir, WEIGHTS_FILE);
-    const file = await readSafetensors(weightsPath).catch((err: Error) => {
+    // finite: a NaN/Inf weight is refused here, by name, rather than surfacing as NaN losses later.
+    const file = await readSafetensors(weightsPath, { finite: true }).catch((err: Error) => {
       throw new Error(
         `CausalLM.fromPretrained: ${err.message}` +
           (String(err.message).includes('ENOENT')

@@ -117,7 +117,7 @@ export class ScalarHead {
 
   /** Loads a head from a safetensors file (other tensors in the file are ignored). */
   static async load(path: string, options: ScalarHeadOptions = {}): Promise<ScalarHead> {
-    const file = await readSafetensors(path);
+    const file = await readSafetensors(path, { finite: true });
     return ScalarHead.fromTensors(file.tensors, options, path);
   }
 

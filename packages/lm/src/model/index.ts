@@ -13,4 +13,5 @@ export { KVCache } from './kv-cache.js';
 export { ScalarHead, type ScalarHeadCreateOptions, type ScalarHeadOptions } from './heads.js';
 export { resolveConfig, configToJSON, innerDim, type GPT2Config, type GPT2ConfigInput } from './config.js';
 export { parameterSpecs, type ParamSpec } from './params.js';
+export { checkModelSize, parameterCount } from './size.js';
 export type { CheckpointTensor } from './checkpoint.js';

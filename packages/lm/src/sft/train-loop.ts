@@ -4,7 +4,15 @@
  * held-out evaluation, and resumable checkpoints.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, createRng, rngFromState, warmupCosine, type Rng, type RngState } from '@relign/tensor';
+import {
+  AdamW,
+  createRng,
+  ensureBackend,
+  rngFromState,
+  warmupCosine,
+  type Rng,
+  type RngState,
+} from '@relign/tensor';
 import { collate } from '../data/collate.js';
 import type { TokenizedExample } from '../data/tokenize.js';
 import type { CausalLM } from '../model/gpt2.js';
@@ -93,7 +101,7 @@ export interface TrainResult {
   steps: number;
   /** The schedule's total steps. */
   totalSteps: number;
-  /** Steps whose update was skipped (non-finite loss or gradient). */
+  /** Steps whose update was skipped (non-finite loss or gradient, or beyond the update guard of AdamW.guardedStep). */
   skippedSteps: number;
   /** Real tokens processed. */
   tokensSeen: number;
@@ -148,9 +156,10 @@ function check(cond: boolean, message: string): void {
  *
  * Per step: the next `batchSize` examples of the epoch's seeded permutation are right-padded
  * (`collate`), the loss is the token mean of −log p over their target tokens (`causalLmLoss`), and AdamW
- * applies the gradients at `warmupCosine(step)` with global-norm clipping; a non-finite loss or gradient
- * norm skips the update (reported as `skipped`). Deterministic for a seed on a given backend, and a run
- * resumed from a checkpoint continues exactly where the saved one stopped.
+ * applies the gradients at `warmupCosine(step)` with global-norm clipping; a non-finite loss or gradient,
+ * or an update beyond the guard of `AdamW.guardedStep`, skips the step (reported as `skipped`).
+ * Deterministic for a seed on a given backend, and a run resumed from a checkpoint continues exactly where
+ * the saved one stopped.
  *
  * The model's trainable variables are updated; the optimizer is created and disposed here.
  */
@@ -160,6 +169,8 @@ export async function trainCausalLM(
   evalSet: readonly TokenizedExample[],
   options: TrainLoopOptions,
 ): Promise<TrainResult> {
+  // The best available backend (wasm without native packages) unless the user chose one.
+  await ensureBackend();
   const {
     batchSize,
     padId,
@@ -332,14 +343,10 @@ export async function trainCausalLM(
             const g = grads[v.name];
             if (g !== undefined) byName[name] = g;
           }
-          if (Number.isFinite(loss)) {
-            const r = optimizer.applyGradients(byName, trainable, { lr: rate, maxGradNorm });
-            gradNorm = r.gradNorm;
-            skipped = r.skipped;
-          } else {
-            gradNorm = Number.NaN;
-            skipped = true;
-          }
+          // Guarded: a non-finite loss or gradient, or an exploding update, skips the step (no change).
+          const r = await optimizer.guardedStep(byName, trainable, { lr: rate, maxGradNorm, loss });
+          gradNorm = r.gradNorm;
+          skipped = r.skipped;
         } finally {
           value.dispose();
           for (const g of Object.values(grads)) g.dispose();

@@ -271,12 +271,51 @@ describe('parseSafetensors: corrupt files', () => {
     ],
     ['metadata not an object', () => build({ __metadata__: 'x', ...good }, goodData), ['__metadata__']],
     ['entry not an object', () => build({ w: [1] }, goodData), ['"w"', 'entry must be an object']],
+    [
+      'a key twice (JSON.parse would keep the last)',
+      () =>
+        build(
+          '{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "x": {"dtype": "F32", "shape": [0], ' +
+            '"data_offsets": [8, 8]}, "w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}',
+          goodData,
+        ),
+      ['"w"', 'appears twice in the header'],
+    ],
   ];
 
   it.each(cases)('%s', (_label, make, needles) => {
     const msg = errorOf(() => parseSafetensors(make(), '/models/bad.safetensors'));
     expect(msg).toContain('/models/bad.safetensors');
     for (const needle of needles) expect(msg).toContain(needle);
+  });
+
+  it.each(cases)('readSafetensors (header first, from a file): %s', async (label, make, needles) => {
+    const path = join(dir, `corrupt-${label.replace(/\W+/g, '-')}.safetensors`);
+    await fsp.writeFile(path, make());
+    const msg = await readSafetensors(path).then(
+      () => 'no error',
+      (e: Error) => e.message,
+    );
+    expect(msg).toContain(path);
+    for (const needle of needles) expect(msg).toContain(needle);
+  });
+
+  it('does not take duplicate-looking values or nested keys for duplicate keys', () => {
+    const header =
+      '{"__metadata__": {"w": "w", "a\\"b": "{\\"w\\": 1}"}, "w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}';
+    expect([...parseSafetensors(build(header, goodData)).tensors.keys()]).toEqual(['w']);
+  });
+
+  it('readSafetensors looks at the 8-byte prefix before reading the rest of a huge file', async () => {
+    // 3 GiB, sparse (no disk used): reading it whole would fail (over 2 GiB) or cost seconds and gigabytes.
+    const path = join(dir, 'zeros.safetensors');
+    const fh = await fsp.open(path, 'w');
+    await fh.truncate(3 * 2 ** 30);
+    await fh.close();
+    const t0 = performance.now();
+    await expect(readSafetensors(path)).rejects.toThrow(`${path}: header length is 0`);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    await fsp.rm(path);
   });
 
   it('rejects a header that is not UTF-8', () => {
@@ -403,6 +442,17 @@ describe('round trips', () => {
     expect(f.metadata).toEqual({ n: '60' });
     expect([...f.tensors.keys()]).toEqual([...tensors.keys()].sort());
     for (const [name, t] of tensors) expect(f.tensors.get(name)).toEqual(t);
+  });
+
+  it('with { finite: true } rejects NaN/Inf weights at load, naming the tensor', async () => {
+    const path = join(dir, 'nan.safetensors');
+    await writeSafetensors(path, { 'h.0.attn.c_attn.weight': f32([0.5, NaN]), ok: f32([1]) });
+    await expect(readSafetensors(path, { finite: true })).rejects.toThrow(
+      `${path}: tensor "h.0.attn.c_attn.weight": element 1 is NaN: the weights hold NaN/Inf`,
+    );
+    await writeSafetensors(path, { w: f32([-Infinity]) });
+    await expect(readSafetensors(path, { finite: true })).rejects.toThrow(/"w": element 0 is -Infinity/);
+    expect((await readSafetensors(path)).tensors.get('w')!.data[0]).toBe(-Infinity); // other data: as stored
   });
 
   it('readSafetensors names a missing file', async () => {

@@ -10,7 +10,7 @@
  * read (F16/BF16/F64 -> float32; I64/I16/I8/U8/BOOL -> int32), and writing produces F32 and I32.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { readFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { writeFileAtomic } from './atomic.js';
 
 /** Element types of the safetensors format that relign reads. */
@@ -27,6 +27,14 @@ export interface TensorData {
 export interface SafetensorsFile {
   tensors: Map<string, TensorData>;
   metadata: Record<string, string>;
+}
+
+export interface ReadSafetensorsOptions {
+  /**
+   * Reject a tensor holding NaN or ±Inf, naming it and the first bad element (for model weights, which are
+   * never meant to hold them). Default false.
+   */
+  finite?: boolean;
 }
 
 const DTYPE_SIZE: Record<SafetensorsDtype, number> = {
@@ -83,15 +91,32 @@ interface Entry {
  * @throws Error naming the source, the tensor concerned and the problem, for any malformed header or a
  *   truncated file (the message then says "truncated").
  */
-export function parseSafetensors(bytes: Uint8Array, source?: string): SafetensorsFile {
-  if (bytes.length < 8) {
+export function parseSafetensors(
+  bytes: Uint8Array,
+  source?: string,
+  options: ReadSafetensorsOptions = {},
+): SafetensorsFile {
+  const n = headerLength(bytes.subarray(0, 8), bytes.length, source);
+  const { entries, metadata } = parseHeader(bytes.subarray(8, 8 + n), bytes.length - 8 - n, source);
+  const tensors = new Map<string, TensorData>();
+  for (const e of entries) tensors.set(e.name, decode(bytes, 8 + n, e, source));
+  if (options.finite) assertFinite(tensors, source);
+  return { tensors, metadata };
+}
+
+/**
+ * Checks the 8-byte length prefix (`prefix`, fewer bytes when the file is shorter) of a file of `fileSize`
+ * bytes; returns the header length.
+ */
+function headerLength(prefix: Uint8Array, fileSize: number, source: string | undefined): number {
+  if (prefix.length < 8) {
     throw headerError(
       source,
       undefined,
-      `file is ${bytes.length} bytes, shorter than the 8-byte header-length prefix: it is truncated or not a safetensors file`,
+      `file is ${fileSize} bytes, shorter than the 8-byte header-length prefix: it is truncated or not a safetensors file`,
     );
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(prefix.buffer, prefix.byteOffset, 8);
   const headerLen = view.getBigUint64(0, true);
   if (headerLen === 0n) {
     throw headerError(source, undefined, 'header length is 0; a safetensors header is at least "{}"');
@@ -104,17 +129,29 @@ export function parseSafetensors(bytes: Uint8Array, source?: string): Safetensor
     );
   }
   const n = Number(headerLen);
-  if (8 + n > bytes.length) {
+  if (8 + n > fileSize) {
     throw headerError(
       source,
       undefined,
-      `header length ${n} bytes exceeds the ${bytes.length - 8} bytes after the length prefix: the file is truncated or not a safetensors file`,
+      `header length ${n} bytes exceeds the ${fileSize - 8} bytes after the length prefix: the file is truncated or not a safetensors file`,
     );
   }
+  return n;
+}
 
+/**
+ * Parses and validates the JSON header (`headerBytes`) of a file whose data buffer has `dataLen` bytes;
+ * returns the entries sorted by data offset, and the metadata.
+ */
+function parseHeader(
+  headerBytes: Uint8Array,
+  dataLen: number,
+  source: string | undefined,
+): { entries: Entry[]; metadata: Record<string, string> } {
   let header: unknown;
+  let text: string;
   try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
     header = JSON.parse(text);
   } catch (err) {
     throw headerError(source, undefined, `header is not valid UTF-8 JSON (${(err as Error).message})`);
@@ -122,9 +159,16 @@ export function parseSafetensors(bytes: Uint8Array, source?: string): Safetensor
   if (header === null || typeof header !== 'object' || Array.isArray(header)) {
     throw headerError(source, undefined, 'header JSON is not an object of tensor entries');
   }
+  const duplicate = firstDuplicate(topLevelKeys(text));
+  if (duplicate !== undefined) {
+    throw headerError(
+      source,
+      duplicate,
+      'appears twice in the header (a JSON parser keeps only the last entry): the file is corrupt or was ' +
+        'written by a broken tool',
+    );
+  }
 
-  const dataStart = 8 + n;
-  const dataLen = bytes.length - dataStart;
   const metadata = parseMetadata((header as Record<string, unknown>)[METADATA_KEY], source);
 
   const entries: Entry[] = [];
@@ -148,12 +192,60 @@ export function parseSafetensors(bytes: Uint8Array, source?: string): Safetensor
     }
     prev = e;
   }
+  return { entries, metadata };
+}
 
-  const tensors = new Map<string, TensorData>();
-  for (const e of entries) {
-    tensors.set(e.name, decode(bytes, dataStart, e, source));
+/**
+ * The keys of the top-level object of a valid JSON text, duplicates included (`JSON.parse` keeps only the
+ * last of duplicates). At depth 1 a string that follows `{` or `,` is a key; every other string is a value.
+ */
+function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  let prev = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && (prev === '{' || prev === ','))
+        keys.push(JSON.parse(text.slice(i, j + 1)) as string);
+      prev = '"';
+      i = j;
+      continue;
+    }
+    if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+    if (c !== ' ' && c !== '\n' && c !== '\r' && c !== '\t') prev = c;
   }
-  return { tensors, metadata };
+  return keys;
+}
+
+function firstDuplicate(keys: string[]): string | undefined {
+  const seen = new Set<string>();
+  for (const k of keys) {
+    if (seen.has(k)) return k;
+    seen.add(k);
+  }
+  return undefined;
+}
+
+/** Throws naming the first tensor (and element) that holds NaN or ±Inf. */
+function assertFinite(tensors: Map<string, TensorData>, source: string | undefined): void {
+  for (const [name, t] of tensors) {
+    if (t.dtype !== 'float32') continue;
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i]!)) {
+        throw headerError(
+          source,
+          name,
+          `element ${i} is ${d[i]}: the weights hold NaN/Inf (a diverged or damaged save); load an earlier ` +
+            'checkpoint',
+        );
+      }
+    }
+  }
 }
 
 function parseMetadata(raw: unknown, source: string | undefined): Record<string, string> {
@@ -444,17 +536,54 @@ export function serializeSafetensors(
 }
 
 /**
- * Reads and parses a safetensors file (the whole file is read into memory).
+ * Reads and parses a safetensors file: the 8-byte length prefix first, then the header, which is validated
+ * before any tensor data is read; then only each tensor's byte range (so a corrupt or huge file is refused
+ * without reading it, and gaps are never read). Each tensor gets its own buffer (F32/I32 returned as views).
  * @throws Error naming `path` when the file cannot be read or is malformed (see {@link parseSafetensors}).
  */
-export async function readSafetensors(path: string): Promise<SafetensorsFile> {
-  let buf: Buffer;
+export async function readSafetensors(
+  path: string,
+  options: ReadSafetensorsOptions = {},
+): Promise<SafetensorsFile> {
+  let fh: FileHandle;
   try {
-    buf = await readFile(path);
+    fh = await open(path, 'r');
   } catch (err) {
     throw new Error(`cannot read safetensors file ${path}: ${(err as Error).message}`, { cause: err });
   }
-  return parseSafetensors(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), path);
+  try {
+    const size = (await fh.stat()).size;
+    const n = headerLength(await readAt(fh, 0, Math.min(8, size), path), size, path);
+    const { entries, metadata } = parseHeader(await readAt(fh, 8, n, path), size - 8 - n, path);
+    const tensors = new Map<string, TensorData>();
+    for (const e of entries) {
+      const bytes = await readAt(fh, 8 + n + e.begin, e.end - e.begin, path);
+      tensors.set(e.name, decode(bytes, 0, { ...e, begin: 0, end: e.end - e.begin }, path));
+    }
+    if (options.finite) assertFinite(tensors, path);
+    return { tensors, metadata };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** `length` bytes of the file at `position`, into a new buffer. */
+async function readAt(fh: FileHandle, position: number, length: number, path: string): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(out, done, length - done, position + done);
+    if (bytesRead === 0) {
+      // The file shrank after its size was taken (header offsets were checked against that size).
+      throw headerError(
+        path,
+        undefined,
+        `ends at byte ${position + done}, before ${position + length}: it is truncated`,
+      );
+    }
+    done += bytesRead;
+  }
+  return out;
 }
 
 /**
@@ -473,8 +602,11 @@ export async function writeSafetensors(
  * Reads a safetensors file into tfjs tensors on the active backend (float32 or int32, shapes as stored).
  * The caller owns the returned tensors and must dispose them.
  */
-export async function loadTensors(path: string): Promise<Map<string, tf.Tensor>> {
-  const file = await readSafetensors(path);
+export async function loadTensors(
+  path: string,
+  options: ReadSafetensorsOptions = {},
+): Promise<Map<string, tf.Tensor>> {
+  const file = await readSafetensors(path, options);
   const out = new Map<string, tf.Tensor>();
   try {
     for (const [name, t] of file.tensors) out.set(name, tf.tensor(t.data, t.shape, t.dtype));

@@ -8,11 +8,25 @@
  * Update for parameter p with gradient g at step t (1-based), as in PyTorch's `torch.optim.AdamW`:
  *   m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
  *   p ← p − lr·wd·p − lr·(m / (1−β1ᵗ)) / (sqrt(v / (1−β2ᵗ)) + ε)
+ *
+ * Training loops call {@link AdamW.guardedStep}: it also applies the update guard of `guard.ts` (a step whose
+ * loss, gradient or resulting weights are not finite, whose update norm exceeds `maxUpdateNorm`, or that grows
+ * a weight beyond `maxWeightAbs` is skipped, leaving parameters and moments untouched).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { clipByGlobalNorm } from '../numerics/clip-grad-norm.js';
+import {
+  checkBound,
+  DEFAULT_MAX_UPDATE_NORM,
+  DEFAULT_MAX_WEIGHT_ABS,
+  type SkipReason,
+  type UpdateGuardOptions,
+} from './guard.js';
 
-export interface AdamWOptions {
+export * from './guard.js';
+
+/** The constructor's guard bounds are the defaults of every {@link AdamW.guardedStep}. */
+export interface AdamWOptions extends UpdateGuardOptions {
   /** Learning rate (may be overridden per step). Default 1e-3. */
   lr?: number;
   beta1?: number;
@@ -34,6 +48,12 @@ export interface StepOptions {
   maxGradNorm?: number;
 }
 
+/** Options of the guarded {@link AdamW.guardedStep}: the guard bounds override the constructor's. */
+export interface GuardedStepOptions extends StepOptions, UpdateGuardOptions {
+  /** The step's loss, when known: a non-finite loss skips the step before any work. */
+  loss?: number;
+}
+
 export interface StepResult {
   /** Global L2 norm of the gradients before clipping. */
   gradNorm: number;
@@ -41,6 +61,29 @@ export interface StepResult {
   skipped: boolean;
   /** Optimizer steps taken so far (skipped steps do not count). */
   step: number;
+}
+
+/** Result of a guarded step ({@link AdamW.guardedStep}, {@link PendingStep.commit}). */
+export interface GuardedStepResult extends StepResult {
+  /** Global L2 norm of the parameter change the step makes (or would have made). */
+  updateNorm: number;
+  /** Largest |w| over the updated parameters after the step (or had it been taken). */
+  weightMax: number;
+  /** Why the step was skipped (absent when it was taken). */
+  reason?: SkipReason;
+  /** A sentence saying why it was skipped, with the numbers and the bound (absent when taken). */
+  message?: string;
+}
+
+/**
+ * A checked but not yet applied update ({@link AdamW.prepareStep}). Holds the clipped gradients until
+ * `commit()` or `discard()`; the caller must not dispose the gradients it passed before then.
+ */
+export interface PendingStep extends GuardedStepResult {
+  /** Applies the update when it passed the guard (else only frees), then frees. Call once. */
+  commit(): GuardedStepResult;
+  /** Frees the pending update without applying it. */
+  discard(): void;
 }
 
 /** Serializable optimizer state: moments by parameter name, plus the step count. */
@@ -56,6 +99,8 @@ export class AdamW {
   readonly beta2: number;
   readonly eps: number;
   readonly weightDecay: number;
+  readonly maxUpdateNorm: number;
+  readonly maxWeightAbs: number;
   private readonly decay: (name: string, variable: tf.Variable) => boolean;
   private readonly m = new Map<string, tf.Variable>();
   private readonly v = new Map<string, tf.Variable>();
@@ -76,6 +121,12 @@ export class AdamW {
     check('beta2', this.beta2, this.beta2 >= 0 && this.beta2 < 1, 'must be in [0, 1)');
     check('eps', this.eps, this.eps > 0, 'must be > 0');
     check('weightDecay', this.weightDecay, this.weightDecay >= 0, 'must be >= 0');
+    this.maxUpdateNorm = checkBound(
+      options.maxUpdateNorm ?? DEFAULT_MAX_UPDATE_NORM,
+      'maxUpdateNorm',
+      'AdamW',
+    );
+    this.maxWeightAbs = checkBound(options.maxWeightAbs ?? DEFAULT_MAX_WEIGHT_ABS, 'maxWeightAbs', 'AdamW');
   }
 
   /** Optimizer steps taken. */
@@ -87,12 +138,163 @@ export class AdamW {
    * Applies one update. `grads` and `params` are keyed by the same parameter names; parameters without a
    * gradient are left alone. Gradients are not disposed (the caller owns them). A non-finite gradient norm
    * skips the whole update, so training never writes NaN weights; the caller reports `skipped`.
+   *
+   * Synchronous and without the magnitude guard: training loops use the guarded, asynchronous {@link guardedStep}.
    */
   applyGradients(
     grads: Record<string, tf.Tensor>,
     params: Record<string, tf.Variable> | Map<string, tf.Variable>,
     options: StepOptions = {},
   ): StepResult {
+    const { byName, names, lr, maxNorm } = this.checkStep(grads, params, options);
+    const { grads: clipped, norm } = clipByGlobalNorm(grads, maxNorm);
+    const gradNorm = norm.dataSync()[0]!;
+    norm.dispose();
+    if (!Number.isFinite(gradNorm)) {
+      disposeIfNew(clipped, grads);
+      return { gradNorm, skipped: true, step: this.t };
+    }
+    this.apply(byName, names, clipped, lr);
+    disposeIfNew(clipped, grads);
+    return { gradNorm, skipped: false, step: this.t };
+  }
+
+  /**
+   * One guarded update (see `guard.ts`): {@link prepareStep}, then commit when the update passed the guard.
+   * A skipped step changes no parameter, moment or step count; count it (`train/skipped_steps`) and report
+   * `message`. Gradients are not disposed.
+   */
+  async guardedStep(
+    grads: Record<string, tf.Tensor>,
+    params: Record<string, tf.Variable> | Map<string, tf.Variable>,
+    options: GuardedStepOptions = {},
+  ): Promise<GuardedStepResult> {
+    return (await this.prepareStep(grads, params, options)).commit();
+  }
+
+  /**
+   * Computes the update and checks it against the guard on the device, reading back only five numbers
+   * (asynchronously); nothing is written until `commit()`. Lets a caller with two optimizers (policy and
+   * critic) take both steps or neither. No other step of this optimizer may run before `commit()`.
+   */
+  async prepareStep(
+    grads: Record<string, tf.Tensor>,
+    params: Record<string, tf.Variable> | Map<string, tf.Variable>,
+    options: GuardedStepOptions = {},
+  ): Promise<PendingStep> {
+    const { byName, names, lr, maxNorm } = this.checkStep(grads, params, options);
+    const maxUpdateNorm = checkBound(
+      options.maxUpdateNorm ?? this.maxUpdateNorm,
+      'maxUpdateNorm',
+      'AdamW.guardedStep',
+    );
+    const maxWeightAbs = checkBound(
+      options.maxWeightAbs ?? this.maxWeightAbs,
+      'maxWeightAbs',
+      'AdamW.guardedStep',
+    );
+    const skip = (
+      reason: SkipReason,
+      why: string,
+      r: Pick<GuardedStepResult, 'gradNorm' | 'updateNorm' | 'weightMax'>,
+    ): PendingStep => {
+      const message = `${why} (lr ${lr}): step skipped, parameters and optimizer state unchanged.`;
+      const result: GuardedStepResult = { ...r, skipped: true, step: this.t, reason, message };
+      return { ...result, commit: () => result, discard: () => {} };
+    };
+    if (options.loss !== undefined && !Number.isFinite(options.loss)) {
+      return skip('non-finite-loss', `the loss is ${options.loss}`, {
+        gradNorm: NaN,
+        updateNorm: NaN,
+        weightMax: NaN,
+      });
+    }
+    const { grads: clipped, norm } = clipByGlobalNorm(grads, maxNorm);
+    const free = () => disposeIfNew(clipped, grads);
+    const t = this.t + 1;
+    // [grad norm, ‖Δθ‖, max |θ'|, largest |θ'| the step grows, 1 if every θ' is finite], on the device; one
+    // tidy per parameter keeps the extra memory at one parameter's temporaries.
+    const stats = tf.tidy(() => {
+      if (names.length === 0) return tf.stack([norm, tf.scalar(0), tf.scalar(0), tf.scalar(0), tf.scalar(1)]);
+      const perParam = names.map((name) =>
+        tf.tidy(() => {
+          const p = byName.get(name)!;
+          const next = this.next(name, p, clipped[name]!, lr, t).p;
+          const abs = tf.abs(next);
+          const grown = tf.where(tf.greater(abs, tf.abs(p)), abs, tf.zerosLike(abs));
+          return tf.stack([
+            tf.sum(tf.square(tf.sub(next, p))),
+            tf.max(abs),
+            tf.max(grown),
+            tf.cast(tf.all(tf.isFinite(next)), 'float32'),
+          ]);
+        }),
+      );
+      const [sq, mx, gr, fin] = tf.unstack(tf.stack(perParam), 1);
+      return tf.stack([norm, tf.sqrt(tf.sum(sq!)), tf.max(mx!), tf.max(gr!), tf.min(fin!)]);
+    });
+    norm.dispose();
+    let values: ArrayLike<number>;
+    try {
+      values = await stats.data();
+    } catch (e) {
+      free();
+      throw e;
+    } finally {
+      stats.dispose();
+    }
+    const [gradNorm, updateNorm, weightMax, grownMax, finite] = Array.from(values) as number[];
+    const numbers = { gradNorm: gradNorm!, updateNorm: updateNorm!, weightMax: weightMax! };
+    let bad: [SkipReason, string] | undefined;
+    if (!Number.isFinite(gradNorm)) bad = ['non-finite-gradient', `the gradient norm is ${gradNorm}`];
+    else if (finite !== 1) bad = ['non-finite-weights', 'the update would write non-finite weights'];
+    else if (!(updateNorm! <= maxUpdateNorm)) {
+      bad = [
+        'update-norm',
+        `the update norm ${fmt(updateNorm!)} exceeds maxUpdateNorm ${fmt(maxUpdateNorm)}`,
+      ];
+    } else if (!(grownMax! <= maxWeightAbs)) {
+      bad = [
+        'weight-magnitude',
+        `the update would grow a weight to ${fmt(grownMax!)} (maxWeightAbs ${fmt(maxWeightAbs)})`,
+      ];
+    }
+    if (bad) {
+      free();
+      return skip(bad[0], bad[1], numbers);
+    }
+    let done = false;
+    const stepAt = this.t;
+    return {
+      ...numbers,
+      skipped: false,
+      step: t,
+      commit: () => {
+        if (done) throw new Error('AdamW: this pending step was already committed or discarded.');
+        done = true;
+        try {
+          if (this.t !== stepAt) {
+            throw new Error('AdamW: another step ran between prepareStep() and commit(); prepare again.');
+          }
+          this.apply(byName, names, clipped, lr);
+        } finally {
+          free();
+        }
+        return { ...numbers, skipped: false, step: this.t };
+      },
+      discard: () => {
+        if (done) return;
+        done = true;
+        free();
+      },
+    };
+  }
+
+  private checkStep(
+    grads: Record<string, tf.Tensor>,
+    params: Record<string, tf.Variable> | Map<string, tf.Variable>,
+    options: StepOptions,
+  ): { byName: Map<string, tf.Variable>; names: string[]; lr: number; maxNorm: number } {
     const byName = params instanceof Map ? params : new Map(Object.entries(params));
     const names = Object.keys(grads).sort();
     for (const name of names) {
@@ -112,18 +314,33 @@ export class AdamW {
     if (!(maxNorm > 0) || !Number.isFinite(maxNorm)) {
       throw new Error(`AdamW: maxGradNorm must be a finite number > 0 (got ${maxNorm}).`);
     }
+    return { byName, names, lr, maxNorm };
+  }
 
-    const { grads: clipped, norm } = clipByGlobalNorm(grads, maxNorm);
-    const gradNorm = norm.dataSync()[0]!;
-    norm.dispose();
-    if (!Number.isFinite(gradNorm)) {
-      disposeIfNew(clipped, grads);
-      return { gradNorm, skipped: true, step: this.t };
-    }
+  /**
+   * The new m, v and p of one parameter at step `t` (in the caller's tidy). A parameter without moments yet
+   * starts from zeros, as the variables `apply` creates do, so a checked update equals the applied one.
+   */
+  private next(name: string, p: tf.Variable, g: tf.Tensor, lr: number, t: number) {
+    const m = this.m.get(name) ?? tf.zerosLike(p);
+    const v = this.v.get(name) ?? tf.zerosLike(p);
+    const bc1 = 1 - this.beta1 ** t;
+    const bc2 = 1 - this.beta2 ** t;
+    const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
+    const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+    const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.eps));
+    const decayed = this.weightDecay > 0 && this.decay(name, p) ? tf.mul(p, 1 - lr * this.weightDecay) : p;
+    return { m: mNew, v: vNew, p: tf.sub(decayed, tf.mul(update, lr)) };
+  }
 
+  /** Takes the step with already clipped, finite gradients. */
+  private apply(
+    byName: Map<string, tf.Variable>,
+    names: string[],
+    clipped: Record<string, tf.Tensor>,
+    lr: number,
+  ): void {
     this.t += 1;
-    const bc1 = 1 - this.beta1 ** this.t;
-    const bc2 = 1 - this.beta2 ** this.t;
     for (const name of names) {
       const p = byName.get(name)!;
       const g = clipped[name]!;
@@ -139,18 +356,12 @@ export class AdamW {
       const mv = m;
       const vv = v;
       tf.tidy(() => {
-        const mNew = tf.add(tf.mul(mv, this.beta1), tf.mul(g, 1 - this.beta1));
-        const vNew = tf.add(tf.mul(vv, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-        const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.eps));
-        const decayed =
-          this.weightDecay > 0 && this.decay(name, p) ? tf.mul(p, 1 - lr * this.weightDecay) : p;
-        mv.assign(mNew);
-        vv.assign(vNew);
-        p.assign(tf.sub(decayed, tf.mul(update, lr)));
+        const next = this.next(name, p, g, lr, this.t);
+        mv.assign(next.m);
+        vv.assign(next.v);
+        p.assign(next.p);
       });
     }
-    disposeIfNew(clipped, grads);
-    return { gradNorm, skipped: false, step: this.t };
   }
 
   /** A copy of the state (new tensors the caller owns): `m.<name>`, `v.<name>`, and the step. */
@@ -206,6 +417,13 @@ export class AdamW {
     this.m.clear();
     this.v.clear();
   }
+}
+
+/** A bound or measured value, short: 1.00e+30, 12.5, 0.001. */
+function fmt(x: number): string {
+  return Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3)
+    ? x.toExponential(2)
+    : String(+x.toPrecision(4));
 }
 
 let counter = 0;

@@ -1,0 +1,13 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: { index: 'src/index.ts' },
+  format: ['esm', 'cjs'],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  // `import.meta.url` in the CommonJS build too: the loader finds model/ next to its own dist/.
+  shims: true,
+  external: [/^@tensorflow\//, /^@relign\//],
+});
