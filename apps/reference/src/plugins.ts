@@ -19,7 +19,7 @@ export const FIRST_PARTY_PLUGINS: Readonly<Record<string, AnyAlgorithmPlugin>> =
 
 /**
  * The plugin to train with. PPO-max gets the reward model for its critic (the paper's initialisation,
- * spec §2.8) unless its config asks for `criticInit: 'policy'`; other names are first-party plugins or
+ * docs/algorithms.md §2.8) unless its config asks for `criticInit: 'policy'`; other names are first-party plugins or
  * installed packages.
  */
 export async function pluginFor(name: string, rewardModel?: RewardModel): Promise<AnyAlgorithmPlugin> {

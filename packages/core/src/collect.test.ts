@@ -82,7 +82,7 @@ describe('scoreBatch', () => {
     expect(calls[1]!.prompts).toEqual(['t5 t6', 't5 t6', 't7 t8 t9', 't7 t8 t9']);
   });
 
-  it('keeps the scores in float64, so r1 − r2 of shifted non-integer rewards is exact (spec §1.10)', async () => {
+  it('keeps the scores in float64, so r1 − r2 of shifted non-integer rewards is exact (docs/algorithms.md §1.10)', async () => {
     const shifted = [1e5 + 0.3, 1e5 + 0.1, 0.3, 0.1];
     const scores = await scoreBatch(recorder('tokens', (i) => shifted[i]!).fn, batch());
     expect(scores).toBeInstanceOf(Float64Array);
@@ -141,7 +141,7 @@ describe.each(TEST_BACKENDS)('collectRollout on %s', (backend) => {
     ['topK 3', { topK: 3 }],
     ['topP 0.5', { topP: 0.5 }],
   ])(
-    'with %s keeps full-vocabulary log-probs: KL to an identical reference is 0 (spec §4.2)',
+    'with %s keeps full-vocabulary log-probs: KL to an identical reference is 0 (docs/algorithms.md §4.2)',
     async (_label, generation) => {
       const r = await collect(generation);
       expect([...r.batch.logprobs]).toEqual([...r.full]);

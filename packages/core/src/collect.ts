@@ -1,5 +1,5 @@
 /**
- * One rollout, scored: generate → reward → reference log-probs (spec §4.6b, the "rollout (no grad)" half of
+ * One rollout, scored: generate → reward → reference log-probs (docs/algorithms.md §4.6b, the "rollout (no grad)" half of
  * an iteration). Shared by the Trainer, its evaluation and the conformance suite.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -17,12 +17,12 @@ import type { RewardFunction, ScoreOptions } from '@relign/reward-model';
 export interface GenerationOptions {
   /** Most tokens per response (>= 1). */
   maxNewTokens: number;
-  /** Sampling temperature τ > 0 (default 1). Log-probs of every model use the same τ (spec §4.2). */
+  /** Sampling temperature τ > 0 (default 1). Log-probs of every model use the same τ (docs/algorithms.md §4.2). */
   temperature?: number;
   /**
    * Top-k (0 = off, the default). With top-k or top-p on, tokens are drawn from the truncated distribution but
    * the rollout keeps the log-probs of the full-vocabulary `softmax(z/τ)` (what the loss and the reference use,
-   * spec §4.2), so importance ratios start at 1 and the KL is that of π_θ. The samples are then off-policy:
+   * docs/algorithms.md §4.2), so importance ratios start at 1 and the KL is that of π_θ. The samples are then off-policy:
    * they come from the truncated sampler, not from π_θ, and nothing corrects for it (the cut tail is never
    * sampled, so its probability is never pushed down or up). Keep top-k/top-p off for RL unless that bias is
    * wanted; each truncated rollout also costs one more forward pass of the policy.
@@ -44,13 +44,13 @@ export interface TextDecoder {
 /** A scored rollout in host arrays. */
 export interface ScoredRollout {
   /**
-   * The sampled batch. Its `logprobs` are full-vocabulary log-probs at the sampling temperature (spec §4.2),
+   * The sampled batch. Its `logprobs` are full-vocabulary log-probs at the sampling temperature (docs/algorithms.md §4.2),
    * also when top-k/top-p truncated the distribution the tokens were drawn from (see `samplingLogprobs`).
    */
   batch: RolloutBatch;
   /**
    * `[B]` raw reward-function scores (finite), in float64: P3O's invariance to r + δ(x) needs `r1 − r2` of
-   * the scores as returned, not of their float32 roundings (spec §1.10).
+   * the scores as returned, not of their float32 roundings (docs/algorithms.md §1.10).
    */
   rewards: Float64Array;
   /**
@@ -93,7 +93,7 @@ export async function collectRollout(o: CollectOptions): Promise<ScoredRollout> 
     policyVersion: o.policyVersion,
   });
   // Truncated sampling (top-k/top-p): the log-probs generate recorded are of the truncated distribution, but
-  // the loss, the reference and every KL use the full softmax(z/τ) (spec §4.2). Keep those for training, so
+  // the loss, the reference and every KL use the full softmax(z/τ) (docs/algorithms.md §4.2). Keep those for training, so
   // ratios are 1 before an update and KL(π_θ‖π_ref) is 0 at θ = ref.
   let samplingLogprobs: Float32Array | undefined;
   if (new TokenDistribution(o.policy.config.vocab_size, batch.options).truncates) {

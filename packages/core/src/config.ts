@@ -35,7 +35,7 @@ export function configSchema<const E extends ConfigEntries>(entries: E): v.Stric
 }
 
 interface FieldOptions<T> {
-  /** The default, with its source in `description` (e.g. "spec §1.9"). */
+  /** The default, with its source in `description` (e.g. "docs/algorithms.md §1.9"). */
   default: T;
   /** One line for docs, `--help` and error messages. */
   description: string;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AdaptiveKlController, FixedKlController, klControllerFromJSON, sequenceKl } from './kl.js';
 
-describe('AdaptiveKlController (spec §4.7, vector T14)', () => {
+describe('AdaptiveKlController (docs/algorithms.md §4.7, vector T14)', () => {
   it('moves beta by the clipped proportional error', () => {
     const above = new AdaptiveKlController(0.2, 6, 10000);
     above.update(8, 256); // e = 0.333 clipped to 0.2

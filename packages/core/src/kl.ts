@@ -1,12 +1,12 @@
 /**
  * KL to the reference: one measurement shared by the penalty, the controller and the logs, and the two
- * controllers of the KL coefficient β (spec §4.7).
+ * controllers of the KL coefficient β (docs/algorithms.md §4.7).
  */
 
 /**
  * Per-sequence KL estimate from per-token log-probs (host arrays, row-major `[B, T]`, only the first
  * `lengths[b]` tokens of row b count): `Σ_t k(ℓ_θ(t), ℓ_ref(t))` with the k1 estimator by default
- * (`ℓ_θ − ℓ_ref`, unbiased on samples from π_θ; spec §1.11 [CHOICE] for frontiers, §4.3) or k3
+ * (`ℓ_θ − ℓ_ref`, unbiased on samples from π_θ; docs/algorithms.md §1.11 [CHOICE] for frontiers, §4.3) or k3
  * (`e^u − 1 − u`, `u = ℓ_ref − ℓ_θ`; unbiased, ≥ 0, lower variance).
  *
  * Used for P3O's sequence-level penalty, the adaptive controller's input (`objective/kl` = the batch mean of
@@ -73,7 +73,7 @@ export class FixedKlController implements KlController {
 }
 
 /**
- * Ziegler et al. (2019) adaptive controller, as in TRL and OpenRLHF (spec §4.7):
+ * Ziegler et al. (2019) adaptive controller, as in TRL and OpenRLHF (docs/algorithms.md §4.7):
  * `e = clip(KL / target − 1, −0.2, 0.2);  β ← β · (1 + e · nSteps / horizon)`.
  * Defaults (TRL v0.11): β0 = 0.2, target 6, horizon 10000.
  */

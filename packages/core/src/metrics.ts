@@ -1,15 +1,15 @@
 /**
- * Metrics of the training loop, with stable names (spec §4.9), and where they go: events and a JSONL file.
+ * Metrics of the training loop, with stable names (docs/algorithms.md §4.9), and where they go: events and a JSONL file.
  *
  * | name                         | meaning                                                                 |
  * | ---------------------------- | ----------------------------------------------------------------------- |
  * | `reward/mean`, `reward/std`  | raw reward-function scores of the rollout (std: population, ÷B)         |
  * | `reward/running_mean`, `reward/running_std` | the same over every rollout so far (checkpointed)        |
- * | `objective/kl`               | batch mean of per-sequence Σ_t k1 = Σ (ℓ_old − ℓ_ref) (spec §4.3, §4.7)  |
+ * | `objective/kl`               | batch mean of per-sequence Σ_t k1 = Σ (ℓ_old − ℓ_ref) (docs/algorithms.md §4.3, §4.7)  |
  * | `objective/kl_coef`          | β used by this iteration's update                                       |
  * | `objective/non_score_reward` | −β · `objective/kl`                                                      |
  * | `objective/rlhf_reward`      | `reward/mean` + `objective/non_score_reward`                             |
- * | `objective/entropy`          | mean per-sequence Σ_t −ℓ_old of the sampled tokens (spec §4.9)           |
+ * | `objective/entropy`          | mean per-sequence Σ_t −ℓ_old of the sampled tokens (docs/algorithms.md §4.9)           |
  * | `response/length_mean`       | mean response length in tokens (stop token included)                    |
  * | `response/eos_rate`          | fraction of responses that ended with a stop token                      |
  * | `time/rollout_s`             | generation + scoring + reference pass                                   |
@@ -63,7 +63,7 @@ export function rolloutMetrics(
 
 /**
  * `objective/kl`: the batch mean of per-sequence k1 sums between the rollout's log-probs and the reference's
- * (the one shared measurement of spec §4.7 / §4.9, via {@link sequenceKl}).
+ * (the one shared measurement of docs/algorithms.md §4.7 / §4.9, via {@link sequenceKl}).
  */
 export function meanKl(batch: RolloutBatch, refLogprobs: Float32Array): number {
   const kl = sequenceKl(batch.logprobs, refLogprobs, batch.responseLengths, batch.responseWidth);

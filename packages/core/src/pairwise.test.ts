@@ -30,7 +30,7 @@ const PROMPTS = CONFORMANCE_DEFAULTS.prompts;
 
 /**
  * A minimal pairwise loss for exercising the machinery: the unclipped on-policy pairwise policy gradient
- * `−mean(q·(L1 − L2))/2` (spec §1.3) with `q = (r1 − r2) − β(L1 − L2)` detached, and the IS-ratio statistics
+ * `−mean(q·(L1 − L2))/2` (docs/algorithms.md §1.3) with `q = (r1 − r2) − β(L1 − L2)` detached, and the IS-ratio statistics
  * the conformance suite reads. `nan: true` makes the loss NaN (for the skip path).
  */
 function ppgLoss(nan = false): PairwiseLoss {
@@ -173,7 +173,7 @@ describe('pair rollouts: host helpers', () => {
     });
   });
 
-  it('resolveP3OOptions fills the spec §1.9 defaults and rejects typos and bad ranges', () => {
+  it('resolveP3OOptions fills the docs/algorithms.md §1.9 defaults and rejects typos and bad ranges', () => {
     expect(resolveP3OOptions(undefined, 'f')).toEqual({ klCoef: 0.05, clipRange: 0.2, ratioClip: 10 });
     expect(resolveP3OOptions({ clipRange: 0.1 }, 'f')).toEqual({
       klCoef: 0.05,
@@ -335,7 +335,7 @@ describe.each(TEST_BACKENDS)('pairwise tensors on %s', (backend) => {
     );
     try {
       const first = await instance.evaluate(batch, { klCoef: 0, policyVersion: 0 });
-      expect(first['toy/reward_scale']).toBeCloseTo(1, 6); // no statistics yet: the identity (spec §2.3 initial std)
+      expect(first['toy/reward_scale']).toBeCloseTo(1, 6); // no statistics yet: the identity (docs/algorithms.md §2.3 initial std)
       expect(first['toy/q_mean']).toBeCloseTo(-0.25, 6); // β = 0: q = Δ, mean −0.25
       const m = await instance.update(batch, { klCoef: 0, policyVersion: 0 });
       const std = Math.sqrt(14 / 7); // unbiased std of the 8 values

@@ -1,15 +1,15 @@
 /**
- * Code shared by pairwise optimizers: P3O-V1, P3O-V2 (spec §1) and, later, online DPO (spec §1.12). They all
+ * Code shared by pairwise optimizers: P3O-V1, P3O-V2 (docs/algorithms.md §1) and, later, online DPO (docs/algorithms.md §1.12). They all
  * sample two responses per prompt, reduce each response to a sequence log-ratio to the reference
- * `L = Σ_t m_t (ℓ_θ(t) − ℓ_ref(t))` (spec §0), and update on the pair's difference.
+ * `L = Σ_t m_t (ℓ_θ(t) − ℓ_ref(t))` (docs/algorithms.md §0), and update on the pair's difference.
  *
  * Three layers, each usable alone:
- * 1. Pair-loss helpers (tensors, spec §1.2–§1.5, §1.8b): {@link PairBatch} checks, {@link stopGradient},
+ * 1. Pair-loss helpers (tensors, docs/algorithms.md §1.2–§1.5, §1.8b): {@link PairBatch} checks, {@link stopGradient},
  *    the detached KL-regularised reward difference {@link pairQ}, the pair statistics {@link pairStats}, and the
  *    P3O loss options ({@link P3OOptions}, {@link resolveP3OOptions}).
- * 2. Rollout → pairs (spec §1.7, §1.8b): {@link checkPairRollout}, {@link oldLogRatios},
+ * 2. Rollout → pairs (docs/algorithms.md §1.7, §1.8b): {@link checkPairRollout}, {@link oldLogRatios},
  *    {@link pairRewardDifferences}, {@link sequenceLogRatios}, {@link splitPairs}, {@link pairTensors}.
- * 3. The update machinery (spec §1.8): {@link PairwiseOptimizer} runs epochs of seeded shuffles of pairs into
+ * 3. The update machinery (docs/algorithms.md §1.8): {@link PairwiseOptimizer} runs epochs of seeded shuffles of pairs into
  *    minibatches, one AdamW step per minibatch with global-norm clipping and a non-finite skip
  *    ({@link adamwStep}), averages the metrics ({@link MetricMean}), and checkpoints its state. An algorithm
  *    supplies only its loss ({@link PairwiseLoss}) and config.
@@ -36,7 +36,7 @@ import { newRows } from './new-rows.js';
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────────────
 
 /**
- * One minibatch of B prompt pairs (spec §1.8b). Index 0 is response y1, index 1 is y2; all six tensors are
+ * One minibatch of B prompt pairs (docs/algorithms.md §1.8b). Index 0 is response y1, index 1 is y2; all six tensors are
  * float32 with shape `[B]`.
  */
 export interface PairBatch {
@@ -44,21 +44,21 @@ export interface PairBatch {
   logRatio: readonly [tf.Tensor1D, tf.Tensor1D];
   /** `L_old(y_k)` stored at rollout (data; no gradient is taken through it). */
   oldLogRatio: readonly [tf.Tensor1D, tf.Tensor1D];
-  /** Processed rewards `r_k` (spec §1.7); only `r1 − r2` matters (spec §1.10). */
+  /** Processed rewards `r_k` (docs/algorithms.md §1.7); only `r1 − r2` matters (docs/algorithms.md §1.10). */
   reward: readonly [tf.Tensor1D, tf.Tensor1D];
 }
 
-/** P3O loss options (spec §1.9 defaults: β = 0.05, ε = 0.2, c = 10). */
+/** P3O loss options (docs/algorithms.md §1.9 defaults: β = 0.05, ε = 0.2, c = 10). */
 export interface P3OOptions {
-  /** β ≥ 0: weight of the sequence-level KL penalty inside `q` (spec §1.2). */
+  /** β ≥ 0: weight of the sequence-level KL penalty inside `q` (docs/algorithms.md §1.2). */
   klCoef: number;
-  /** ε > 0: the PPO-style update clip (spec §1.4 on the pair log-ratio, §1.5 on each ratio). */
+  /** ε > 0: the PPO-style update clip (docs/algorithms.md §1.4 on the pair log-ratio, §1.5 on each ratio). */
   clipRange: number;
-  /** c > 1: the detached importance weights are clamped to `[1/c, c]` (spec §1.4, §1.5). */
+  /** c > 1: the detached importance weights are clamped to `[1/c, c]` (docs/algorithms.md §1.4, §1.5). */
   ratioClip: number;
 }
 
-/** Defaults of the P3O authors' code (spec §1.9). */
+/** Defaults of the P3O authors' code (docs/algorithms.md §1.9). */
 export const P3O_DEFAULT_OPTIONS: Readonly<P3OOptions> = Object.freeze({
   klCoef: 0.05,
   clipRange: 0.2,
@@ -66,7 +66,7 @@ export const P3O_DEFAULT_OPTIONS: Readonly<P3OOptions> = Object.freeze({
 });
 
 /**
- * Statistics logged with every P3O loss (stable metric names, spec §1.4 "Logged"). All are float32 scalars
+ * Statistics logged with every P3O loss (stable metric names, docs/algorithms.md §1.4 "Logged"). All are float32 scalars
  * with no gradient path into the loss.
  */
 export type P3OStats = {
@@ -80,7 +80,7 @@ export type P3OStats = {
   'policy/ratio_min': tf.Scalar;
   /** Largest importance-sampling ratio, before the clamp. */
   'policy/ratio_max': tf.Scalar;
-  /** Mean of the detached `q` (spec §1.2). */
+  /** Mean of the detached `q` (docs/algorithms.md §1.2). */
   'p3o/q_mean': tf.Scalar;
   /** Population (biased) standard deviation of `q` over the minibatch; 0 for B = 1. */
   'p3o/q_std': tf.Scalar;
@@ -96,7 +96,7 @@ export type P3OStats = {
 
 /** What a P3O loss returns. Every tensor is owned by the caller (dispose it, or let a tidy do it). */
 export interface P3OLossResult {
-  /** Minibatch loss, mean over pairs (spec §1.8b); minimise it. Carries the gradient. */
+  /** Minibatch loss, mean over pairs (docs/algorithms.md §1.8b); minimise it. Carries the gradient. */
   loss: tf.Scalar;
   /** `loss_i` per pair, shape `[B]` (carries the gradient; `loss` is its mean). */
   perPairLoss: tf.Tensor1D;
@@ -107,7 +107,7 @@ export interface P3OLossResult {
 const P3O_OPTION_KEYS = ['klCoef', 'clipRange', 'ratioClip'] as const;
 
 /**
- * Checks the six input tensors of a pair loss (spec §1.8b shapes) and returns B. Errors name the offending
+ * Checks the six input tensors of a pair loss (docs/algorithms.md §1.8b shapes) and returns B. Errors name the offending
  * field and `fn` (the calling loss).
  */
 export function validatePairBatch(input: unknown, fn: string): number {
@@ -156,7 +156,7 @@ export function validatePairBatch(input: unknown, fn: string): number {
   return batch as number;
 }
 
-/** Fills in the spec §1.9 defaults and checks ranges; unknown keys (typos such as `kl_coef`) are errors. */
+/** Fills in the docs/algorithms.md §1.9 defaults and checks ranges; unknown keys (typos such as `kl_coef`) are errors. */
 export function resolveP3OOptions(options: Partial<P3OOptions> | undefined, fn: string): P3OOptions {
   if (options === undefined) return { ...P3O_DEFAULT_OPTIONS };
   if (options === null || typeof options !== 'object') {
@@ -188,22 +188,22 @@ export function resolveP3OOptions(options: Partial<P3OOptions> | undefined, fn: 
   return out;
 }
 
-// Value x, gradient zero: `sg(·)` of spec §0. Applied to the *inputs* of the detached quantities (q, w), so an
+// Value x, gradient zero: `sg(·)` of docs/algorithms.md §0. Applied to the *inputs* of the detached quantities (q, w), so an
 // overflowing exp() on the detached path can never send 0·∞ = NaN into the gradient.
 const stopGradientOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const x = args[0] as tf.Tensor;
   return { value: tf.clone(x), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
 });
 
-/** `sg(x)`: same values as `x`, zero gradient (spec §0). Returns a new tensor. */
+/** `sg(x)`: same values as `x`, zero gradient (docs/algorithms.md §0). Returns a new tensor. */
 export function stopGradient<T extends tf.Tensor>(x: T): T {
   return stopGradientOp(x) as T;
 }
 
 /**
- * `q = (r1 − r2) − β (L1 − L2)` from detached log-ratios (spec §1.2, P3O-1), all `[B]`. The reward difference
+ * `q = (r1 − r2) − β (L1 − L2)` from detached log-ratios (docs/algorithms.md §1.2, P3O-1), all `[B]`. The reward difference
  * is taken first, so a per-pair shift δ added to both rewards cancels before anything else is rounded
- * (spec §1.10).
+ * (docs/algorithms.md §1.10).
  */
 export function pairQ(
   r1: tf.Tensor1D,
@@ -215,7 +215,7 @@ export function pairQ(
   return tf.sub(tf.sub(r1, r2), tf.mul(tf.sub(sgL1, sgL2), klCoef));
 }
 
-/** The statistics that depend only on q, rewards and detached log-ratios (spec §1.4 "Logged"); inputs `[B]`. */
+/** The statistics that depend only on q, rewards and detached log-ratios (docs/algorithms.md §1.4 "Logged"); inputs `[B]`. */
 export function pairStats(
   q: tf.Tensor1D,
   r1: tf.Tensor1D,
@@ -252,7 +252,7 @@ export function pairStats(
 
 /**
  * Checks that a rollout can be read as pairs: two responses per prompt (rows `2i`, `2i + 1` answer prompt i,
- * spec §1.1) and reference log-probs `[B, Tr]` present (needed for `L`, spec §1.2).
+ * docs/algorithms.md §1.1) and reference log-probs `[B, Tr]` present (needed for `L`, docs/algorithms.md §1.2).
  * @throws Error naming `fn`, the field and the fix.
  */
 export function checkPairRollout(batch: RolloutMinibatch, fn: string): void {
@@ -278,7 +278,7 @@ export function checkPairRollout(batch: RolloutMinibatch, fn: string): void {
   if (!(batch.refLogprobs instanceof Float32Array)) {
     throw new Error(
       `${fn}: batch.refLogprobs is missing; pairwise algorithms need the frozen reference's log-probs (requirements ` +
-        'referenceLogprobs: true) to form L = Σ(ℓθ − ℓref) (spec §1.2).',
+        'referenceLogprobs: true) to form L = Σ(ℓθ − ℓref) (docs/algorithms.md §1.2).',
     );
   }
   if (batch.refLogprobs.length !== batch.batchSize * batch.responseWidth) {
@@ -290,7 +290,7 @@ export function checkPairRollout(batch: RolloutMinibatch, fn: string): void {
 }
 
 /**
- * `L_old(y) = Σ_t m_t (ℓ_old(t) − ℓ_ref(t))` per row (spec §1.8b), from the batch's sampling log-probs and its
+ * `L_old(y) = Σ_t m_t (ℓ_old(t) − ℓ_ref(t))` per row (docs/algorithms.md §1.8b), from the batch's sampling log-probs and its
  * reference log-probs, summed in float64 over each row's valid tokens.
  * @returns `[B]` host values, per sequence.
  */
@@ -312,9 +312,9 @@ export function oldLogRatios(batch: RolloutBatch & { refLogprobs?: Float32Array 
 
 /**
  * Per pair, the reward difference `r1 − r2` (float64) of rows `2i` and `2i + 1`, after the optional clip of
- * each raw score to `[−rewardClip, rewardClip]` (spec §1.7 step 3; `rewardClip = 0` = off).
+ * each raw score to `[−rewardClip, rewardClip]` (docs/algorithms.md §1.7 step 3; `rewardClip = 0` = off).
  *
- * Only this difference enters P3O (spec §1.10), so a per-prompt shift δ(x) of the scores cancels exactly here
+ * Only this difference enters P3O (docs/algorithms.md §1.10), so a per-prompt shift δ(x) of the scores cancels exactly here
  * when the clip is off (or wide enough that no shifted score reaches it).
  * @returns `[B / 2]` host values.
  */
@@ -336,8 +336,8 @@ export function pairRewardDifferences(rewards: ArrayLike<number>, rewardClip = 0
 }
 
 /**
- * `L_θ(y) = Σ_t m_t (ℓ_θ(t) − ℓ_ref(t))` per row (spec §0, §1.8b), differentiable w.r.t. the policy: call it
- * inside `tf.variableGrads`. Log-probs use the batch's sampling temperature with top-k/top-p off (spec §4.2;
+ * `L_θ(y) = Σ_t m_t (ℓ_θ(t) − ℓ_ref(t))` per row (docs/algorithms.md §0, §1.8b), differentiable w.r.t. the policy: call it
+ * inside `tf.variableGrads`. Log-probs use the batch's sampling temperature with top-k/top-p off (docs/algorithms.md §4.2;
  * `computeLogprobs` of @relign/rollout, 0 at padding, as are the stored reference log-probs).
  * @returns float32 `[B]`, per sequence; the caller disposes it (or a tidy does).
  */
@@ -453,14 +453,14 @@ export type PairwiseLoss = (
 /**
  * Settings of {@link PairwiseOptimizer} (the shared part of a pairwise plugin's config), shared by every
  * pairwise plugin (P3O-V1, P3O-V2, online DPO) so that their optimisation settings, and so a comparison
- * between them, are the same by default: the authors' P3O code (spec §1.9; `thwu1/trlx`
+ * between them, are the same by default: the authors' P3O code (docs/algorithms.md §1.9; `thwu1/trlx`
  * `examples/hh/p3o_hh.py`, the "6B" column). Each plugin spreads `PAIRWISE_OPTIMIZER_SCHEMA.entries` into its
  * own schema and adds its loss's fields.
  *
  * `rewardScaling: 'pairwise-std'` divides each pair's `r1 − r2` by the running std of the pair differences
  * seen so far, taken in both orders ±(r1 − r2) so the scale does not depend on which response is y1 (updated
- * with each rollout before use, spec §2.3 merge). Both settings keep P3O's invariance to reward translation;
- * scaling by the running std of raw scores (the authors' pipeline) would not (spec §1.7 caveat), so it is not
+ * with each rollout before use, docs/algorithms.md §2.3 merge). Both settings keep P3O's invariance to reward translation;
+ * scaling by the running std of raw scores (the authors' pipeline) would not (docs/algorithms.md §1.7 caveat), so it is not
  * offered.
  */
 export const PAIRWISE_OPTIMIZER_SCHEMA = configSchema({
@@ -468,62 +468,62 @@ export const PAIRWISE_OPTIMIZER_SCHEMA = configSchema({
     default: 8e-6,
     min: 0,
     exclusiveMin: true,
-    description: 'AdamW learning rate, constant (spec §1.9: 8e-6; raise it for tiny models)',
+    description: 'AdamW learning rate, constant (docs/algorithms.md §1.9: 8e-6; raise it for tiny models)',
   }),
   epochs: integerField({
     default: 4,
     min: 1,
     max: 100,
-    description: 'passes over each rollout, a new shuffle each (spec §1.9 p3o_epochs: 4)',
+    description: 'passes over each rollout, a new shuffle each (docs/algorithms.md §1.9 p3o_epochs: 4)',
   }),
   pairsPerMinibatch: integerField({
     default: 4,
     min: 1,
-    description: 'prompt pairs per minibatch = per optimizer step (spec §1.9 batch_size: 4)',
+    description: 'prompt pairs per minibatch = per optimizer step (docs/algorithms.md §1.9 batch_size: 4)',
   }),
   maxGradNorm: numberField({
     default: 1,
     min: 0,
     exclusiveMin: true,
-    description: 'global gradient-norm clip (spec §1.9: 1.0, DeepSpeed config)',
+    description: 'global gradient-norm clip (docs/algorithms.md §1.9: 1.0, DeepSpeed config)',
   }),
   weightDecay: numberField({
     default: 1e-6,
     min: 0,
-    description: 'AdamW decoupled weight decay on matrices and embeddings (spec §1.9: 1e-6)',
+    description: 'AdamW decoupled weight decay on matrices and embeddings (docs/algorithms.md §1.9: 1e-6)',
   }),
   adamBeta1: numberField({
     default: 0.9,
     min: 0,
     max: 1,
     exclusiveMax: true,
-    description: 'AdamW β1 (spec §1.9: 0.9)',
+    description: 'AdamW β1 (docs/algorithms.md §1.9: 0.9)',
   }),
   adamBeta2: numberField({
     default: 0.95,
     min: 0,
     max: 1,
     exclusiveMax: true,
-    description: 'AdamW β2 (spec §1.9: 0.95)',
+    description: 'AdamW β2 (docs/algorithms.md §1.9: 0.95)',
   }),
   adamEps: numberField({
     default: 1e-8,
     min: 0,
     exclusiveMin: true,
-    description: 'AdamW ε (spec §1.9: 1e-8)',
+    description: 'AdamW ε (docs/algorithms.md §1.9: 1e-8)',
   }),
   rewardScaling: enumField({
     default: 'none',
     values: ['none', 'pairwise-std'],
     description:
       "'none', or divide r1 − r2 by its running std ('pairwise-std'); both keep invariance to reward translation " +
-      '(spec §1.7 caveat: the authors scale by the running std of raw scores, which does not)',
+      '(docs/algorithms.md §1.7 caveat: the authors scale by the running std of raw scores, which does not)',
   }),
   rewardClip: numberField({
     default: 0,
     min: 0,
     description:
-      'clip each raw score to [−c, c] before differencing; 0 = off (the authors use 10, spec §1.7; a clip that ' +
+      'clip each raw score to [−c, c] before differencing; 0 = off (the authors use 10, docs/algorithms.md §1.7; a clip that ' +
       'shifted scores reach breaks invariance to reward translation)',
   }),
 });
@@ -531,7 +531,7 @@ export const PAIRWISE_OPTIMIZER_SCHEMA = configSchema({
 /** Settings of {@link PairwiseOptimizer}, as declared by {@link PAIRWISE_OPTIMIZER_SCHEMA}. */
 export type PairwiseOptimizerConfig = InferConfig<typeof PAIRWISE_OPTIMIZER_SCHEMA>;
 
-/** Reward processing of a pairwise algorithm (spec §1.7 and its invariance caveat). */
+/** Reward processing of a pairwise algorithm (docs/algorithms.md §1.7 and its invariance caveat). */
 export type PairRewardScaling = PairwiseOptimizerConfig['rewardScaling'];
 
 export interface PairwiseOptimizerOptions {
@@ -553,12 +553,12 @@ interface PairwiseJsonState {
 }
 
 /**
- * The update phase shared by pairwise plugins (spec §1.8), as an {@link AlgorithmInstance}:
+ * The update phase shared by pairwise plugins (docs/algorithms.md §1.8), as an {@link AlgorithmInstance}:
  *
- *     rewards → per-pair r1 − r2 (clip, optional running-std scaling, spec §1.7)
+ *     rewards → per-pair r1 − r2 (clip, optional running-std scaling, docs/algorithms.md §1.7)
  *     for epoch in 1..epochs:                         (a new seeded shuffle of the pairs each epoch)
  *       for each minibatch of pairsPerMinibatch pairs:
- *         L_θ = Σ_t m(ℓθ − ℓref) (grad), L_old = Σ_t m(ℓold − ℓref)     (spec §1.8b)
+ *         L_θ = Σ_t m(ℓθ − ℓref) (grad), L_old = Σ_t m(ℓold − ℓref)     (docs/algorithms.md §1.8b)
  *         loss = algorithm's loss(L_θ, L_old, r; β)  → AdamW step, grad-norm clip, skip if non-finite
  *
  * β comes from the trainer (`UpdateContext.klCoef`). Randomness: one stream seeded by `context.seed`,
@@ -588,7 +588,7 @@ export class PairwiseOptimizer implements AlgorithmInstance {
   /**
    * The divisor of the pair reward differences: 1, or (`'pairwise-std'`) the running std of the differences in
    * both orders (±Δ: mean 0 by symmetry, so the scale does not depend on which response is y1), merged with
-   * `diffs`, the pairs new in this iteration, before use (spec §2.3; none for evaluation).
+   * `diffs`, the pairs new in this iteration, before use (docs/algorithms.md §2.3; none for evaluation).
    */
   private rewardScale(diffs: Float64Array): number {
     if (this.options.config.rewardScaling !== 'pairwise-std') return 1;
@@ -646,7 +646,7 @@ export class PairwiseOptimizer implements AlgorithmInstance {
     let steps = 0;
     let skipped = 0;
     for (let epoch = 0; epoch < config.epochs; epoch++) {
-      // spec §1.8: a new shuffle of the pairs every epoch, from the plugin's checkpointed stream.
+      // docs/algorithms.md §1.8: a new shuffle of the pairs every epoch, from the plugin's checkpointed stream.
       for (const mb of buffer.minibatches(config.pairsPerMinibatch, this.rng)) {
         const { old, reward } = this.dataTensors(mb, scale);
         let stats: Record<string, tf.Scalar> = {};

@@ -40,7 +40,7 @@ export interface RolloutRequirements {
   resources?: ResourceRequirements;
   /**
    * The algorithm's default KL coefficient β (its paper's), used by the Trainer when its `kl` option is not
-   * given (the Trainer's own default is 0.05, P3O's β, spec §1.9). β itself always comes from the Trainer
+   * given (the Trainer's own default is 0.05, P3O's β, docs/algorithms.md §1.9). β itself always comes from the Trainer
    * (`UpdateContext.klCoef`), so one option sets it for every optimizer.
    */
   klCoef?: number;
@@ -57,7 +57,7 @@ export interface RewardModelResource {
  * its `resources` option, received in `context.resources`). Plugins copy what they keep; the caller owns them.
  */
 export interface PluginResources {
-  /** A trained reward model (e.g. PPO-max copies its critic from it, spec §2.8). */
+  /** A trained reward model (e.g. PPO-max copies its critic from it, docs/algorithms.md §2.8). */
   rewardModel?: RewardModelResource;
   /** Tokenized SFT / pretraining examples (`tokenizePromptCompletion` of @relign/lm), e.g. for PPO-ptx. */
   sftExamples?: readonly TokenizedExample[];
@@ -89,7 +89,7 @@ export interface PluginContext {
 
 /** Per-update information from the trainer. */
 export interface UpdateContext {
-  /** The KL coefficient β from the trainer's KL controller (spec §4.7; fixed for P3O, spec §1.2). */
+  /** The KL coefficient β from the trainer's KL controller (docs/algorithms.md §4.7; fixed for P3O, docs/algorithms.md §1.2). */
   klCoef: number;
   /**
    * Version of the policy before this update (the trainer counts updates). Rows of the batch with

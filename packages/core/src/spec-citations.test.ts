@@ -70,6 +70,18 @@ describe('spec citations', () => {
     expect(citedSections("the spec §1.7's caveat, §9 alone, a specification §5")).toEqual(['1.7']);
   });
 
+  it('cites docs/algorithms.md, never the design spec (which is not in the repository)', () => {
+    const bare: string[] = [];
+    for (const group of SCANNED) {
+      for (const file of sourceFiles(join(ROOT, group))) {
+        const text = unwrapComments(readFileSync(file, 'utf8'));
+        for (const m of text.matchAll(/\bspec\s+§+\s*[0-9]/gi))
+          bare.push(`${relative(ROOT, file)}: "${m[0]}"`);
+      }
+    }
+    expect(bare, 'write "docs/algorithms.md §N" instead of "spec §N"').toEqual([]);
+  });
+
   it('docs/algorithms.md has each section heading once', () => {
     const sections = docSections();
     expect(sections.length).toBeGreaterThan(0);

@@ -164,7 +164,7 @@ describe.each(TEST_BACKENDS)('Trainer on %s', (backend) => {
     // Step 1: policy = reference, so the KL of the rollout is 0 up to float32 rounding of two code paths.
     expect(Math.abs(m1['objective/kl']!)).toBeLessThan(1e-3);
     expect(m1['objective/kl_coef']).toBe(0.1);
-    // The adaptive controller (spec §4.7) moved β with the measured KL over B samples.
+    // The adaptive controller (docs/algorithms.md §4.7) moved β with the measured KL over B samples.
     const e = Math.min(Math.max(m1['objective/kl']! / 0.5 - 1, -0.2), 0.2);
     expect(m2['objective/kl_coef']).toBeCloseTo(0.1 * (1 + (e * B) / 20), 12);
     expect(m2['objective/kl']).toBeGreaterThan(m1['objective/kl']!); // the policy moved away from the reference

@@ -1,5 +1,5 @@
 /**
- * The RLHF training loop. Drives any optimizer plugin (spec §4.6b, §1.8): each iteration
+ * The RLHF training loop. Drives any optimizer plugin (docs/algorithms.md §4.6b, §1.8): each iteration
  *
  *   take the next prompts → generate `responsesPerPrompt` responses each → score them with the reward
  *   function → reference log-probs → replay buffer → `plugin.update` → KL controller → metrics,
@@ -55,7 +55,7 @@ import {
 import { resolvePlugin } from './registry.js';
 import { deserializePluginState, disposePluginState, serializePluginState } from './state-io.js';
 
-/** How β (the KL coefficient) is controlled (spec §4.7). */
+/** How β (the KL coefficient) is controlled (docs/algorithms.md §4.7). */
 export type KlControlOptions =
   | { kind: 'fixed'; value: number }
   | {
@@ -121,9 +121,9 @@ export interface TrainerOptions<C = Record<string, unknown>, R extends PromptRec
   /** Iterations (rollout + update) of the whole run, counting those done before a resume. */
   iterations: number;
   /**
-   * KL control (spec §4.7): β for every optimizer (PPO-max's per-token penalty, P3O's, DPO's loss β).
+   * KL control (docs/algorithms.md §4.7): β for every optimizer (PPO-max's per-token penalty, P3O's, DPO's loss β).
    * Default: fixed at the plugin's paper value when it declares one (`requirements().klCoef`, e.g. 0.1 for
-   * DPO), else `{kind: 'fixed', value: 0.05}` (P3O's β, spec §1.9).
+   * DPO), else `{kind: 'fixed', value: 0.05}` (P3O's β, docs/algorithms.md §1.9).
    */
   kl?: KlControlOptions;
   /**
@@ -135,7 +135,7 @@ export interface TrainerOptions<C = Record<string, unknown>, R extends PromptRec
   evalPrompts?: PromptsInput<R>;
   /**
    * Objects the plugin may need (declared in its `requirements().resources`): a reward model (PPO-max's critic
-   * starts as a copy of it, spec §2.8), SFT examples (PPO-ptx). Handed to `plugin.create` as `context.resources`;
+   * starts as a copy of it, docs/algorithms.md §2.8), SFT examples (PPO-ptx). Handed to `plugin.create` as `context.resources`;
    * a resource the plugin requires but this lacks stops `init()` with an error naming it.
    */
   resources?: PluginResources;
@@ -558,7 +558,7 @@ export class Trainer<
       );
     }
 
-    // KL control after the iteration, fed with the shared measurement (spec §4.6b, §4.7).
+    // KL control after the iteration, fed with the shared measurement (docs/algorithms.md §4.6b, §4.7).
     const base = rolloutMetrics(batch, rewards, refLogprobs);
     const kl = base['objective/kl'];
     if (kl !== undefined) this.kl.update(kl, batch.batchSize);

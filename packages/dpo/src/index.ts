@@ -1,7 +1,7 @@
 /**
- * @relign/dpo — Direct Preference Optimization for relign (spec §3): the DPO-family loss (DPO, cDPO, rDPO,
+ * @relign/dpo — Direct Preference Optimization for relign (docs/algorithms.md §3): the DPO-family loss (DPO, cDPO, rDPO,
  * IPO), offline training from a preference dataset against a frozen reference with cached reference
- * log-probs, and online DPO as an optimizer plugin (spec §1.12), the default export.
+ * log-probs, and online DPO as an optimizer plugin (docs/algorithms.md §1.12), the default export.
  */
 import { onlineDpoPlugin } from './online/plugin.js';
 

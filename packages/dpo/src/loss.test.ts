@@ -5,7 +5,7 @@ import { dpoLoss, resolveDpoLossOptions, type DpoLossInputs, type DpoLossOptions
 
 const LN2 = Math.log(2);
 
-/** Spec §5.2 T13: S_θ(y_w) = −10, S_θ(y_l) = −12, S_ref(y_w) = −11, S_ref(y_l) = −11.5 → h = 1.5. */
+/** docs/algorithms.md §5.2 T13: S_θ(y_w) = −10, S_θ(y_l) = −12, S_ref(y_w) = −11, S_ref(y_l) = −11.5 → h = 1.5. */
 const T13 = { policyChosen: [-10], policyRejected: [-12], refChosen: [-11], refRejected: [-11.5] };
 
 type HostInputs = {
@@ -75,13 +75,13 @@ describe.each(TEST_BACKENDS)('dpoLoss on %s', (backend) => {
     const r = run(T13, { beta: 0.1 });
     expect(r.loss).toBeCloseTo(0.620957, 5);
     expect(r.gradChosen[0]).toBeCloseTo(-0.046257, 6);
-    expect(r.gradRejected[0]).toBeCloseTo(0.046257, 6); // ∂/∂S_θ(y_l) = +βσ(−βh) (spec §3.1)
+    expect(r.gradRejected[0]).toBeCloseTo(0.046257, 6); // ∂/∂S_θ(y_l) = +βσ(−βh) (docs/algorithms.md §3.1)
     expect(r.logits![0]).toBeCloseTo(1.5, 6);
     expect(r.chosenReward![0]).toBeCloseTo(0.1, 6);
     expect(r.rejectedReward![0]).toBeCloseTo(-0.05, 6);
     expect(r.accuracy![0]).toBe(1);
     expect(r.margin![0]).toBeCloseTo(0.15, 6);
-    // Defaults are spec §3.1's (β 0.1, sigmoid, no smoothing).
+    // Defaults are docs/algorithms.md §3.1's (β 0.1, sigmoid, no smoothing).
     expect(run(T13).loss).toBeCloseTo(0.620957, 5);
   });
 
@@ -121,7 +121,7 @@ describe.each(TEST_BACKENDS)('dpoLoss on %s', (backend) => {
       expect(r.logits![0]).toBeCloseTo(0.35, 6);
       expect(r.gradChosen[0]).toBeCloseTo(-2.325, 5);
       expect(r.gradRejected[0]).toBeCloseTo(1.86, 5);
-      // Implicit rewards stay the sums' (spec §3.1), whatever the IPO normalisation.
+      // Implicit rewards stay the sums' (docs/algorithms.md §3.1), whatever the IPO normalisation.
       expect(r.chosenReward![0]).toBeCloseTo(0.1, 6);
       if (lengths.chosenLengths instanceof tf.Tensor) lengths.chosenLengths.dispose();
     }

@@ -1,17 +1,17 @@
 /**
- * The DPO family of preference losses (spec §3): DPO (sigmoid), conservative DPO (cDPO, label smoothing),
- * robust DPO (rDPO) and IPO, on per-example sums of response-token log-probs. Check vector: spec §5.2 T13.
+ * The DPO family of preference losses (docs/algorithms.md §3): DPO (sigmoid), conservative DPO (cDPO, label smoothing),
+ * robust DPO (rDPO) and IPO, on per-example sums of response-token log-probs. Check vector: docs/algorithms.md §5.2 T13.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { stopGradient } from '@relign/core';
 
-/** Which member of the family (spec §3.1–§3.3). */
+/** Which member of the family (docs/algorithms.md §3.1–§3.3). */
 export type DpoLossType = 'sigmoid' | 'ipo' | 'robust';
 
 /**
- * How IPO measures a response's log-ratio (spec §3.3 [CHOICE]): `'mean'` divides each sequence's log-ratio
+ * How IPO measures a response's log-ratio (docs/algorithms.md §3.3 [CHOICE]): `'mean'` divides each sequence's log-ratio
  * by its own response token count (TRL HEAD, the IPO authors' setting; the default), `'sum'` uses the plain
- * sums (eric-mitchell, OpenRLHF, TRL's online trainer). DPO and rDPO always use sums (spec §3.1).
+ * sums (eric-mitchell, OpenRLHF, TRL's online trainer). DPO and rDPO always use sums (docs/algorithms.md §3.1).
  */
 export type IpoNormalization = 'mean' | 'sum';
 
@@ -24,12 +24,12 @@ export interface DpoLossInputs {
   policyChosen: tf.Tensor1D;
   /** `S_θ(y_l)`: the same for the rejected response (carries the gradient). */
   policyRejected: tf.Tensor1D;
-  /** `S_ref(y_w)` under the frozen reference (data). All zeros gives reference-free DPO (spec §3.1). */
+  /** `S_ref(y_w)` under the frozen reference (data). All zeros gives reference-free DPO (docs/algorithms.md §3.1). */
   refChosen: tf.Tensor1D;
   /** `S_ref(y_l)` under the frozen reference (data). */
   refRejected: tf.Tensor1D;
   /**
-   * `[B]` response token counts of the chosen responses (EOS included, spec §0). Needed only by IPO with
+   * `[B]` response token counts of the chosen responses (EOS included, docs/algorithms.md §0). Needed only by IPO with
    * `ipoNormalization: 'mean'` (the default for IPO).
    */
   chosenLengths?: tf.Tensor1D | ArrayLike<number>;
@@ -38,20 +38,20 @@ export interface DpoLossInputs {
   /**
    * `[B]` soft labels: the probability that "chosen" really is preferred (data, in [0, 1]; default 1 = hard
    * labels). Each pair's loss becomes `p·ℓ(h) + (1 − p)·ℓ(−h)`, the expected loss over the label; for DPO this
-   * is the Bradley–Terry soft-label loss of spec §1.12 `−p·log σ(βh) − (1 − p)·log σ(−βh)`.
+   * is the Bradley–Terry soft-label loss of docs/algorithms.md §1.12 `−p·log σ(βh) − (1 − p)·log σ(−βh)`.
    */
   preference?: tf.Tensor1D;
 }
 
-/** Options of {@link dpoLoss} (defaults: spec §3.1, β = 0.1, DPO, no smoothing; IPO per-token means). */
+/** Options of {@link dpoLoss} (defaults: docs/algorithms.md §3.1, β = 0.1, DPO, no smoothing; IPO per-token means). */
 export interface DpoLossOptions {
-  /** β > 0: the inverse temperature of DPO (τ of IPO, spec §3.3). Default 0.1. */
+  /** β > 0: the inverse temperature of DPO (τ of IPO, docs/algorithms.md §3.3). Default 0.1. */
   beta?: number;
   /** Default `'sigmoid'`. */
   lossType?: DpoLossType;
   /**
    * ε in [0, 0.5): the assumed fraction of flipped labels. `'sigmoid'` with ε > 0 is cDPO, `'robust'` is rDPO
-   * (spec §3.2). IPO has no label smoothing (must be 0). Default 0.
+   * (docs/algorithms.md §3.2). IPO has no label smoothing (must be 0). Default 0.
    */
   labelSmoothing?: number;
   /** IPO only: `'mean'` (default) or `'sum'`, see {@link IpoNormalization}. */
@@ -64,9 +64,9 @@ export interface DpoLossResult {
   loss: tf.Scalar;
   /** `[B]` per-pair losses (carry the gradient). */
   losses: tf.Tensor1D;
-  /** `[B]` the "logits" `h` of spec §3.1 (per-token form for IPO `'mean'`); detached. */
+  /** `[B]` the "logits" `h` of docs/algorithms.md §3.1 (per-token form for IPO `'mean'`); detached. */
   logits: tf.Tensor1D;
-  /** `[B]` implicit reward of the chosen response `β(S_θ(y_w) − S_ref(y_w))` (sums), detached (spec §3.1). */
+  /** `[B]` implicit reward of the chosen response `β(S_θ(y_w) − S_ref(y_w))` (sums), detached (docs/algorithms.md §3.1). */
   chosenReward: tf.Tensor1D;
   /** `[B]` implicit reward of the rejected response `β(S_θ(y_l) − S_ref(y_l))`, detached. */
   rejectedReward: tf.Tensor1D;
@@ -107,7 +107,7 @@ export function resolveDpoLossOptions(options: DpoLossOptions | undefined, fn = 
   };
   if (typeof out.beta !== 'number' || !Number.isFinite(out.beta) || out.beta <= 0) {
     throw new Error(
-      `${fn}: \`beta\` must be a finite number > 0 (spec §3.1 uses 0.1), got ${String(out.beta)}.`,
+      `${fn}: \`beta\` must be a finite number > 0 (docs/algorithms.md §3.1 uses 0.1), got ${String(out.beta)}.`,
     );
   }
   if (!DPO_LOSS_TYPES.includes(out.lossType)) {
@@ -123,7 +123,7 @@ export function resolveDpoLossOptions(options: DpoLossOptions | undefined, fn = 
   }
   if (out.lossType === 'ipo' && eps !== 0) {
     throw new Error(
-      `${fn}: \`labelSmoothing\` is ${eps}, but IPO has no label smoothing (spec §3.3); set it to 0, or use ` +
+      `${fn}: \`labelSmoothing\` is ${eps}, but IPO has no label smoothing (docs/algorithms.md §3.3); set it to 0, or use ` +
         "lossType 'sigmoid' (cDPO) or 'robust' (rDPO).",
     );
   }
@@ -202,7 +202,7 @@ function lengthTensor(value: tf.Tensor1D | ArrayLike<number>, name: string, batc
 }
 
 /**
- * One direction's loss for logits `x` (spec §3.1–§3.3), with `log σ(u) = −softplus(−u)` (spec §0; tfjs's
+ * One direction's loss for logits `x` (docs/algorithms.md §3.1–§3.3), with `log σ(u) = −softplus(−u)` (docs/algorithms.md §0; tfjs's
  * `logSigmoid` gradient is broken inside a differentiated function):
  *
  *     sigmoid (DPO, cDPO):  (1 − ε)·softplus(−βx) + ε·softplus(βx)
@@ -221,20 +221,20 @@ function directionLoss(x: tf.Tensor1D, o: ResolvedDpoLossOptions): tf.Tensor1D {
 }
 
 /**
- * The DPO-family loss over B preference pairs (spec §3):
+ * The DPO-family loss over B preference pairs (docs/algorithms.md §3):
  *
- *     L_w = S_θ(y_w) − S_ref(y_w),  L_l = S_θ(y_l) − S_ref(y_l)     (per-example sums, spec §0)
- *     h   = L_w − L_l           (IPO 'mean': L_w/|y_w| − L_l/|y_l|, spec §3.3)
+ *     L_w = S_θ(y_w) − S_ref(y_w),  L_l = S_θ(y_l) − S_ref(y_l)     (per-example sums, docs/algorithms.md §0)
+ *     h   = L_w − L_l           (IPO 'mean': L_w/|y_w| − L_l/|y_l|, docs/algorithms.md §3.3)
  *     loss_i = ℓ(h_i)           (ℓ per lossType, see below; with soft labels p·ℓ(h) + (1 − p)·ℓ(−h))
  *     loss   = mean_i loss_i
  *
- * - `'sigmoid'`: DPO `−log σ(βh)` (spec §3.1); with `labelSmoothing` ε > 0, cDPO
- *   `−(1−ε)·log σ(βh) − ε·log σ(−βh)` (spec §3.2). ∂loss_i/∂S_θ(y_w) = −β[(1−ε)σ(−βh) − εσ(βh)].
- * - `'robust'`: rDPO `[−(1−ε)·log σ(βh) + ε·log σ(−βh)] / (1 − 2ε)` (spec §3.2).
- * - `'ipo'`: `(h − 1/(2β))²` (spec §3.3), ∂/∂h = 2(h − 1/(2β)).
+ * - `'sigmoid'`: DPO `−log σ(βh)` (docs/algorithms.md §3.1); with `labelSmoothing` ε > 0, cDPO
+ *   `−(1−ε)·log σ(βh) − ε·log σ(−βh)` (docs/algorithms.md §3.2). ∂loss_i/∂S_θ(y_w) = −β[(1−ε)σ(−βh) − εσ(βh)].
+ * - `'robust'`: rDPO `[−(1−ε)·log σ(βh) + ε·log σ(−βh)] / (1 − 2ε)` (docs/algorithms.md §3.2).
+ * - `'ipo'`: `(h − 1/(2β))²` (docs/algorithms.md §3.3), ∂/∂h = 2(h − 1/(2β)).
  *
  * At θ = ref (h = 0) the DPO loss is ln 2 for every pair. Implicit rewards, accuracy and margin are the
- * logged quantities of spec §3.1 (sums, detached, whatever the loss type).
+ * logged quantities of docs/algorithms.md §3.1 (sums, detached, whatever the loss type).
  *
  * Call it inside the function given to `tf.variableGrads`; the reference terms and labels are data. Every
  * returned tensor is owned by the caller.
@@ -259,7 +259,7 @@ export function dpoLoss(inputs: DpoLossInputs, options?: DpoLossOptions): DpoLos
   const perToken = o.lossType === 'ipo' && o.ipoNormalization === 'mean';
   if (perToken && (inputs.chosenLengths === undefined || inputs.rejectedLengths === undefined)) {
     throw new Error(
-      `${FN}: IPO with ipoNormalization 'mean' (the default, spec §3.3) divides each log-ratio by its response length; ` +
+      `${FN}: IPO with ipoNormalization 'mean' (the default, docs/algorithms.md §3.3) divides each log-ratio by its response length; ` +
         "pass inputs.chosenLengths and inputs.rejectedLengths ([B] token counts), or set ipoNormalization: 'sum'.",
     );
   }
@@ -277,7 +277,7 @@ export function dpoLoss(inputs: DpoLossInputs, options?: DpoLossOptions): DpoLos
     let losses = directionLoss(h, o);
     const p = inputs.preference;
     if (p !== undefined) {
-      // Expected loss over a label that is right with probability p (spec §1.12 soft Bradley–Terry labels).
+      // Expected loss over a label that is right with probability p (docs/algorithms.md §1.12 soft Bradley–Terry labels).
       losses = tf.add(tf.mul(p, losses), tf.mul(tf.sub(1, p), directionLoss(tf.neg(h), o))) as tf.Tensor1D;
     }
     const loss = tf.mean(losses) as tf.Scalar;

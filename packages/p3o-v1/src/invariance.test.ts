@@ -8,7 +8,7 @@ import {
 import plugin from './index.js';
 
 /**
- * Invariance to reward translation, end to end (spec §1.10): a full Trainer run (generate → score → reference
+ * Invariance to reward translation, end to end (docs/algorithms.md §1.10): a full Trainer run (generate → score → reference
  * log-probs → plugin.update, several iterations) with reward r and one with r + δ(prompt), δ = 100·promptIndex − 300,
  * end with the same parameters. The runs share every seed, so as long as the updates agree the rollouts agree.
  */

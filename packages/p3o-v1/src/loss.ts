@@ -1,5 +1,5 @@
 /**
- * P3O-V1 loss: pairwise PPO with *separate* clipping (spec §1.5, tensor form §1.8b; check vector T12).
+ * P3O-V1 loss: pairwise PPO with *separate* clipping (docs/algorithms.md §1.5, tensor form §1.8b; check vector T12).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -17,9 +17,9 @@ const FN = 'p3oV1Loss';
 
 /**
  * P3O-V1 (separate clipping) loss over a minibatch of B pairs, exactly the authors' code path of
- * spec §1.5:
+ * docs/algorithms.md §1.5:
  *
- *     q      = sg[(r1 − r2) − β (L1 − L2)]                 (spec §1.2, current θ, detached)
+ *     q      = sg[(r1 − r2) − β (L1 − L2)]                 (docs/algorithms.md §1.2, current θ, detached)
  *     ρk     = exp(Lk − Lk,old)                             (carries gradient)
  *     wk     = sg[clip(ρk, 1/c, c)]
  *     a = −q·w2·ρ1,  a_c = −q·w2·clip(ρ1, 1 − ε, 1 + ε)
@@ -28,12 +28,12 @@ const FN = 'p3oV1Loss';
  *
  * Each response is a PPO action with advantage ±q, its own ratio clipped, weighted by the other response's
  * detached, clamped ratio. Unclipped gradient `∂loss_i/∂L1 = −q·w2·ρ1/2`, `∂loss_i/∂L2 = +q·w1·ρ2/2`
- * (= the off-policy pairwise gradient of spec §1.3 while no clamp is active); exactly 0 for a term whose
+ * (= the off-policy pairwise gradient of docs/algorithms.md §1.3 while no clamp is active); exactly 0 for a term whose
  * clipped branch is the max. At θ = θ_old it is `−q·∇(L1 − L2)/2`.
  *
  * Ties `a == a_c` (ratio inside, or exactly on, [1 − ε, 1 + ε]) send the gradient to the unclipped first
  * argument of tfjs's `maximum`, equal to the clipped branch's gradient there (clip derivative 1 on the
- * closed interval, spec §0).
+ * closed interval, docs/algorithms.md §0).
  *
  * Call it inside the function given to `tf.variableGrads` / `optimizer.minimize`; the detached quantities
  * are made with a stop-gradient. If that function is tidied (it is in `tf.variableGrads`), `tf.keep` the
@@ -41,7 +41,7 @@ const FN = 'p3oV1Loss';
  * (a diverged update); no extra clamp is applied, as in the authors' code.
  *
  * @param input `logRatio` (`[B]` each, carrying gradient), `oldLogRatio`, `reward` (`[B]` each, data).
- * @param options `{ klCoef, clipRange, ratioClip }`, each optional (defaults β 0.05, ε 0.2, c 10, spec §1.9).
+ * @param options `{ klCoef, clipRange, ratioClip }`, each optional (defaults β 0.05, ε 0.2, c 10, docs/algorithms.md §1.9).
  * @returns `{ loss: Scalar, perPairLoss: [B], stats }`, all caller-owned. `policy/clipfrac` and the ratio
  *   statistics are over the 2B per-response terms.
  */

@@ -17,7 +17,7 @@ import plugin, { p3oV1Plugin } from './index.js';
 const PROMPTS = CONFORMANCE_DEFAULTS.prompts;
 
 describe('p3o-v1 plugin', () => {
-  it('is the default export, with the spec §1.9 defaults and pairwise requirements', () => {
+  it('is the default export, with the docs/algorithms.md §1.9 defaults and pairwise requirements', () => {
     expect(plugin).toBe(p3oV1Plugin);
     expect(plugin.name).toBe('p3o-v1');
     expect(resolvePluginConfig(plugin, {})).toEqual({
@@ -100,7 +100,7 @@ describe.each(TEST_BACKENDS)('p3o-v1 on %s', (backend) => {
     expect(changed(before, snapshot(policy))).toBeGreaterThan(100);
   });
 
-  it('reports the loss statistics of spec §1.4 and ratio 1 on a fresh rollout; rejects rollouts that are not pairs', async () => {
+  it('reports the loss statistics of docs/algorithms.md §1.4 and ratio 1 on a fresh rollout; rejects rollouts that are not pairs', async () => {
     const { policy, reference } = pair();
     const batch = await pairRollout(policy, reference, PROMPTS, (b) => (b % 4) - 1.5); // r1 − r2 = −1 per pair
     const { instance } = createInstance(plugin, { policy, reference, seed: 2 }, { epochs: 1 });

@@ -41,7 +41,7 @@ describe.each(TEST_BACKENDS)('p3o-v2 through the Trainer on %s', (backend) => {
     expect((state.rewardMoments as { count: number }).count).toBeCloseTo(12, 9);
   });
 
-  it('fractional rewards shifted by 1e5 train to bit-identical parameters (float64 rewards, spec §1.10)', async () => {
+  it('fractional rewards shifted by 1e5 train to bit-identical parameters (float64 rewards, docs/algorithms.md §1.10)', async () => {
     const plain = await rewardTranslationRun(plugin, false, {}, { rewards: 'fractional' });
     const shifted = await rewardTranslationRun(plugin, true, {}, { rewards: 'fractional' });
     expect(countChangedParameters(plain.final, shifted.final)).toBe(0);

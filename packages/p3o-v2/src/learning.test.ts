@@ -16,7 +16,7 @@ describe.each(TEST_BACKENDS)('p3o-v2 learning on %s', (backend) => {
   beforeAll(() => useBackend(backend));
 
   it('raises the reward from ~0.5 to > 2.3 while KL to the reference stays bounded (< 8 nats per sequence)', async () => {
-    // Other settings: the spec §1.9 defaults (4 epochs, 4 pairs per minibatch, ε 0.2, c 10).
+    // Other settings: the docs/algorithms.md §1.9 defaults (4 epochs, 4 pairs per minibatch, ε 0.2, c 10).
     const history = await countTokenLearningRun(plugin, {
       iterations: 30,
       klCoef: 0.5,
@@ -24,7 +24,7 @@ describe.each(TEST_BACKENDS)('p3o-v2 learning on %s', (backend) => {
     });
     const mean = (xs: number[]): number => xs.reduce((a, x) => a + x, 0) / xs.length;
     const reward = history.map((m) => m['reward/mean']!);
-    const kl = history.map((m) => m['objective/kl']!); // k1 sequence sum Σ(ℓ_old − ℓ_ref), batch mean (spec §1.11)
+    const kl = history.map((m) => m['objective/kl']!); // k1 sequence sum Σ(ℓ_old − ℓ_ref), batch mean (docs/algorithms.md §1.11)
     // Measured (same on cpu and wasm): reward 0.52 over the first 3 iterations → 3.06 over the last 10; KL max 6.01,
     // last-10 mean 3.63 (β = 0.05 instead: reward 8, KL ≈ 20).
     expect(mean(reward.slice(0, 3))).toBeLessThan(1);

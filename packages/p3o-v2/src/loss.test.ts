@@ -12,7 +12,7 @@ interface PairData {
   reward: [number[], number[]];
 }
 
-// Spec §5.2 T12 (β = 0.05, ε = 0.2, c = 10: the defaults).
+// docs/algorithms.md §5.2 T12 (β = 0.05, ε = 0.2, c = 10: the defaults).
 const T12: PairData = {
   reward: [
     [1.0, 1.0, -0.3],
@@ -77,7 +77,7 @@ function expectClose(actual: readonly number[], expected: readonly number[], tol
 
 const f32 = (v: number): number => Math.fround(v);
 
-/** float64 reference of spec §1.4 from float32-representable inputs: per-pair loss, clip state, ∂loss_i/∂L1. */
+/** float64 reference of docs/algorithms.md §1.4 from float32-representable inputs: per-pair loss, clip state, ∂loss_i/∂L1. */
 function reference(data: PairData, { klCoef, clipRange, ratioClip }: P3OOptions) {
   const [L1, L2] = data.logRatio;
   const [O1, O2] = data.oldLogRatio;
@@ -128,7 +128,7 @@ describe.each(TEST_BACKENDS)('p3oV2Loss on %s', (backend) => {
     expect(Math.abs(res.g2[0]!)).toBe(0);
   });
 
-  it('matches T12 statistics, and the defaults are spec §1.9 (β 0.05, ε 0.2, c 10)', () => {
+  it('matches T12 statistics, and the defaults are docs/algorithms.md §1.9 (β 0.05, ε 0.2, c 10)', () => {
     const { stats, loss } = evaluate(T12); // no options: defaults
     expect(loss).toBeCloseTo(1.8231, 5);
     expect(stats['loss/policy']).toBe(loss);
@@ -273,7 +273,7 @@ describe.each(TEST_BACKENDS)('p3oV2Loss on %s', (backend) => {
     expect(Number.isFinite(res.loss)).toBe(true);
   });
 
-  it('is invariant to a per-pair shift δ of both rewards (spec §1.10): bit-exact on dyadic rewards', () => {
+  it('is invariant to a per-pair shift δ of both rewards (docs/algorithms.md §1.10): bit-exact on dyadic rewards', () => {
     // Rewards and shifts exactly representable in float32 (so r + δ is exact too): q takes r1 − r2 first,
     // which must then cancel δ exactly.
     const base: PairData = {

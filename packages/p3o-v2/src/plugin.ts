@@ -1,14 +1,14 @@
 /**
  * The P3O-V2 optimizer plugin: Pairwise Proximal Policy Optimization with *joint* clipping (Wu et al. 2023,
  * "Pairwise Proximal Policy Optimization: Harnessing Relative Feedback for LLM Alignment", arXiv 2310.00212;
- * not the 2026 paper of the same acronym). Spec §1: two responses per prompt, one sequence-level reward each,
+ * not the 2026 paper of the same acronym). docs/algorithms.md §1: two responses per prompt, one sequence-level reward each,
  * no value function; the update depends on rewards only through `r1 − r2`, so it is invariant to any
- * per-prompt shift of the reward (spec §1.10).
+ * per-prompt shift of the reward (docs/algorithms.md §1.10).
  *
- * Read top to bottom: the config (defaults from the authors' code, spec §1.9), what the trainer must collect,
+ * Read top to bottom: the config (defaults from the authors' code, docs/algorithms.md §1.9), what the trainer must collect,
  * the loss call, the plugin object. The update loop itself (epochs of seeded pair shuffles, AdamW with
  * grad-norm clipping and the non-finite skip, checkpointable state) is shared with P3O-V1 and lives in
- * `@relign/core` (`PairwiseOptimizer`, spec §1.8).
+ * `@relign/core` (`PairwiseOptimizer`, docs/algorithms.md §1.8).
  */
 import {
   configSchema,
@@ -22,7 +22,7 @@ import {
 import { p3oV2Loss } from './loss.js';
 
 /**
- * The config: defaults of the authors' code (spec §1.9; `thwu1/trlx` `examples/hh/p3o_hh.py` and
+ * The config: defaults of the authors' code (docs/algorithms.md §1.9; `thwu1/trlx` `examples/hh/p3o_hh.py` and
  * `default_p3o_config`, the "6B" column). P3O-V1 has the same fields and defaults.
  */
 export const p3oV2ConfigSchema = configSchema({
@@ -31,24 +31,24 @@ export const p3oV2ConfigSchema = configSchema({
     default: 0.2,
     min: 0,
     exclusiveMin: true,
-    description: 'update clip ε (spec §1.4/§1.5 cliprange: 0.2)',
+    description: 'update clip ε (docs/algorithms.md §1.4/§1.5 cliprange: 0.2)',
   }),
   ratioClip: numberField({
     default: 10,
     min: 1,
     exclusiveMin: true,
-    description: 'importance weights are clamped to [1/c, c] (spec §1.4/§1.5 cliprange_ratio: 10)',
+    description: 'importance weights are clamped to [1/c, c] (docs/algorithms.md §1.4/§1.5 cliprange_ratio: 10)',
   }),
 });
 
 /**
  * P3O-V2 settings, as declared by {@link p3oV2ConfigSchema}: the shared pairwise settings, ε (the joint clip of
  * the pair log-ratio `d = L1 − L2` to `d_old ± ε`) and c (the detached joint importance weight ρ1ρ2 is clamped
- * to `[1/c, c]`, spec §1.4). β (the KL coefficient) is not here: it comes from the Trainer's KL controller.
+ * to `[1/c, c]`, docs/algorithms.md §1.4). β (the KL coefficient) is not here: it comes from the Trainer's KL controller.
  */
 export type P3OV2Config = InferConfig<typeof p3oV2ConfigSchema>;
 
-/** The loss call: spec §1.4 with the trainer's β and the configured ε, c. */
+/** The loss call: docs/algorithms.md §1.4 with the trainer's β and the configured ε, c. */
 function v2Loss(config: P3OV2Config): PairwiseLoss {
   return (input, klCoef) =>
     p3oV2Loss(input, { klCoef, clipRange: config.clipRange, ratioClip: config.ratioClip });
@@ -56,7 +56,7 @@ function v2Loss(config: P3OV2Config): PairwiseLoss {
 
 /**
  * The P3O-V2 plugin (registry name `p3o-v2`). Rollouts: 2 responses per prompt with reference log-probs. β is
- * `UpdateContext.klCoef`: the Trainer's default fixed controller gives 0.05, the authors' value (spec §1.2,
+ * `UpdateContext.klCoef`: the Trainer's default fixed controller gives 0.05, the authors' value (docs/algorithms.md §1.2,
  * §1.9); P3O has no adaptive controller.
  */
 export const p3oV2Plugin = definePlugin<P3OV2Config>({

@@ -1,9 +1,9 @@
 /**
- * The critic of PPO-max: an LM backbone with a scalar value head applied at every response position (spec
- * §2.8: "the critic is the RM applied at every position"), trained with its own optimizer and learning rate.
+ * The critic of PPO-max: an LM backbone with a scalar value head applied at every response position
+ * (docs/algorithms.md §2.8: "the critic is the RM applied at every position"), trained with its own optimizer and learning rate.
  *
  * Two initialisations:
- * - from a reward model (the paper's and MOSS's choice, spec §2.8, §2.11): a copy of the RM's backbone and
+ * - from a reward model (the paper's and MOSS's choice, docs/algorithms.md §2.8, §2.11): a copy of the RM's backbone and
  *   score head, so the critic starts out predicting the RM's score at every prefix;
  * - from the policy: a copy of the policy's weights and a new, seeded value head (TRL's default when no
  *   separate value model is given).

@@ -1,6 +1,6 @@
 /**
  * The policy's training pass when the entropy term is on: one forward that gives both the response log-probs
- * and the per-token entropy of `softmax(z / τ)` (spec §2.7 entropy term, §4.6). Without the entropy term the
+ * and the per-token entropy of `softmax(z / τ)` (docs/algorithms.md §2.7 entropy term, §4.6). Without the entropy term the
  * plugin uses `computeLogprobs` of @relign/rollout; this pass builds exactly the same model input (prompt
  * left-padded, `response[:, :Tr−1]`, the padding masked), so both give the same log-probs.
  */

@@ -13,7 +13,7 @@ const close = (actual: ArrayLike<number>, expected: number[], tol = 1e-5) => {
 describe.each(TEST_BACKENDS)('gae on %s', (backend) => {
   beforeAll(() => useBackend(backend));
 
-  it('T7: Convention A rewards, no padding (spec §5.2)', () => {
+  it('T7: Convention A rewards, no padding (docs/algorithms.md §5.2)', () => {
     const r = tf.tensor2d([[0.02, -0.02, 0.05, 0.98]]);
     const v = tf.tensor2d([[0.5, 0.4, 0.3, 0.2]]);
     const m = tf.ones([1, 4]) as tf.Tensor2D;

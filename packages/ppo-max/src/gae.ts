@@ -1,5 +1,5 @@
 /**
- * Generalised advantage estimation (spec §2.5, §4.5; test vectors T7, T8).
+ * Generalised advantage estimation (docs/algorithms.md §2.5, §4.5; test vectors T7, T8).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkInputObject, checkNumber, checkOptions, checkTensor } from './validate.js';
@@ -7,9 +7,9 @@ import { checkInputObject, checkNumber, checkOptions, checkTensor } from './vali
 const FN = 'gae';
 
 export interface GaeOptions {
-  /** γ, the discount, in [0, 1]. PPO-max, TRL, OpenRLHF: 1 (spec §2.5, §4.8). */
+  /** γ, the discount, in [0, 1]. PPO-max, TRL, OpenRLHF: 1 (docs/algorithms.md §2.5, §4.8). */
   gamma: number;
-  /** λ, the GAE trace parameter, in [0, 1]. PPO-max code: 0.95 (spec §2.5). */
+  /** λ, the GAE trace parameter, in [0, 1]. PPO-max code: 0.95 (docs/algorithms.md §2.5). */
   lambda: number;
 }
 
@@ -27,12 +27,12 @@ export type GaeResult = {
  *
  * where `V_next`, `A_next` belong to the next **valid** position of the row (0 past the last one: `V_T := 0`,
  * `A_T := 0`). Positions with `mask = 0` are skipped entirely (their reward and value are never read, so NaN
- * or junk there is harmless) and get `A = R = 0`. For right-padded rows this is exactly spec §4.5 with rewards
+ * or junk there is harmless) and get `A = R = 0`. For right-padded rows this is exactly docs/algorithms.md §4.5 with rewards
  * and values zeroed at padding first (T8); it also gives the same result for any other padding layout
  * (left padding, holes) as for the row with the padding removed.
  *
  * The recursion is sequential in T and its inputs are data (no gradient flows through advantages or returns,
- * spec §6), so it runs on the host in float64: the inputs are read once (`dataSync`) and the results are
+ * docs/algorithms.md §6), so it runs on the host in float64: the inputs are read once (`dataSync`) and the results are
  * uploaded as new float32 tensors.
  *
  * @param rewards float32 `[B, T]` per-token rewards (e.g. from `tokenRewards`).

@@ -140,7 +140,7 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
     expect(whole!.metrics['train/optimizer_steps']).toBe(1);
   });
 
-  it('reports the metrics of spec §2.10 / §4.9 with stable names; ratios are 1 and nothing is clipped on a fresh rollout', async () => {
+  it('reports the metrics of docs/algorithms.md §2.10 / §4.9 with stable names; ratios are 1 and nothing is clipped on a fresh rollout', async () => {
     await withInstance({ ...TINY, minibatchSize: 3, epochs: 2 }, async ({ policy, reference, instance }) => {
       const batch = await rollout(policy, reference);
       const ev = await instance.evaluate(batch, KL);

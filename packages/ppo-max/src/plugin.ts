@@ -1,9 +1,9 @@
 /**
  * The PPO-max optimizer plugin: PPO for language models with the recipe of "Secrets of RLHF in Large Language
- * Models, Part I: PPO" (Zheng et al. 2023, arXiv 2307.04964; code OpenLMLab/MOSS-RLHF), spec §2, on the
- * reference LLM-PPO of spec §4 (Convention A, log-probs at the sampling temperature, token-mean losses).
+ * Models, Part I: PPO" (Zheng et al. 2023, arXiv 2307.04964; code OpenLMLab/MOSS-RLHF), docs/algorithms.md §2, on the
+ * reference LLM-PPO of docs/algorithms.md §4 (Convention A, log-probs at the sampling temperature, token-mean losses).
  *
- * One `update(batch, {klCoef})` is one PPO iteration's optimisation phase (spec §4.6b):
+ * One `update(batch, {klCoef})` is one PPO iteration's optimisation phase (docs/algorithms.md §4.6b):
  *
  *     scores  ← normalise/clip the raw scores with running moments, updated with this batch first   (§2.3)
  *     V_old   ← critic(batch)                                         (no grad, at the response positions)
@@ -17,7 +17,7 @@
  *       AdamW step on the policy (unless the critic is still warming up, §2.8) and on the critic, each with
  *       global-norm clipping; a non-finite loss or gradient skips that model's step
  *
- * The critic (an LM backbone with a scalar value head, spec §2.8) belongs to the plugin: a copy of the reward
+ * The critic (an LM backbone with a scalar value head, docs/algorithms.md §2.8) belongs to the plugin: a copy of the reward
  * model passed to {@link createPpoMaxPlugin} (the paper's choice, config `criticInit: 'reward-model'`) or of
  * the policy with a new head (`criticInit: 'policy'`). It has its own optimizer and learning rate, and its
  * weights, the two optimizers' moments, the shuffle streams and the running reward statistics are all in
@@ -80,13 +80,13 @@ const NAME = 'ppo-max';
  */
 export interface PpoMaxOptions {
   /**
-   * The reward model the critic is copied from (`criticInit: 'reward-model'`, spec §2.8): a `RewardModel` of
+   * The reward model the critic is copied from (`criticInit: 'reward-model'`, docs/algorithms.md §2.8): a `RewardModel` of
    * @relign/reward-model, or any `{ backbone: CausalLM, head: ScalarHead }`. The plugin copies it at `create`;
    * the reward model itself is never changed. Its vocabulary must be the policy's.
    */
   rewardModel?: CriticSource;
   /**
-   * SFT / pretraining examples for PPO-ptx (`ptxCoef > 0`, spec §2.7): tokenized examples of @relign/lm
+   * SFT / pretraining examples for PPO-ptx (`ptxCoef > 0`, docs/algorithms.md §2.7): tokenized examples of @relign/lm
    * (`tokenizePromptCompletion`); the NLL counts completion tokens (`promptLength` onwards; all tokens but the
    * first when `promptLength` is 0). One example is drawn (seeded, with replacement) per response of each
    * minibatch (MOSS `ppo_pretrain_batch_size_ratio = 1`).
@@ -134,11 +134,11 @@ export function createPpoMaxPlugin(options: PpoMaxOptions = {}): AlgorithmPlugin
         rewardModel:
           config.criticInit === 'reward-model' && !options.rewardModel
             ? "criticInit 'reward-model', the default: the paper initialises the critic from the reward model, " +
-              "spec §2.8; or set criticInit: 'policy' to start the critic from the policy"
+              "docs/algorithms.md §2.8; or set criticInit: 'policy' to start the critic from the policy"
             : false,
         sftExamples:
           config.ptxCoef > 0 && !options.ptxExamples
-            ? `ptxCoef = ${config.ptxCoef} (PPO-ptx, spec §2.7) trains on SFT examples (the ptxExamples); or set ptxCoef: 0`
+            ? `ptxCoef = ${config.ptxCoef} (PPO-ptx, docs/algorithms.md §2.7) trains on SFT examples (the ptxExamples); or set ptxCoef: 0`
             : false,
       },
     }),
@@ -277,7 +277,7 @@ class PpoMax implements AlgorithmInstance {
       if (!context.rewardModel) {
         throw new Error(
           `${NAME}: criticInit 'reward-model' (the default: the paper initialises the critic from the reward model, ` +
-            'spec §2.8) needs a reward model to copy: pass the Trainer option resources: { rewardModel } (or ' +
+            'docs/algorithms.md §2.8) needs a reward model to copy: pass the Trainer option resources: { rewardModel } (or ' +
             "context.resources.rewardModel, or createPpoMaxPlugin({ rewardModel })), or set criticInit: 'policy' to " +
             'start the critic from the policy.',
         );
@@ -366,7 +366,7 @@ class PpoMax implements AlgorithmInstance {
     if (!(batch.refLogprobs instanceof Float32Array) || batch.refLogprobs.length !== B * Tr) {
       throw new Error(
         `${fn}: batch.refLogprobs must be a Float32Array [B, Tr] = [${B}, ${Tr}]: PPO-max penalises the KL to the ` +
-          'reference at every token (spec §2.4); collect rollouts with referenceLogprobs: true.',
+          'reference at every token (docs/algorithms.md §2.4); collect rollouts with referenceLogprobs: true.',
       );
     }
   }
@@ -385,8 +385,8 @@ class PpoMax implements AlgorithmInstance {
   }
 
   /**
-   * The no-grad half of an iteration (spec §4.6b): critic values at rollout time, per-token rewards, GAE, and
-   * the statistics of spec §2.10 / §4.9.
+   * The no-grad half of an iteration (docs/algorithms.md §4.6b): critic values at rollout time, per-token rewards, GAE, and
+   * the statistics of docs/algorithms.md §2.10 / §4.9.
    */
   private rolloutData(batch: RolloutMinibatch, scores: Float32Array, beta: number): RolloutData {
     const { batchSize: B, responseWidth: Tr } = batch;
@@ -592,7 +592,7 @@ class PpoMax implements AlgorithmInstance {
     return { loss: tf.mul(r.loss, config.vfCoef) as tf.Scalar, stats };
   }
 
-  /** `n` PPO-ptx examples drawn with replacement from the plugin's ptx stream (spec §2.7: one per response). */
+  /** `n` PPO-ptx examples drawn with replacement from the plugin's ptx stream (docs/algorithms.md §2.7: one per response). */
   private drawPtx(n: number): TokenizedExample[] {
     const out: TokenizedExample[] = [];
     for (let i = 0; i < n; i++) out.push(this.ptxExamples[this.ptxRng.int(this.ptxExamples.length)]!);
@@ -606,14 +606,14 @@ class PpoMax implements AlgorithmInstance {
     const { config } = this;
     const { batchSize: B, responseWidth: Tr } = batch;
 
-    // spec §2.3: the running moments take this iteration's rollout before they are used. Rows the replay buffer
+    // docs/algorithms.md §2.3: the running moments take this iteration's rollout before they are used. Rows the replay buffer
     // hands again (bufferCapacity > promptsPerIteration) were counted when they were new.
     const fresh = newRows(batch, context).map((b) => batch.rewards[b]!);
     const raw = fresh.length > 0 ? this.normalizer.update(fresh) : new RunningMoments().update(batch.rewards); // statistics of the batch only, for the metrics
     const scores = this.normalizer.apply(batch.rewards);
     const roll = this.rolloutData(batch, scores, beta);
 
-    // spec §2.8 [CHOICE]: the first criticWarmupIterations updates train only the critic.
+    // docs/algorithms.md §2.8 [CHOICE]: the first criticWarmupIterations updates train only the critic.
     const trainPolicy = this.updates >= config.criticWarmupIterations;
     const usePtx = trainPolicy && config.ptxCoef > 0;
     const policyVars = this.policy.trainableVariables();
@@ -625,7 +625,7 @@ class PpoMax implements AlgorithmInstance {
     let criticLr = 0;
 
     for (let epoch = 0; epoch < config.epochs; epoch++) {
-      // A new seeded shuffle of the responses every epoch (spec §4.6), from the checkpointed stream.
+      // A new seeded shuffle of the responses every epoch (docs/algorithms.md §4.6), from the checkpointed stream.
       for (const rows of chunks(this.rng.permutation(B), config.minibatchSize)) {
         const mb = selectRows(batch, rows);
         const width = mb.responseWidth;

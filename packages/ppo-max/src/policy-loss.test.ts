@@ -11,7 +11,7 @@ const close = (actual: ArrayLike<number>, expected: number[], tol = 1e-5) => {
 };
 const value = (t: tf.Tensor) => t.dataSync()[0]!;
 
-// T3: the OpenRLHF test tensors (spec §5.1).
+// T3: the OpenRLHF test tensors (docs/algorithms.md §5.1).
 const T3 = {
   logp: [
     [-0.2, -0.4, -0.1],

@@ -1,5 +1,5 @@
 /**
- * The clipped PPO policy loss with token-mean aggregation (spec §2.7, §4.6; test vectors T3, T10).
+ * The clipped PPO policy loss with token-mean aggregation (docs/algorithms.md §2.7, §4.6; test vectors T3, T10).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkInputObject, checkNumber, checkOptions, checkTensor, maskBool, select } from './validate.js';
@@ -19,7 +19,7 @@ export interface PolicyLossInput {
 
 export interface PolicyLossOptions {
   /**
-   * ε > 0: the ratio is clipped to `[1 − ε, 1 + ε]` (0.2, spec §2.7). `Infinity` turns clipping off (the
+   * ε > 0: the ratio is clipped to `[1 − ε, 1 + ε]` (0.2, docs/algorithms.md §2.7). `Infinity` turns clipping off (the
    * plain importance-sampled loss `−Â·ρ`, MOSS without `use_policy_loss_clip`).
    */
   clipRange: number;
@@ -36,16 +36,16 @@ export type PolicyLossResult = {
   loss: tf.Scalar;
   /** `Σ_t m_t [clipped term > unclipped term] / n` (MOSS `pg_clip`, TRL `clipfrac`). */
   clipFrac: tf.Scalar;
-  /** `Σ_t m_t ((ρ_t − 1) − log ρ_t) / n`: the k3 estimate of KL(π_old ‖ π_θ) (MOSS `approx_kl`, spec §2.10). */
+  /** `Σ_t m_t ((ρ_t − 1) − log ρ_t) / n`: the k3 estimate of KL(π_old ‖ π_θ) (MOSS `approx_kl`, docs/algorithms.md §2.10). */
   approxKl: tf.Scalar;
 };
 
 /**
- * The PPO clipped surrogate (spec §2.7, §4.6), per token
+ * The PPO clipped surrogate (docs/algorithms.md §2.7, §4.6), per token
  *
  *     ρ_t = exp(ℓ_θ(t) − ℓ_old(t)),   loss_t = max(−Â_t ρ_t, −Â_t clip(ρ_t, 1 − ε, 1 + ε))
  *
- * aggregated as a token mean over the batch: `Σ_t m_t loss_t / n` (spec §4.6 `agg`; T3: −0.136414 on the
+ * aggregated as a token mean over the batch: `Σ_t m_t loss_t / n` (docs/algorithms.md §4.6 `agg`; T3: −0.136414 on the
  * OpenRLHF tensors). The gradient w.r.t. `logprobs` is `−Â_t ρ_t / n` where the unclipped term is the max and 0
  * where the clipped term is (T10: a token whose ratio has moved past `1 ± ε` in the direction its advantage
  * favours gets no gradient); at a tie (ratio inside the range) the unclipped branch carries it.

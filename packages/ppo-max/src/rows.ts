@@ -1,6 +1,6 @@
 /**
  * Row selection for minibatches and micro-batches. PPO updates on individual responses (one action sequence
- * each; spec §4.6), so minibatches are drawn by row, not by prompt group, and each selection is re-padded to
+ * each; docs/algorithms.md §4.6), so minibatches are drawn by row, not by prompt group, and each selection is re-padded to
  * its own widths (the longest prompt and response among its rows) so a minibatch of short responses does not
  * pay for the rollout's longest one.
  */

@@ -1,5 +1,5 @@
 /**
- * The learning-rate schedule of MOSS-RLHF's PPO trainer (spec §2.9): linear warm-up with a floor of 0.1, then
+ * The learning-rate schedule of MOSS-RLHF's PPO trainer (docs/algorithms.md §2.9): linear warm-up with a floor of 0.1, then
  * inverse-square-root decay. A pure function of the optimizer step, so a resumed run needs nothing extra.
  */
 
@@ -12,7 +12,7 @@
  *     step ≥ W:    sqrt(W / step)
  *
  * MOSS uses W = 500 by default and 100 in its released scripts; the paper warms up over 10% of the steps
- * (spec §2.9). The caller floors the resulting rate (MOSS: 1e-8).
+ * (docs/algorithms.md §2.9). The caller floors the resulting rate (MOSS: 1e-8).
  *
  * @throws Error for a negative or non-integer step or W.
  */

@@ -1,5 +1,5 @@
 /**
- * Per-token rewards of LLM-PPO (spec §2.4, §4.4, §4.6b; test vectors T7, T8): a token-level KL penalty to the
+ * Per-token rewards of LLM-PPO (docs/algorithms.md §2.4, §4.4, §4.6b; test vectors T7, T8): a token-level KL penalty to the
  * reference at every response token, plus the processed sequence score on the last real token (Convention A).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -20,9 +20,9 @@ export interface TokenRewardsInput {
 }
 
 export interface TokenRewardsOptions {
-  /** β ≥ 0, the KL coefficient (the trainer's, `UpdateContext.klCoef`; PPO-max ≈ 0.05, spec §2.1). */
+  /** β ≥ 0, the KL coefficient (the trainer's, `UpdateContext.klCoef`; PPO-max ≈ 0.05, docs/algorithms.md §2.1). */
   klCoef: number;
-  /** KL estimator (spec §4.3): `'k1'` (default; PPO-max, TRL, OpenRLHF), `'k2'` or `'k3'`. */
+  /** KL estimator (docs/algorithms.md §4.3): `'k1'` (default; PPO-max, TRL, OpenRLHF), `'k2'` or `'k3'`. */
   estimator?: KlEstimator;
 }
 
@@ -35,7 +35,7 @@ export type TokenRewardsResult = {
 
 /**
  * `r_t = −β · k(ℓ_old(t), ℓ_ref(t))` at every valid token, and `r_last += score` where `last` is the last
- * position of the row whose mask is non-zero (Convention A, spec §4.4 [CHOICE]; OpenRLHF's
+ * position of the row whose mask is non-zero (Convention A, docs/algorithms.md §4.4 [CHOICE]; OpenRLHF's
  * `eos_index = T − 1 − argmax(fliplr(mask))`). The last valid position is found from the mask itself, so the
  * score lands on the last real token for any padding layout (right, left, none). A row with no valid token
  * gets no reward at all.
@@ -43,7 +43,7 @@ export type TokenRewardsResult = {
  * Log-probs at masked positions may be anything (NaN included): they are removed with a select.
  *
  * @returns new tensors owned by the caller; the inputs are not disposed. Not meant to be differentiated
- *   (rewards are data, spec §6).
+ *   (rewards are data, docs/algorithms.md §6).
  * @throws Error naming the argument for a wrong type or shape, β < 0, or an unknown estimator.
  */
 export function tokenRewards(input: TokenRewardsInput, options: TokenRewardsOptions): TokenRewardsResult {

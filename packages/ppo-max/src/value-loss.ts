@@ -1,5 +1,5 @@
 /**
- * The clipped value loss with token-mean aggregation (spec §2.7, §4.6; test vector T11).
+ * The clipped value loss with token-mean aggregation (docs/algorithms.md §2.7, §4.6; test vector T11).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkInputObject, checkNumber, checkOptions, checkTensor, maskBool, select } from './validate.js';
@@ -19,7 +19,7 @@ export interface ValueLossInput {
 
 export interface ValueLossOptions {
   /**
-   * ε_v > 0: `V^c = V_old + clip(V − V_old, −ε_v, ε_v)` (0.2 in PPO-max, spec §2.7). `Infinity` turns value
+   * ε_v > 0: `V^c = V_old + clip(V − V_old, −ε_v, ε_v)` (0.2 in PPO-max, docs/algorithms.md §2.7). `Infinity` turns value
    * clipping off (`½(V − R)²`, MOSS without `use_critic_loss_clip`).
    */
   clipRange: number;
@@ -35,7 +35,7 @@ export type ValueLossResult = {
 };
 
 /**
- * The PPO value loss (spec §2.7, §4.6), per token
+ * The PPO value loss (docs/algorithms.md §2.7, §4.6), per token
  *
  *     V^c_t = V_old,t + clip(V_t − V_old,t, −ε_v, ε_v),   loss_t = ½ max((V_t − R_t)², (V^c_t − R_t)²)
  *

@@ -47,7 +47,7 @@ describe.each(TEST_BACKENDS)('whitenAdvantages on %s', (backend) => {
   });
 });
 
-describe('MOSS learning-rate schedule (spec §2.9)', () => {
+describe('MOSS learning-rate schedule (docs/algorithms.md §2.9)', () => {
   it('warms up linearly with a 0.1 floor, then decays as sqrt(W/s); W = 0 is constant', () => {
     expect(mossLrFactor(0, 100)).toBe(0.1);
     expect(mossLrFactor(5, 100)).toBe(0.1);

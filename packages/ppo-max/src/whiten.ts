@@ -1,5 +1,5 @@
 /**
- * Advantage normalisation and clipping of PPO-max (spec §2.6, §4.5; test vector T7).
+ * Advantage normalisation and clipping of PPO-max (docs/algorithms.md §2.6, §4.5; test vector T7).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { maskedWhiten } from '@relign/tensor';
@@ -8,9 +8,9 @@ import { checkInputObject, checkNumber, checkOptions, checkTensor, maskBool, sel
 const FN = 'whitenAdvantages';
 
 export interface WhitenAdvantagesOptions {
-  /** Unbiased variance (TRL) or biased (MOSS / OpenRLHF, the default here: spec §2.6). */
+  /** Unbiased variance (TRL) or biased (MOSS / OpenRLHF, the default here: docs/algorithms.md §2.6). */
   unbiased?: boolean;
-  /** Added to the variance under the square root. Default 1e-6 (MOSS `utils.py : whiten`, spec §2.6). */
+  /** Added to the variance under the square root. Default 1e-6 (MOSS `utils.py : whiten`, docs/algorithms.md §2.6). */
   eps?: number;
   /** `Â ← clip(Â, −c, c)` after whitening when `c > 0` (MOSS `use_advantage_clip`, c = 0.5). Default 0 = off. */
   clip?: number;

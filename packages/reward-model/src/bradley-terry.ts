@@ -1,12 +1,12 @@
 /**
- * The Bradley–Terry pairwise loss of reward-model training (spec §2.2) and the pair metrics reported with
+ * The Bradley–Terry pairwise loss of reward-model training (docs/algorithms.md §2.2) and the pair metrics reported with
  * it (accuracy, mean margin).
  */
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * Per-pair Bradley–Terry loss `−log σ(r_c − r_r − m)`, computed as `softplus(−(r_c − r_r − m))`: exact and
- * finite for any margin size (spec §0), with gradient `−σ(−u)` w.r.t. `r_c`. (`tf.logSigmoid` is avoided:
+ * finite for any margin size (docs/algorithms.md §0), with gradient `−σ(−u)` w.r.t. `r_c`. (`tf.logSigmoid` is avoided:
  * its gradient breaks when its input is computed inside the differentiated function.) MOSS-RLHF writes the
  * loss as `−log(σ(u) + 1e-5)`, which caps it near 11.5; this form has no cap.
  *
@@ -46,7 +46,7 @@ export function bradleyTerryLosses(
   });
 }
 
-/** Mean over pairs of {@link bradleyTerryLosses}: the reward-model loss (spec §2.2 without the LM term). @returns scalar. */
+/** Mean over pairs of {@link bradleyTerryLosses}: the reward-model loss (docs/algorithms.md §2.2 without the LM term). @returns scalar. */
 export function bradleyTerryLoss(
   chosen: tf.Tensor1D,
   rejected: tf.Tensor1D,

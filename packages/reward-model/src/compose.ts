@@ -1,7 +1,7 @@
 /**
  * Compositions of reward functions: a weighted sum (TRL's `reward_weights` over several reward functions)
  * and two shaping terms used with it: a length penalty and the missing-EOS penalty of online DPO
- * (spec §3.4: `missing_eos_penalty` is subtracted from completions that did not end with EOS).
+ * (docs/algorithms.md §3.4: `missing_eos_penalty` is subtracted from completions that did not end with EOS).
  */
 import { resolveInputs, type RewardInputs, type RewardTokenizer } from './inputs.js';
 import { checkScoreOptions, checkScores, type RewardFunction, type ScoreOptions } from './reward-function.js';
@@ -144,7 +144,7 @@ export interface MissingEosPenaltyOptions {
 }
 
 /**
- * `−penalty` for each response that did not end with EOS, 0 otherwise (spec §3.4). Whether a response
+ * `−penalty` for each response that did not end with EOS, 0 otherwise (docs/algorithms.md §3.4). Whether a response
  * ended is read from `options.endedWithEos[i]`, or for token rows from their last id when `eosId` is set.
  * Text alone cannot say it (a decoded response has no EOS), so text without `endedWithEos` is an error.
  */

@@ -10,7 +10,7 @@ function close(actual: ArrayLike<number>, expected: number[], digits = 5): void 
   expected.forEach((e, i) => expect(actual[i]).toBeCloseTo(e, digits));
 }
 
-describe('RewardNormalizer (spec §2.3, vector T15)', () => {
+describe('RewardNormalizer (docs/algorithms.md §2.3, vector T15)', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rm-norm-'));

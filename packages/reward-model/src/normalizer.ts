@@ -1,5 +1,5 @@
 /**
- * Reward processing of PPO-max (spec §2.3): running-moments scaling or normalisation, then clipping, with
+ * Reward processing of PPO-max (docs/algorithms.md §2.3): running-moments scaling or normalisation, then clipping, with
  * statistics that are saved next to the reward model (`reward_stats.json`) and restored on load.
  */
 import { readFile } from 'node:fs/promises';
@@ -15,7 +15,7 @@ import { checkScores, type RewardFunction } from './reward-function.js';
 /** The file that holds a normaliser inside a reward-model directory. */
 export const REWARD_STATS_FILE = 'reward_stats.json';
 
-/** Options of {@link RewardNormalizer} (MOSS-RLHF's flags, spec §2.3 and §2.11). */
+/** Options of {@link RewardNormalizer} (MOSS-RLHF's flags, docs/algorithms.md §2.3 and §2.11). */
 export interface RewardNormalizerOptions {
   /** `r ← r / σ` (`use_reward_scaling`; on in the released PPO-max scripts). Default true. */
   scale?: boolean;
@@ -25,7 +25,7 @@ export interface RewardNormalizerOptions {
   clip?: number;
   /**
    * `'after-scaling'` (default, PPO-max §2.3: scale/normalise, then clip) or `'before-scaling'` (the P3O
-   * authors' pipeline, spec §1.7: clip raw scores, merge the clipped scores into the moments, then scale).
+   * authors' pipeline, docs/algorithms.md §1.7: clip raw scores, merge the clipped scores into the moments, then scale).
    */
   clipOrder?: 'after-scaling' | 'before-scaling';
 }
@@ -71,9 +71,9 @@ function resolveOptions(o: RewardNormalizerOptions, fn: string): ResolvedNormali
  * Running reward statistics and the transform they drive.
  *
  * `process(scores)` first merges the batch into the running moments (the state is updated **before** use,
- * spec §2.3), then applies `clip(scale(r))` (or `scale(clip(r))` with `clipOrder: 'before-scaling'`).
+ * docs/algorithms.md §2.3), then applies `clip(scale(r))` (or `scale(clip(r))` with `clipOrder: 'before-scaling'`).
  * `update` and `apply` are the two halves, for callers who collect statistics on other values: for P3O the
- * translation-invariant choice is to update with pairwise differences `r1 − r2` and only scale (spec §1.7's
+ * translation-invariant choice is to update with pairwise differences `r1 − r2` and only scale (docs/algorithms.md §1.7's
  * caveat: a std of raw scores includes between-prompt variance).
  *
  * σ is the running unbiased std plus float32 eps (TRL); before any data σ is 1, so the transform is the
@@ -133,7 +133,7 @@ export class RewardNormalizer {
     return out;
   }
 
-  /** `update(values)` then `apply(values)`: what a rollout does with each batch of scores (spec §2.3). */
+  /** `update(values)` then `apply(values)`: what a rollout does with each batch of scores (docs/algorithms.md §2.3). */
   process(values: ArrayLike<number>): Float32Array {
     this.update(values);
     return this.apply(values);

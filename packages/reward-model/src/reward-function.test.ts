@@ -179,7 +179,7 @@ describe('prompt records (ScoreOptions.records)', () => {
 });
 
 describe('checkScores', () => {
-  it('keeps the numbers in float64 (exact differences, spec §1.10) and rejects non-numbers', () => {
+  it('keeps the numbers in float64 (exact differences, docs/algorithms.md §1.10) and rejects non-numbers', () => {
     expect(checkScores([0.1, 2], 2, 'x')).toEqual(new Float64Array([0.1, 2]));
     const [a, b] = checkScores([1e5 + 0.3, 1e5 + 0.1], 2, 'x');
     expect(Math.abs(a! - b! - 0.2)).toBeLessThan(1e-9); // float32: 0.1953

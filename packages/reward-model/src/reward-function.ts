@@ -43,7 +43,7 @@ export interface ScoreOptions<R = unknown> {
  * rollout's response already holds its EOS when it has one).
  *
  * Every implementation resolves to `B` finite scores, a `Float64Array` (the built-in functions: the numbers
- * as computed, so a difference of two scores is exact, spec §1.10) or a `Float32Array`; a NaN or infinite
+ * as computed, so a difference of two scores is exact, docs/algorithms.md §1.10) or a `Float32Array`; a NaN or infinite
  * score is an error naming the function and the row (never silently passed on to training).
  */
 // `R` defaults to `any` so that a plain `RewardFunction` (weightedSum terms, the Trainer's internals) takes a

@@ -133,7 +133,7 @@ describe.each(TEST_BACKENDS)('RewardModel on %s', (backend) => {
     const back = await RewardModel.fromPretrained(out, { normalizer: { scale: false } });
     expect(back.normalizer.options.scale).toBe(false);
     expect(back.normalizer.moments.count).toBeLessThan(1e-20);
-    expect(back.head.bias).toBeUndefined(); // bias-free by default (spec §2.2)
+    expect(back.head.bias).toBeUndefined(); // bias-free by default (docs/algorithms.md §2.2)
     back.dispose();
     // A plain LM folder has no head.
     const lmDir = join(dir, 'lm-only');

@@ -1,13 +1,13 @@
 /**
  * A learned reward model: a GPT-2-architecture backbone from `@relign/lm` and a scalar head on its final
- * hidden states; the score of a sequence is the head's value at its last real token (spec §2.2, §1.7).
+ * hidden states; the score of a sequence is the head's value at its last real token (docs/algorithms.md §2.2, §1.7).
  *
  * Folder layout (the LM's, plus the head and the normalisation statistics):
  * ```
  * config.json          the backbone's config (CausalLM.save)
  * model.safetensors    the backbone's tensors (HF GPT-2 names) and the head: score.weight [1, D]
  *                      (and score.bias [1] for a head with bias), as HF's GPT2ForSequenceClassification
- * reward_stats.json    the RewardNormalizer: options and running moments (spec §2.3)
+ * reward_stats.json    the RewardNormalizer: options and running moments (docs/algorithms.md §2.3)
  * ```
  * `CausalLM.fromPretrained(dir, { strict: false })` loads the backbone alone from the same folder. Tokenizer
  * files are not written here; save the tokenizer into the same folder if you want one folder for all.
@@ -49,7 +49,7 @@ export interface RewardModelOptions {
 export interface CreateRewardModelOptions extends RewardModelOptions {
   /** Seed of the backbone init (create) and of the head init (both). Default 0. */
   seed?: number | string;
-  /** Head with a bias. Default false: PPO-max's bias-free linear head (spec §2.2). */
+  /** Head with a bias. Default false: PPO-max's bias-free linear head (docs/algorithms.md §2.2). */
   bias?: boolean;
   /** Std of the head's normal init. Default `1/sqrt(3 D)` (ScalarHead's). */
   headStd?: number;
@@ -71,7 +71,7 @@ export class RewardModel implements RewardFunction {
   readonly inputKind = 'tokens' as const;
   readonly backbone: CausalLM;
   readonly head: ScalarHead;
-  /** Running reward statistics, saved with the model (spec §2.3). `score` returns raw scores; see `normalizedReward`. */
+  /** Running reward statistics, saved with the model (docs/algorithms.md §2.3). `score` returns raw scores; see `normalizedReward`. */
   normalizer: RewardNormalizer;
   tokenizer: RewardTokenizer | undefined;
   readonly truncation: 'error' | 'left';
@@ -238,7 +238,7 @@ export class RewardModel implements RewardFunction {
   /**
    * {@link RewardFunction} interface: raw scores of `prompt ++ response`. Token rows are concatenated as
    * given. Text rows are encoded with the model's tokenizer and get an EOS appended unless
-   * `options.endedWithEos[i]` is false (training sequences end with EOS, spec §1.7).
+   * `options.endedWithEos[i]` is false (training sequences end with EOS, docs/algorithms.md §1.7).
    */
   async score(prompts: RewardInputs, responses: RewardInputs, options?: ScoreOptions): Promise<Float64Array> {
     this.#assertLive('score');

@@ -60,7 +60,7 @@ describe.each(TEST_BACKENDS)('rewardModelLoss on %s', (backend) => {
     rm.dispose();
   });
 
-  it('adds lmCoef times the LM cross-entropy on the chosen responses (spec §2.2)', () => {
+  it('adds lmCoef times the LM cross-entropy on the chosen responses (docs/algorithms.md §2.2)', () => {
     const rm = RewardModel.create(TINY_RM_CONFIG, { seed: 9 });
     const batch = pairBatch(PAIRS);
     const out = rewardModelLoss(rm, batch, { lmCoef: 0.5 });

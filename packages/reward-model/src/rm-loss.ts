@@ -1,5 +1,5 @@
 /**
- * The reward-model training loss of spec §2.2:
+ * The reward-model training loss of docs/algorithms.md §2.2:
  *
  *     L_RM = mean_pairs[ −log σ(r(x, y_w) − r(x, y_l) − m) ]  +  λ_lm · CE_LM(y_w | x)
  *
@@ -80,7 +80,7 @@ export function disposePairBatch(batch: PairBatch): void {
 
 /** Options of {@link rewardModelLoss}. */
 export interface RewardModelLossOptions {
-  /** λ_lm of spec §2.2 (MOSS `reward_lm_loss_factor`). Default 0 (then the LM head is not even run). */
+  /** λ_lm of docs/algorithms.md §2.2 (MOSS `reward_lm_loss_factor`). Default 0 (then the LM head is not even run). */
   lmCoef?: number;
 }
 
@@ -98,7 +98,7 @@ export interface RewardModelLossResult {
 }
 
 /**
- * The spec §2.2 loss of one batch. Differentiable w.r.t. the reward model's variables; run it inside
+ * The docs/algorithms.md §2.2 loss of one batch. Differentiable w.r.t. the reward model's variables; run it inside
  * `tf.variableGrads` (keeping the extra outputs with `tf.keep`) to train.
  */
 export function rewardModelLoss(

@@ -1,6 +1,6 @@
 /**
  * Preference pairs -> token ids: each side is `prompt ++ response ++ [eos]`, the sequence whose last token
- * (the EOS) the reward model scores (spec §1.7 step 2, §2.2).
+ * (the EOS) the reward model scores (docs/algorithms.md §1.7 step 2, §2.2).
  */
 import {
   tokenizePromptCompletion,

@@ -1,5 +1,5 @@
 /**
- * Reward-model training (spec §2.2): Bradley–Terry loss on preference pairs (optional margin, optional LM
+ * Reward-model training (docs/algorithms.md §2.2): Bradley–Terry loss on preference pairs (optional margin, optional LM
  * term on the chosen response), AdamW with warm-up + cosine decay and global-norm clipping, held-out
  * accuracy and mean margin, seeded data order, resumable checkpoints.
  */
@@ -71,7 +71,7 @@ export interface RewardTrainOptions {
   maxSteps?: number;
   /** Passes over the training pairs. */
   epochs?: number;
-  /** λ_lm of spec §2.2: weight of the LM loss on the chosen response. Default 0. */
+  /** λ_lm of docs/algorithms.md §2.2: weight of the LM loss on the chosen response. Default 0. */
   lmCoef?: number;
   /** Loss margin for pairs without their own `margin`. Default 0. */
   margin?: number;
@@ -162,7 +162,7 @@ function mean(xs: readonly number[]): number {
  * Trains `rm` in place on tokenized pairs and evaluates on `evalSet`.
  *
  * Per step: the next `batchSize` pairs of the epoch's seeded permutation go through one forward pass
- * (chosen and rejected rows stacked), the loss is spec §2.2's, and AdamW applies the gradients at
+ * (chosen and rejected rows stacked), the loss is docs/algorithms.md §2.2's, and AdamW applies the gradients at
  * `warmupCosine(step)` with global-norm clipping; a non-finite loss or gradient, or an update beyond the
  * guard of `AdamW.guardedStep`, skips the update. Same seed and backend -> same run, and a resumed run
  * continues exactly where its checkpoint stopped.

@@ -1,10 +1,10 @@
 /**
  * The rollout batch: sampled responses with their exact log-probs, in host typed arrays.
  *
- * Layout (spec §4.1): prompts are left-padded to a common width Tp, responses right-padded to Tr, and
- * every row carries explicit lengths instead of relying on a pad id (PAD may equal EOS, spec §4.1
+ * Layout (docs/algorithms.md §4.1): prompts are left-padded to a common width Tp, responses right-padded to Tr, and
+ * every row carries explicit lengths instead of relying on a pad id (PAD may equal EOS, docs/algorithms.md §4.1
  * [CHOICE]). Response position t of row b is valid iff `t < responseLengths[b]`; the stop token, when
- * present, is the last valid token (spec §0: the response mask includes EOS).
+ * present, is the last valid token (docs/algorithms.md §0: the response mask includes EOS).
  *
  * Host arrays (not tensors) because batches live in the replay buffer between passes and are re-padded
  * into minibatches; tensors are made per pass (see `computeLogprobs`, `responseMask`).
@@ -37,7 +37,7 @@ export interface RolloutBatch {
    * Per token, float32 `[B, Tr]`: log-prob of each sampled token under the distribution it was drawn
    * from (temperature, top-k, top-p applied, renormalised; 0 for greedy). 0 at padding. For RL the trainer
    * replaces truncated (top-k/top-p) ones with full-vocabulary log-probs (`collectRollout` of @relign/core),
-   * the distribution the loss and the reference use (spec §4.2).
+   * the distribution the loss and the reference use (docs/algorithms.md §4.2).
    */
   logprobs: Float32Array;
   /** Per sequence, uint8 `[B]`: 1 if the response ends with a stop token (`options.stopTokenIds`). */
@@ -191,7 +191,7 @@ export function responseMaskArray(batch: RolloutBatch): Float32Array {
 
 /**
  * The response mask as a float32 tensor `[B, Tr]` (per token): 1 for real response tokens including the
- * stop token, 0 for padding (spec §0 `m_t`). The caller disposes it.
+ * stop token, 0 for padding (docs/algorithms.md §0 `m_t`). The caller disposes it.
  */
 export function responseMask(batch: RolloutBatch): tf.Tensor2D {
   return tf.tensor2d(responseMaskArray(batch), [batch.batchSize, batch.responseWidth], 'float32');

@@ -184,7 +184,7 @@ export async function writeBufferDir(dir: string, state: BufferState): Promise<v
         ),
       ),
     ],
-    // Rewards stay exact through a save (P3O's r1 − r2, spec §1.10); `reward` above is their float32 rounding.
+    // Rewards stay exact through a save (P3O's r1 − r2, docs/algorithms.md §1.10); `reward` above is their float32 rounding.
     [
       'reward_f64',
       i32(

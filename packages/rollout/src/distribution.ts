@@ -1,6 +1,6 @@
 /**
  * The token distribution a sampler draws from, on the host, from one row of logits: temperature, then
- * top-k, then top-p, then renormalisation (HF's warper order; spec §4.2 for the temperature).
+ * top-k, then top-p, then renormalisation (HF's warper order; docs/algorithms.md §4.2 for the temperature).
  *
  * The support is defined through the tokens sorted by logit, descending, ties broken by lower id first:
  * - top-k keeps the first k of that order (k = 0 or k >= V: all);

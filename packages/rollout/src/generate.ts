@@ -1,5 +1,5 @@
 /**
- * Batched sampling with the KV cache and exact per-token log-probs (spec §4.1, §4.2).
+ * Batched sampling with the KV cache and exact per-token log-probs (docs/algorithms.md §4.1, §4.2).
  *
  * One prefill over the left-padded prompts, then one decode step per new token. Each step downloads the
  * last-position logits `[B, V]` once and draws every row's token on the host with the seeded RNG

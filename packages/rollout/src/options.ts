@@ -1,7 +1,7 @@
 /**
  * Sampling options of {@link generate} and their validation.
  *
- * The distribution a token is drawn from (spec §4.2, HF's warper order): `softmax(logits / temperature)`,
+ * The distribution a token is drawn from (docs/algorithms.md §4.2, HF's warper order): `softmax(logits / temperature)`,
  * then top-k, then top-p (nucleus) on the renormalised top-k distribution, then renormalised again.
  */
 
@@ -12,7 +12,7 @@ export interface GenerateOptions {
   /**
    * Softmax temperature τ >= 0. Default 1. τ = 0 is greedy decoding (argmax, lowest id on ties) whose
    * recorded log-probs are 0 (the sampled distribution is a point mass): fine for evaluation, useless for
-   * RL ratios (use τ > 0 there, spec §4.2).
+   * RL ratios (use τ > 0 there, docs/algorithms.md §4.2).
    */
   temperature?: number;
   /** Keep only the k most likely tokens (ties: lower id first). 0 (default) or >= V: off. */
@@ -24,7 +24,7 @@ export interface GenerateOptions {
   topP?: number;
   /**
    * Ids that end a response (EOS and any other stop token). The stop token is part of the response and
-   * counted in its length (spec §0: the response mask includes EOS); later positions are padding. May be
+   * counted in its length (docs/algorithms.md §0: the response mask includes EOS); later positions are padding. May be
    * empty (every response then runs to `maxNewTokens`).
    */
   stopTokenIds: readonly number[];

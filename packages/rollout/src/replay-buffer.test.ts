@@ -272,7 +272,7 @@ describe('ReplayBuffer', () => {
     });
 
     it('keeps rewards in float64 through add, minibatches and save/load; reads files without reward_f64', async () => {
-      // Non-integer rewards shifted by a large δ: float32 would make the pair difference 0.1953 (spec §1.10).
+      // Non-integer rewards shifted by a large δ: float32 would make the pair difference 0.1953 (docs/algorithms.md §1.10).
       const buf = new ReplayBuffer({ capacity: 4, responsesPerPrompt: 2 });
       const { batch } = makeBatch(2, 2, 3);
       const rewards = [1e5 + 0.3, 1e5 + 0.1, -1e5 + 0.3, -1e5 + 0.1];

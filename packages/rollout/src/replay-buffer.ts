@@ -1,7 +1,7 @@
 /**
  * Replay buffer of scored rollouts, stored by group: a prompt and its `responsesPerPrompt` responses
  * are added, evicted and drawn together, never split (pairwise optimizers such as P3O need both responses
- * of a prompt in the same minibatch, spec §1.8, §1.8b).
+ * of a prompt in the same minibatch, docs/algorithms.md §1.8, §1.8b).
  *
  * - Capacity counts groups; adding beyond it evicts the oldest groups (insertion order).
  * - `minibatches(n, rng)` visits every group once in a seeded random order, n groups per minibatch,
@@ -19,7 +19,7 @@ import { readBufferDir, writeBufferDir } from './buffer-file.js';
 export interface RolloutScores {
   /**
    * Per sequence `[B]`: the (processed) reward of each response. Must be finite. Kept in float64, so a
-   * difference of two rewards is that of the numbers given (P3O's invariance to r + δ(x), spec §1.10).
+   * difference of two rewards is that of the numbers given (P3O's invariance to r + δ(x), docs/algorithms.md §1.10).
    */
   rewards: ArrayLike<number>;
   /** Per token `[B, Tr]` (layout of `batch.logprobs`): reference log-probs. Finite at valid positions. */

@@ -1,8 +1,8 @@
 /**
  * Scoring passes over a rollout batch: per-token log-probs of the responses under a model (the current
- * policy, or the frozen reference) and per-token values of a value head (spec §0, §4.2, §4.6b).
+ * policy, or the frozen reference) and per-token values of a value head (docs/algorithms.md §0, §4.2, §4.6b).
  *
- * Alignment (spec §0): response token t of a row is predicted by the position just before it, i.e. the
+ * Alignment (docs/algorithms.md §0): response token t of a row is predicted by the position just before it, i.e. the
  * last prompt token for t = 0 and response token t − 1 after that. Both passes run the model once on
  * `[prompt (left-padded), response[:, :Tr−1]]` with the padding masked, and read positions
  * `Tp − 1 .. Tp + Tr − 2`, so log-probs and values share one `[B, Tr]` layout with the batch's
@@ -19,10 +19,10 @@ import { checkDistribution } from './options.js';
 export type Truncation = 'none' | 'as-sampled';
 
 export interface LogprobOptions {
-  /** τ, default the batch's sampling temperature (spec §4.2: use the sampling τ for every model). */
+  /** τ, default the batch's sampling temperature (docs/algorithms.md §4.2: use the sampling τ for every model). */
   temperature?: number;
   /**
-   * `'none'` (default): `log softmax(z/τ)[y]` over the whole vocabulary — what RL trains with (spec §7:
+   * `'none'` (default): `log softmax(z/τ)[y]` over the whole vocabulary — what RL trains with (docs/algorithms.md §7:
    * all log-probs at the sampling temperature with top-k/top-p off); needs τ > 0.
    * `'as-sampled'`: the batch's top-k/top-p truncation is re-applied to each row and the distribution
    * renormalised, so on a fresh batch the result equals the sampling log-probs (importance ratio 1). The
@@ -138,7 +138,7 @@ export function computeLogprobs(
 /**
  * Per-token values of a value head over the batch's responses: index t is the value of the state that
  * predicts response token t (prompt + response[:t]), the position whose log-prob is index t of
- * {@link computeLogprobs} (spec §4.6b: `V_old` at the same positions as `ℓ_old`).
+ * {@link computeLogprobs} (docs/algorithms.md §4.6b: `V_old` at the same positions as `ℓ_old`).
  *
  * @param model the trunk the head reads (`CausalLM`, e.g. the policy or a critic's own trunk).
  * @param head a `ScalarHead` with `hiddenSize = n_embd`.

@@ -26,7 +26,7 @@ export function testModel(seed = 3): CausalLM {
 /**
  * For row b of a batch: the model run on the UNPADDED sequence `prompt + response[:len−1]` (no mask, no
  * cache), returning, for each valid response position t, the logits row `[V]` and hidden row `[D]` at
- * position `Lp − 1 + t` (spec §0 alignment). An independent reference for generate/computeLogprobs.
+ * position `Lp − 1 + t` (docs/algorithms.md §0 alignment). An independent reference for generate/computeLogprobs.
  */
 export function rowReference(
   model: CausalLM,

@@ -153,7 +153,7 @@ export const CONFIG_SCHEMA = configSchema({
     kl: enumField({
       default: 'fixed',
       values: ['fixed', 'adaptive'],
-      description: 'KL controller (spec §4.7)',
+      description: 'KL controller (docs/algorithms.md §4.7)',
     }),
     klCoef: numberField({
       default: 0.05,
@@ -162,7 +162,7 @@ export const CONFIG_SCHEMA = configSchema({
     }),
     klTarget: pos(6, 'target sequence KL of the adaptive controller'),
     maxNewTokens: int(24, 1, 'tokens per RL response'),
-    temperature: pos(1, 'RL sampling temperature (top-k/top-p stay off, spec §4.2)'),
+    temperature: pos(1, 'RL sampling temperature (top-k/top-p stay off, docs/algorithms.md §4.2)'),
     evalEvery: int(10, 1, 'save a policy snapshot every N iterations for the frontier (evaluated by `eval`)'),
     checkpointEvery: int(15, 1, 'trainer checkpoint interval (iterations; also on Ctrl-C and at the end)'),
   }),

@@ -51,7 +51,7 @@ export interface EvaluatePolicyOptions {
   prompts: EvalPrompts;
   /**
    * Sampling settings: `maxNewTokens`, `stopTokenIds`, `temperature` τ > 0 (default 1). Top-k and top-p
-   * must be off: KL is measured on samples from π_θ at τ (spec §4.2, §1.11).
+   * must be off: KL is measured on samples from π_θ at τ (docs/algorithms.md §4.2, §1.11).
    */
   generation: GenerationOptions;
   /** Seed of the sampling streams. Use the same seed for every policy (same prompts, comparable samples). */
@@ -122,13 +122,13 @@ function validate(o: EvaluatePolicyOptions): { batchSize: number; n: number } {
   const tau = g.temperature ?? 1;
   if (!(typeof tau === 'number' && tau > 0 && Number.isFinite(tau))) {
     throw new Error(
-      `${FN}: generation.temperature must be > 0 (got ${String(tau)}): KL to SFT needs full log-probs at τ (spec §4.2).`,
+      `${FN}: generation.temperature must be > 0 (got ${String(tau)}): KL to SFT needs full log-probs at τ (docs/algorithms.md §4.2).`,
     );
   }
   if ((g.topK ?? 0) !== 0 || (g.topP ?? 1) !== 1) {
     throw new Error(
       `${FN}: generation.topK/topP must be off (0 / 1), got ${String(g.topK)} / ${String(g.topP)}: the KL to SFT ` +
-        'is measured on samples from π_θ itself (spec §1.11), which truncated sampling is not.',
+        'is measured on samples from π_θ itself (docs/algorithms.md §1.11), which truncated sampling is not.',
     );
   }
   const batchSize = o.batchSize ?? 32;
@@ -182,7 +182,7 @@ async function sampleAndScore(
  * Evaluates a policy: one sampled response per prompt (seeded, temperature τ, no top-k/top-p), scored by
  * the proxy reward, the gold labeler and the judge; KL to SFT as the mean over samples of the k1 sequence
  * sum `Σ_t log π_θ(y_t) − log π_SFT(y_t)` with both log-probs recomputed at τ on the policy's own samples
- * (spec §1.11 [CHOICE]: unbiased for KL(π_θ‖π_SFT)); response length, EOS rate, distinct-1/2 and
+ * (docs/algorithms.md §1.11 [CHOICE]: unbiased for KL(π_θ‖π_SFT)); response length, EOS rate, distinct-1/2 and
  * repetition over {@link textTokens} of the responses; win rates against SFT by proxy and by judge (ties ½).
  *
  * Deterministic: the same models, prompts, options and seed give the same result on a backend.
@@ -209,7 +209,7 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<Evaluati
       promptTexts: o.prompts.texts.slice(start, end),
       tokenizer: o.tokenizer,
     });
-    // k1 sequence sums (spec §1.11). For SFT itself every term is exactly 0: skip both passes.
+    // k1 sequence sums (docs/algorithms.md §1.11). For SFT itself every term is exactly 0: skip both passes.
     let kl: Float64Array;
     if (isSft) {
       kl = new Float64Array(batch.batchSize);

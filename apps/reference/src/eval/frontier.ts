@@ -1,5 +1,5 @@
 /**
- * The KL–reward frontier (spec §1.11, the P3O paper's main plot): one point per evaluated checkpoint,
+ * The KL–reward frontier (docs/algorithms.md §1.11, the P3O paper's main plot): one point per evaluated checkpoint,
  * x = KL to SFT per sequence, y = mean reward (proxy; here also gold and judge), one series per optimizer.
  */
 import { mkdir } from 'node:fs/promises';

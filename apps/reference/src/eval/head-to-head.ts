@@ -1,5 +1,5 @@
 /**
- * Head-to-head win rates between evaluated models (spec §1.11 [CHOICE]: one sample per prompt per model,
+ * Head-to-head win rates between evaluated models (docs/algorithms.md §1.11 [CHOICE]: one sample per prompt per model,
  * same prompts, ties ½), by the proxy reward and by the judge.
  */
 import { writeFileAtomic } from '@relign/tensor';

@@ -4,7 +4,7 @@
  */
 import type { MeanStd } from './stats.js';
 
-/** Win rates of one model against another on the same prompts, ties ½ (spec §1.11). */
+/** Win rates of one model against another on the same prompts, ties ½ (docs/algorithms.md §1.11). */
 export interface WinRate {
   /** By the proxy reward model's score. */
   proxy: number;
@@ -32,9 +32,9 @@ export interface EvalResult {
   judge: MeanStd;
   /** Proxy reward model (what RL optimised). */
   proxy: MeanStd;
-  /** Sequence-level k1 KL to the SFT model on the policy's own samples (spec §1.11). */
+  /** Sequence-level k1 KL to the SFT model on the policy's own samples (docs/algorithms.md §1.11). */
   klToSft: MeanStd;
-  /** Mean response length in tokens, the stop token included (spec §0). */
+  /** Mean response length in tokens, the stop token included (docs/algorithms.md §0). */
   length: { mean: number };
   /** Fraction of responses that ended with a stop token (the rest hit `maxNewTokens`). */
   eosRate: number;

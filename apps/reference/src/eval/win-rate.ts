@@ -1,5 +1,5 @@
 /**
- * Win rates between two models answering the same prompts (spec §1.11 [CHOICE]: one sample per prompt per
+ * Win rates between two models answering the same prompts (docs/algorithms.md §1.11 [CHOICE]: one sample per prompt per
  * model, ties count ½).
  */
 

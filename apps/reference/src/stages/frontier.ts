@@ -1,5 +1,5 @@
 /**
- * `relign frontier`: the KL–reward frontier (spec §1.11, the P3O paper's main plot). With
+ * `relign frontier`: the KL–reward frontier (docs/algorithms.md §1.11, the P3O paper's main plot). With
  * `frontier.klCoefs` and/or `frontier.seeds` it first trains and evaluates an extra run per optimizer,
  * coefficient and seed (`train/<algo>-kl<β>-s<seed>/`; the main run's own coefficient and seed are not
  * repeated); then it collects one point per evaluated checkpoint from `eval/*.json` into

@@ -70,7 +70,7 @@ export async function trainStage(ctx: StageContext, spec: TrainRunSpec): Promise
   try {
     const plugin = await pluginFor(spec.algo, rewardModel);
     const pluginConfig: Record<string, unknown> = { ...(cfg.algos[spec.algo] ?? {}) };
-    // DPO's β is its KL coefficient (spec §3.1): a KL sweep moves it.
+    // DPO's β is its KL coefficient (docs/algorithms.md §3.1): a KL sweep moves it.
     if (spec.algo === 'dpo' && (spec.klCoef !== undefined || pluginConfig.beta === undefined)) {
       pluginConfig.beta = klCoef;
     }

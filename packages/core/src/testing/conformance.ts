@@ -52,9 +52,9 @@ export interface ConformanceOptions<C = Record<string, unknown>> {
   prompts?: readonly PromptTokens[];
   /** Reward function (default: the number of response tokens with an id in [1, 8)). */
   reward?: RewardFunction;
-  /** Sampling (default: 6 new tokens, τ = 1, stop token 0). Keep top-k/top-p off (spec §4.2). */
+  /** Sampling (default: 6 new tokens, τ = 1, stop token 0). Keep top-k/top-p off (docs/algorithms.md §4.2). */
   generation?: Partial<GenerationOptions>;
-  /** KL coefficient β passed to `update` (default 0.05, the P3O value of spec §1.9). */
+  /** KL coefficient β passed to `update` (default 0.05, the P3O value of docs/algorithms.md §1.9). */
   klCoef?: number;
   /** Updates in the determinism check (each on a fresh rollout; default 3). */
   updates?: number;
@@ -452,7 +452,7 @@ export function conformanceChecks<C>(
       run: () =>
         withFixture(async (f) => {
           const before = snapshot(f.policy);
-          // Truncated sampling too: the Trainer's rollouts carry full-vocabulary log-probs (spec §4.2).
+          // Truncated sampling too: the Trainer's rollouts carry full-vocabulary log-probs (docs/algorithms.md §4.2).
           for (const [label, generation] of [
             ['', {}],
             [' sampled with topK 3', { topK: 3 }],
@@ -471,7 +471,7 @@ export function conformanceChecks<C>(
                 throw new Error(
                   `${name}: '${key}' = ${v} on a fresh rollout${label}; importance ratios must be 1 (±${o.ratioTolerance}) ` +
                     'before the first update. Compute log-probs at the sampling temperature without top-k/top-p ' +
-                    '(spec §4.2) and compare against batch.logprobs.',
+                    '(docs/algorithms.md §4.2) and compare against batch.logprobs.',
                 );
               }
             }

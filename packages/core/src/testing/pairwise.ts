@@ -1,7 +1,7 @@
 /**
  * Test helpers for pairwise optimizer plugins (P3O-V1, P3O-V2, online DPO, third parties): a fresh scored
  * rollout of two responses per prompt, parameter snapshots and their differences, the end-to-end
- * reward-translation run of spec §1.10, and a short learning run on the count-a-token task. They take the
+ * reward-translation run of docs/algorithms.md §1.10, and a short learning run on the count-a-token task. They take the
  * plugin as an argument, so each plugin's own tests state only what they assert.
  */
 import { CausalLM, type GPT2ConfigInput } from '@relign/lm';
@@ -110,7 +110,7 @@ export interface RewardTranslationOptions {
 
 /**
  * One short Trainer run (4 iterations, lr 1e-2 so parameters move far) of `plugin` on the count-3 reward,
- * with δ(prompt) added when `shifted` (spec §1.10; see {@link RewardTranslationOptions}). The runs share every
+ * with δ(prompt) added when `shifted` (docs/algorithms.md §1.10; see {@link RewardTranslationOptions}). The runs share every
  * seed, so a plugin invariant to reward translation ends with the same parameters either way.
  */
 export async function rewardTranslationRun(

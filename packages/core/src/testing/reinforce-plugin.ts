@@ -4,8 +4,8 @@
  * plugin the Trainer's own tests drive, and a reference for what the conformance suite expects. It is not
  * one of the paper algorithms (use `@relign/p3o-v2`, `@relign/ppo-max`, `@relign/dpo` for those).
  *
- * Per response i of a group (spec §0 notation, sums over the valid response tokens):
- *   s_i = r_i − β·(S_old,i − S_ref,i)                 (sequence KL penalty with the k1 estimator, spec §1.2)
+ * Per response i of a group (docs/algorithms.md §0 notation, sums over the valid response tokens):
+ *   s_i = r_i − β·(S_old,i − S_ref,i)                 (sequence KL penalty with the k1 estimator, docs/algorithms.md §1.2)
  *   A_i = s_i − mean_{j≠i} s_j                        (leave-one-out baseline; G = 1: the batch mean)
  *   ρ_i = exp(S_θ,i − S_old,i)
  *   loss = mean_i max(−A_i ρ_i, −A_i clip(ρ_i, 1−ε, 1+ε))
@@ -45,7 +45,7 @@ export const reinforceConfigSchema = configSchema({
     max: 1,
     exclusiveMin: true,
     exclusiveMax: true,
-    description: 'ratio clip ε (spec §4.6)',
+    description: 'ratio clip ε (docs/algorithms.md §4.6)',
   }),
   maxGradNorm: numberField({
     default: 1,

@@ -1,6 +1,6 @@
 /**
  * A short Trainer run of a plugin on the conformance suite's tiny model, prompts and reward, for tests of what
- * the Trainer hands plugins: log-probs under truncated sampling (top-k/top-p, spec §4.2) and which rows are new
+ * the Trainer hands plugins: log-probs under truncated sampling (top-k/top-p, docs/algorithms.md §4.2) and which rows are new
  * when the replay buffer holds more than one iteration (`bufferCapacity > promptsPerIteration`).
  */
 import { CausalLM } from '@relign/lm';

@@ -1,5 +1,5 @@
 /**
- * Held-out evaluation of a DPO policy: the loss and the implicit-reward statistics of spec §3.1 on
+ * Held-out evaluation of a DPO policy: the loss and the implicit-reward statistics of docs/algorithms.md §3.1 on
  * preference pairs, against cached reference sums.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -13,7 +13,7 @@ import { responseLengths, sequenceLogprobSums } from './sequence-logprobs.js';
 export interface DpoEvalResult {
   /** Mean DPO-family loss. */
   loss: number;
-  /** Implicit-reward accuracy `mean[r̂_w > r̂_l]` (spec §3.1). */
+  /** Implicit-reward accuracy `mean[r̂_w > r̂_l]` (docs/algorithms.md §3.1). */
   accuracy: number;
   /** Mean `r̂_w − r̂_l`. */
   margin: number;

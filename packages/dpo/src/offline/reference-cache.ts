@@ -1,6 +1,6 @@
 /**
  * The reference log-prob cache of offline DPO. The reference is frozen, so `S_ref(y_w)` and `S_ref(y_l)` of
- * every pair (spec §3.1) are computed once — one forward pass over the data set instead of one per step and
+ * every pair (docs/algorithms.md §3.1) are computed once — one forward pass over the data set instead of one per step and
  * epoch, and 8 bytes per pair instead of a second model in the training step — and reused by every epoch and
  * run on the same data.
  *

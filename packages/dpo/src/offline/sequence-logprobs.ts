@@ -1,5 +1,5 @@
 /**
- * Per-sequence sums of response-token log-probs, `S(y|x) = Σ_t m_t ℓ(t)` (spec §0, §3.1), for tokenized
+ * Per-sequence sums of response-token log-probs, `S(y|x) = Σ_t m_t ℓ(t)` (docs/algorithms.md §0, §3.1), for tokenized
  * prompt/response examples: the quantity every DPO-family loss is built from.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -15,7 +15,7 @@ import { logprobsFromLogits, maskedSum } from '@relign/tensor';
 
 /**
  * `[B]` sums of the log-probs of each row's target tokens (the response and its EOS: the collated loss mask,
- * spec §0's causal shift, τ = 1 as in spec §3.1). Differentiable w.r.t. `model`: call it inside
+ * docs/algorithms.md §0's causal shift, τ = 1 as in docs/algorithms.md §3.1). Differentiable w.r.t. `model`: call it inside
  * `tf.variableGrads` for the policy. The caller disposes the result.
  */
 export function responseLogprobSums(model: CausalLM, batch: BatchTensors): tf.Tensor1D {

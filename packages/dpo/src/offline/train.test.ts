@@ -68,7 +68,7 @@ describe.each(TEST_BACKENDS)('trainDpo on %s', (backend) => {
     expect(result.steps).toBe(24);
     expect(result.skippedSteps).toBe(0);
     expect(result.reference.source).toBe('computed');
-    // Spec §3.1 at θ = ref: h = 0 → −log σ(0) = ln 2 (S_θ and S_ref come from different batch layouts, so ~1e-6).
+    // docs/algorithms.md §3.1 at θ = ref: h = 0 → −log σ(0) = ln 2 (S_θ and S_ref come from different batch layouts, so ~1e-6).
     expect(log[0]!['train/loss']).toBeCloseTo(LN2, 5);
     expect(log[0]!['rewards/accuracy']).toBe(0);
     expect(log[0]!['train/lr']).toBeCloseTo(1e-2 / 4, 10); // warm-up step 1 of 4
@@ -145,7 +145,7 @@ describe.each(TEST_BACKENDS)('trainDpo on %s', (backend) => {
         onMetrics: (m) => log.push(m),
       });
       expect(r.steps).toBe(5);
-      // θ = ref at step 1: cDPO and rDPO are ln 2 at h = 0 (spec §3.2); IPO is (0 − 1/(2β))² = 1.
+      // θ = ref at step 1: cDPO and rDPO are ln 2 at h = 0 (docs/algorithms.md §3.2); IPO is (0 − 1/(2β))² = 1.
       expect(log[0]!['train/loss']).toBeCloseTo(loss.lossType === 'ipo' ? 1 : LN2, 4);
       expect(log.at(-1)!['train/loss']).toBeLessThan(log[0]!['train/loss']!);
       expect(log.at(-1)!['rewards/accuracy']).toBe(1);

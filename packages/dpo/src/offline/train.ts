@@ -1,5 +1,5 @@
 /**
- * Offline DPO (spec §3): trains a policy on a fixed preference data set against a frozen reference. The
+ * Offline DPO (docs/algorithms.md §3): trains a policy on a fixed preference data set against a frozen reference. The
  * reference sums `S_ref` are computed once and cached (see `reference-cache.ts`); each step is one policy
  * forward + backward over the chosen and rejected sequences of a minibatch, the DPO-family loss, and AdamW.
  */
@@ -16,7 +16,7 @@ import { examplesToTensors, responseLengths, responseLogprobSums } from './seque
 /** Named numbers (`train/loss`, `rewards/accuracy`, ...). */
 export type OfflineDpoMetrics = Record<string, number>;
 
-/** Options of {@link trainDpo}. Defaults follow the DPO paper and its code (spec §3.1) where they exist. */
+/** Options of {@link trainDpo}. Defaults follow the DPO paper and its code (docs/algorithms.md §3.1) where they exist. */
 export interface OfflineDpoOptions {
   /** The policy, trained in place (its trainable variables). Usually starts as a copy of the reference. */
   policy: CausalLM;
@@ -30,17 +30,17 @@ export interface OfflineDpoOptions {
   padId: number;
   /** The loss: `{ beta, lossType, labelSmoothing, ipoNormalization }` (defaults 0.1, 'sigmoid', 0, 'mean'). */
   loss?: DpoLossOptions;
-  /** Pairs per optimizer step. Default 64 (spec §3.1). */
+  /** Pairs per optimizer step. Default 64 (docs/algorithms.md §3.1). */
   batchSize?: number;
-  /** Peak learning rate (constant after the warm-up). Default 1e-6 (spec §3.1, paper). */
+  /** Peak learning rate (constant after the warm-up). Default 1e-6 (docs/algorithms.md §3.1, paper). */
   lr?: number;
-  /** Linear warm-up steps. Default min(150, total steps) (spec §3.1). */
+  /** Linear warm-up steps. Default min(150, total steps) (docs/algorithms.md §3.1). */
   warmupSteps?: number;
-  /** Passes over the pairs (default 1, spec §3.1), unless `maxSteps` is given. */
+  /** Passes over the pairs (default 1, docs/algorithms.md §3.1), unless `maxSteps` is given. */
   epochs?: number;
   /** Total optimizer steps (overrides `epochs`). */
   maxSteps?: number;
-  /** Global gradient-norm clip. Default 10 (spec §3.1, the authors' config). */
+  /** Global gradient-norm clip. Default 10 (docs/algorithms.md §3.1, the authors' config). */
   maxGradNorm?: number;
   /** AdamW decoupled weight decay. Default 0 (the paper's RMSprop has none). */
   weightDecay?: number;
@@ -131,7 +131,7 @@ function checkFits(pairs: readonly TokenizedPair[], model: CausalLM, field: stri
 }
 
 /**
- * Trains `policy` with offline DPO (or cDPO, rDPO, IPO) on `pairs` against `reference` (spec §3):
+ * Trains `policy` with offline DPO (or cDPO, rDPO, IPO) on `pairs` against `reference` (docs/algorithms.md §3):
  *
  *     S_ref of every pair ← cache (computed once: one reference pass over the data set)
  *     for each minibatch of `batchSize` pairs (a seeded shuffle per epoch):
@@ -214,7 +214,7 @@ export async function trainDpo(options: OfflineDpoOptions): Promise<OfflineDpoRe
       `${FN}: options.policy has no trainable variables (was it created with trainable: false?).`,
     );
 
-  // Reference sums: once per (reference, data) — spec §3.1's S_ref are data, never differentiated.
+  // Reference sums: once per (reference, data) — docs/algorithms.md §3.1's S_ref are data, never differentiated.
   const cache = options.referenceCache ?? new ReferenceLogprobCache();
   const refLookup = await cache.get(reference, pairs, {
     padId,

@@ -28,7 +28,7 @@ describe.each(TEST_BACKENDS)('online dpo learning on %s', (backend) => {
         evalPrompts: PROMPTS,
         reward: countLowIdsReward(),
         plugin: plugin,
-        // lr raised for the tiny model (the default 8e-6 is P3O's for 6B models, spec §1.9).
+        // lr raised for the tiny model (the default 8e-6 is P3O's for 6B models, docs/algorithms.md §1.9).
         pluginConfig: { lr: 1e-2, epochs: 2, pairsPerMinibatch: 4, labels },
         generation: { maxNewTokens: 8, stopTokenIds: [0] },
         promptsPerIteration: 8,

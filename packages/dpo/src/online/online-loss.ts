@@ -1,25 +1,25 @@
 /**
- * The online DPO loss on a minibatch of rollout pairs (spec §1.12, §3.4): each pair's two responses were
+ * The online DPO loss on a minibatch of rollout pairs (docs/algorithms.md §1.12, §3.4): each pair's two responses were
  * sampled from the current policy and scored by the reward function; the better-scored one is "chosen".
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { stopGradient, validatePairBatch, type PairBatch } from '@relign/core';
 import { dpoLoss, resolveDpoLossOptions, type DpoLossType } from '../loss.js';
 
-/** How a pair's scores become a preference label (spec §1.12). */
+/** How a pair's scores become a preference label (docs/algorithms.md §1.12). */
 export type PairLabels = 'hard' | 'soft';
 
 export const PAIR_LABELS: readonly PairLabels[] = ['hard', 'soft'];
 
 /** Options of {@link onlineDpoLoss}. */
 export interface OnlineDpoLossOptions {
-  /** β > 0 (spec §1.12 / §3.4: 0.1). */
+  /** β > 0 (docs/algorithms.md §1.12 / §3.4: 0.1). */
   beta: number;
   lossType: DpoLossType;
-  /** ε in [0, 0.5) (cDPO / rDPO, spec §3.2); 0 for IPO. */
+  /** ε in [0, 0.5) (cDPO / rDPO, docs/algorithms.md §3.2); 0 for IPO. */
   labelSmoothing: number;
   /**
-   * `'hard'` (default, TRL OnlineDPO): the higher score is chosen, ties → the first response (spec §1.12).
+   * `'hard'` (default, TRL OnlineDPO): the higher score is chosen, ties → the first response (docs/algorithms.md §1.12).
    * `'soft'`: Bradley–Terry soft labels `p = σ(r_chosen − r_rejected)` (the P3O authors' pre-release code).
    */
   labels: PairLabels;
@@ -30,15 +30,15 @@ export interface OnlineDpoLossOptions {
  * `@relign/core`) calls: `input.logRatio` are `L_θ(y_k) = S_θ(y_k) − S_ref(y_k)` (sums, with the gradient),
  * `input.oldLogRatio` the sampling policy's, `input.reward` the processed rewards (only `Δ = r1 − r2` is used):
  *
- *     y1 chosen iff Δ >= 0 (ties → y1, spec §1.12);  L_w, L_l = the chosen / rejected log-ratios
- *     hard: loss = dpoLoss(L_w, L_l)                                   (spec §3.4, TRL OnlineDPO)
- *     soft: p = σ(|Δ|), loss = p·ℓ(h) + (1 − p)·ℓ(−h)                   (spec §1.12, Bradley–Terry labels)
+ *     y1 chosen iff Δ >= 0 (ties → y1, docs/algorithms.md §1.12);  L_w, L_l = the chosen / rejected log-ratios
+ *     hard: loss = dpoLoss(L_w, L_l)                                   (docs/algorithms.md §3.4, TRL OnlineDPO)
+ *     soft: p = σ(|Δ|), loss = p·ℓ(h) + (1 − p)·ℓ(−h)                   (docs/algorithms.md §1.12, Bradley–Terry labels)
  *
  * with `h = L_w − L_l` and ℓ the configured member of the family (DPO, cDPO, rDPO, or IPO on **sums**, as
- * TRL's online trainer does, spec §3.4: the pair minibatch carries no response lengths).
+ * TRL's online trainer does, docs/algorithms.md §3.4: the pair minibatch carries no response lengths).
  *
  * Statistics: `policy/ratio_*` are the per-response sequence importance ratios `exp(S_θ − S_old)` (1 on a
- * fresh rollout), and the implicit-reward statistics of spec §3.1 under `dpo/`.
+ * fresh rollout), and the implicit-reward statistics of docs/algorithms.md §3.1 under `dpo/`.
  *
  * @returns the minibatch loss and named scalar statistics, all caller-owned.
  */
@@ -81,7 +81,7 @@ export function onlineDpoLoss(
       },
       lossOptions,
     );
-    // Sequence-level importance ratios of the 2B responses (spec §1.3: the reference terms cancel).
+    // Sequence-level importance ratios of the 2B responses (docs/algorithms.md §1.3: the reference terms cancel).
     const ratio = tf.exp(tf.concat([tf.sub(stopGradient(l1), o1), tf.sub(stopGradient(l2), o2)]));
     return {
       loss: out.loss,

@@ -45,7 +45,7 @@ function makeIdentical(batch: RolloutMinibatch, pairs: number[]): RolloutMinibat
 }
 
 describe('online dpo plugin', () => {
-  it('is the default export, with spec §1.12 loss defaults, P3O optimisation defaults and pairwise requirements', () => {
+  it('is the default export, with docs/algorithms.md §1.12 loss defaults, P3O optimisation defaults and pairwise requirements', () => {
     expect(plugin).toBe(onlineDpoPlugin);
     expect(plugin.name).toBe('dpo');
     expect(resolvePluginConfig(plugin, {})).toEqual({

@@ -1,10 +1,10 @@
 /**
- * Online DPO as a relign optimizer plugin (spec §1.12, §3.4): the DPO baseline of the P3O paper. Each
+ * Online DPO as a relign optimizer plugin (docs/algorithms.md §1.12, §3.4): the DPO baseline of the P3O paper. Each
  * iteration the Trainer samples two responses per prompt from the current policy and scores them with the
  * reward function; the better one is "chosen" (hard labels, or soft Bradley–Terry labels), and the policy is
  * updated with the DPO-family loss against the frozen reference (the SFT model).
  *
- * Fair comparison with P3O (spec §1.12): the update runs on the same machinery as P3O-V1/V2 (the
+ * Fair comparison with P3O (docs/algorithms.md §1.12): the update runs on the same machinery as P3O-V1/V2 (the
  * `PairwiseOptimizer` of `@relign/core`: the same replay buffer of pairs, epochs of seeded shuffles,
  * minibatch size, AdamW with global-norm clipping and the non-finite skip, checkpointed state) with the same
  * defaults; only the loss differs. Pairs whose two responses are identical carry no preference and are left
@@ -34,8 +34,8 @@ import { identicalPairs, selectPairs } from './pairs.js';
 const PLUGIN_NAME = 'dpo';
 
 /**
- * The config. Loss defaults from spec §1.12 / §3.4; the optimisation settings are P3O's (spec §1.9), so that
- * online DPO and P3O compared with default configs differ only in their loss (spec §1.12).
+ * The config. Loss defaults from docs/algorithms.md §1.12 / §3.4; the optimisation settings are P3O's (docs/algorithms.md §1.9), so that
+ * online DPO and P3O compared with default configs differ only in their loss (docs/algorithms.md §1.12).
  */
 export const onlineDpoConfigSchema = configSchema({
   beta: numberField({
@@ -43,26 +43,26 @@ export const onlineDpoConfigSchema = configSchema({
     min: 0,
     description:
       "β of the DPO loss; 0 = the Trainer's KL coefficient (its kl option: one β for every optimizer; default " +
-      '0.1 for dpo, spec §1.12 and §3.4); > 0 fixes β here, whatever the Trainer sets',
+      '0.1 for dpo, docs/algorithms.md §1.12 and §3.4); > 0 fixes β here, whatever the Trainer sets',
   }),
   lossType: enumField({
     default: 'sigmoid',
     values: DPO_LOSS_TYPES,
     description:
-      "'sigmoid' = DPO (cDPO with labelSmoothing > 0), 'robust' = rDPO, 'ipo' = IPO on sequence sums (spec §3)",
+      "'sigmoid' = DPO (cDPO with labelSmoothing > 0), 'robust' = rDPO, 'ipo' = IPO on sequence sums (docs/algorithms.md §3)",
   }),
   labelSmoothing: numberField({
     default: 0,
     min: 0,
     max: 0.5,
     exclusiveMax: true,
-    description: 'assumed fraction of flipped labels ε in [0, 0.5) for cDPO / rDPO (spec §3.2); 0 for IPO',
+    description: 'assumed fraction of flipped labels ε in [0, 0.5) for cDPO / rDPO (docs/algorithms.md §3.2); 0 for IPO',
   }),
   labels: enumField({
     default: 'hard',
     values: PAIR_LABELS,
     description:
-      "'hard': the higher-scored response is chosen, ties to the first (spec §1.12, TRL); 'soft': Bradley–Terry " +
+      "'hard': the higher-scored response is chosen, ties to the first (docs/algorithms.md §1.12, TRL); 'soft': Bradley–Terry " +
       'labels p = σ(r_chosen − r_rejected)',
   }),
   ...PAIRWISE_OPTIMIZER_SCHEMA.entries,
@@ -76,7 +76,7 @@ export const onlineDpoConfigSchema = configSchema({
   rewardClip: numberField({
     default: 0,
     min: 0,
-    description: 'clip each raw score to [−c, c] before labelling; 0 = off (spec §1.7)',
+    description: 'clip each raw score to [−c, c] before labelling; 0 = off (docs/algorithms.md §1.7)',
   }),
 });
 
@@ -122,7 +122,7 @@ class OnlineDpo implements AlgorithmInstance {
 
   /**
    * β of the DPO loss: the config's when set (> 0), else the Trainer's KL coefficient. DPO's loss is the
-   * closed form of max E[r] − β·KL(π‖π_ref) (spec §3.1), so its β is the KL coefficient of the other
+   * closed form of max E[r] − β·KL(π‖π_ref) (docs/algorithms.md §3.1), so its β is the KL coefficient of the other
    * optimizers, and the Trainer's `kl` option sets it for all of them (an adaptive controller moves it).
    */
   private betaFor(context: UpdateContext, fn: string): number {
@@ -204,19 +204,19 @@ class OnlineDpo implements AlgorithmInstance {
 
 /**
  * The online DPO plugin (registry name `dpo`, the default export of `@relign/dpo`). Rollouts: 2 responses per
- * prompt with reference log-probs (spec §1.12). Config validation beyond the schema: IPO takes no label
+ * prompt with reference log-probs (docs/algorithms.md §1.12). Config validation beyond the schema: IPO takes no label
  * smoothing.
  */
 export const onlineDpoPlugin = definePlugin<OnlineDpoConfig>({
   name: PLUGIN_NAME,
   description:
-    'Online DPO (with cDPO, rDPO and IPO): pairs sampled from the policy, labelled by the reward (spec §1.12, §3.4)',
+    'Online DPO (with cDPO, rDPO and IPO): pairs sampled from the policy, labelled by the reward (docs/algorithms.md §1.12, §3.4)',
   configSchema: onlineDpoConfigSchema,
   requirements: (): RolloutRequirements => ({
     responsesPerPrompt: 2,
     referenceLogprobs: true,
     valueHead: false,
-    // The paper's β (spec §1.12, §3.4), used by a Trainer without a kl option; β comes from the Trainer.
+    // The paper's β (docs/algorithms.md §1.12, §3.4), used by a Trainer without a kl option; β comes from the Trainer.
     klCoef: 0.1,
   }),
   create: (context, config) => {

@@ -16,7 +16,7 @@ export interface CollatedBatch {
   /**
    * `[B, T]` 1 where token `t` of row `b` is a training target: `max(promptLength, 1) <= t < length`,
    * i.e. the completion and its EOS. Token 0 is never a target (nothing precedes it). Pair it with the
-   * causal shift: logits `[:, :-1]` predict ids `[:, 1:]`, weighted by `lossMask[:, 1:]` (spec §0).
+   * causal shift: logits `[:, :-1]` predict ids `[:, 1:]`, weighted by `lossMask[:, 1:]` (docs/algorithms.md §0).
    */
   lossMask: Float32Array;
   /** `[B]` real lengths. */

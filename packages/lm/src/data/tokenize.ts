@@ -1,5 +1,5 @@
 /**
- * Prompt/completion examples -> token ids for causal-LM fine-tuning (SFT, spec §0's causal shift).
+ * Prompt/completion examples -> token ids for causal-LM fine-tuning (SFT, docs/algorithms.md §0's causal shift).
  *
  * An example is `prompt ids ++ completion ids ++ [eos]`. The loss later covers the completion and the EOS,
  * located by `promptLength` and `length` — never by looking for pad or EOS ids, because with GPT-2-style

@@ -377,8 +377,8 @@ export class CausalLM {
     const out = tf.tidy(() => {
       const ids = inputIds instanceof tf.Tensor ? inputIds : tf.tensor2d(inputIds, [B, T], 'int32');
 
-      // Masks: `full` covers past + new keys, `fresh` the new tokens only; 1 = real token, 0 = padding (spec
-      // §4.1: prompts are left-padded, responses right-padded). `fresh` undefined: no mask given, all new
+      // Masks: `full` covers past + new keys, `fresh` the new tokens only; 1 = real token, 0 = padding
+      // (docs/algorithms.md §4.1: prompts are left-padded, responses right-padded). `fresh` undefined: no mask given, all new
       // tokens are real. `full` undefined: no padding anywhere (dense), so no mask is built at all.
       let full: tf.Tensor2D | undefined;
       let fresh: tf.Tensor2D | undefined;

@@ -73,7 +73,7 @@ describe.each(TEST_BACKENDS)('ScalarHead on %s', (backend) => {
     back.dispose();
   });
 
-  it('a bias-free head (spec §2.2) applies, saves and loads without a bias', async () => {
+  it('a bias-free head (docs/algorithms.md §2.2) applies, saves and loads without a bias', async () => {
     const head = ScalarHead.create(2, { seed: 5, bias: false });
     expect(head.bias).toBeUndefined();
     expect([...head.variables().keys()]).toEqual(['score.weight']);

@@ -2,8 +2,8 @@
  * A scalar head over hidden states: the value head of PPO and the score of a reward model.
  *
  * `apply(hidden [B, T, D]) -> [B, T]` is `hidden @ w (+ b)`, at every position: a critic is the reward model
- * applied at every position (spec §2.8); a reward is read at the last real position. The bias is optional:
- * PPO-max's reward model uses a bias-free linear head (spec §2.2), TRL's value head has one.
+ * applied at every position (docs/algorithms.md §2.8); a reward is read at the last real position. The bias is optional:
+ * PPO-max's reward model uses a bias-free linear head (docs/algorithms.md §2.2), TRL's value head has one.
  *
  * In files the weight is stored as a torch `nn.Linear(D, 1)` weight, shape [1, D] (as HF's `score.weight` of
  * GPT2ForSequenceClassification and TRL's `v_head.summary.weight`), the bias as `<prefix>.bias` [1].

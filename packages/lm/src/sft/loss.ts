@@ -1,6 +1,6 @@
 /**
  * The causal-LM loss of SFT and pretraining: the token mean of −log p over the target tokens
- * (spec §0: logits `[:, :-1]` predict ids `[:, 1:]`).
+ * (docs/algorithms.md §0: logits `[:, :-1]` predict ids `[:, 1:]`).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { logprobsFromLogits, maskedMean, maskedSum } from '@relign/tensor';

@@ -53,7 +53,7 @@ async function resolveDataset(data: SftDataset, what: string): Promise<readonly 
  * Fine-tunes `model` in place on prompt/completion pairs.
  *
  * Each example is `prompt ++ completion ++ EOS`; the loss is the token mean of −log p over the completion
- * tokens and the EOS (`logprobsFromLogits` on logits `[:, :-1]` vs ids `[:, 1:]`, spec §0), located by the
+ * tokens and the EOS (`logprobsFromLogits` on logits `[:, :-1]` vs ids `[:, 1:]`, docs/algorithms.md §0), located by the
  * prompt length and the example length, never by pad ids (so it is right when `pad == eos`). Training uses
  * AdamW with linear warm-up and cosine decay to `minLr`, global-norm clipping (`maxGradNorm`, default 1.0),
  * and skips updates whose loss or gradient is not finite. Evaluation reports the held-out token-mean loss

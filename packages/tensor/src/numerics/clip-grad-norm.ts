@@ -1,5 +1,5 @@
 /**
- * Gradient clipping by global norm (spec §1.8, §2.9, §6: the reference trainers clip at 1.0).
+ * Gradient clipping by global norm (docs/algorithms.md §1.8, §2.9, §6: the reference trainers clip at 1.0).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { assertPositive, describe } from './validate.js';
@@ -23,7 +23,7 @@ export interface ClippedGrads<G> {
 
 /**
  * Scales all gradients by `min(1, maxNorm / (norm + 1e-6))`, where `norm = sqrt(Σ_i ‖g_i‖²)` over every
- * tensor (spec §6).
+ * tensor (docs/algorithms.md §6).
  *
  * A non-finite global norm (a NaN or ±Inf somewhere) is returned as is and the gradients are returned
  * **unscaled** (copies), so the caller can detect it (`!isFinite(norm)`) and skip the optimizer step rather

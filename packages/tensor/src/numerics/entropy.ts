@@ -1,5 +1,5 @@
 /**
- * Per-token entropy of the sampling distribution `softmax(logits / τ)` (spec §0, §4.2, §4.9 metrics).
+ * Per-token entropy of the sampling distribution `softmax(logits / τ)` (docs/algorithms.md §0, §4.2, §4.9 metrics).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { assertFloat, assertPositive, assertRank, assertTensor } from './validate.js';

@@ -1,4 +1,4 @@
-/** Numerics for RLHF losses and statistics (spec §0, §2.3, §4.3, §4.5, §6). */
+/** Numerics for RLHF losses and statistics (docs/algorithms.md §0, §2.3, §4.3, §4.5, §6). */
 export { logprobsFromLogits } from './logprobs.js';
 export { entropyFromLogits } from './entropy.js';
 export { maskedSum, maskedMean, maskedVar, type MaskedVarOptions } from './masked.js';

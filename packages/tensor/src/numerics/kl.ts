@@ -1,5 +1,5 @@
 /**
- * Per-token KL estimators (spec §4.3, Schulman's k1/k2/k3; test vector T6).
+ * Per-token KL estimators (docs/algorithms.md §4.3, Schulman's k1/k2/k3; test vector T6).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { assertFloat, assertSameShape, assertTensor, describe } from './validate.js';
@@ -11,8 +11,8 @@ export type KlEstimator = 'k1' | 'k2' | 'k3';
 
 /**
  * Elementwise single-sample estimate of `KL(π_θ ‖ π_ref)` from the log-probs of tokens sampled from π_θ,
- * with `Δ = logp − refLogp` (spec §4.3):
- * - `k1 = Δ`: unbiased, high variance, can be negative (default for reward shaping, spec §4.4).
+ * with `Δ = logp − refLogp` (docs/algorithms.md §4.3):
+ * - `k1 = Δ`: unbiased, high variance, can be negative (default for reward shaping, docs/algorithms.md §4.4).
  * - `k2 = Δ²/2`: biased (second-order agreement), low variance, ≥ 0.
  * - `k3 = (e^u − 1) − u` with `u = −Δ`: unbiased, low variance, ≥ 0.
  *

@@ -1,5 +1,5 @@
 /**
- * Token log-probabilities from logits at a sampling temperature (spec §0, §4.2):
+ * Token log-probabilities from logits at a sampling temperature (docs/algorithms.md §0, §4.2):
  * `ℓ[b,t] = logsoftmax(logits[b,t,:] / τ)[tokens[b,t]]`.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -11,9 +11,9 @@ const FN = 'logprobsFromLogits';
  * Log-probability of each token under `softmax(logits / temperature)`.
  *
  * @param logits float32 `[B, T, V]`: the logit row that predicts each token (apply the causal-LM shift,
- *   logits `[:, :-1]` against tokens `[:, 1:]`, before calling; spec §0).
+ *   logits `[:, :-1]` against tokens `[:, 1:]`, before calling; docs/algorithms.md §0).
  * @param tokens int32 `[B, T]`, each in `[0, V)`.
- * @param temperature τ > 0, the temperature the tokens were sampled at (spec §4.2: use the same τ for the
+ * @param temperature τ > 0, the temperature the tokens were sampled at (docs/algorithms.md §4.2: use the same τ for the
  *   policy, the old policy and the reference). Default 1.
  * @returns float32 `[B, T]`.
  *

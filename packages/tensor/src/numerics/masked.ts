@@ -1,5 +1,5 @@
 /**
- * Statistics over the positions where a mask is non-zero (spec §0 `masked_mean`, §4.5; test vector T1).
+ * Statistics over the positions where a mask is non-zero (docs/algorithms.md §0 `masked_mean`, §4.5; test vector T1).
  *
  * NaN safety: values at masked-out positions may be anything, NaN and ±Inf included (padding, invalid
  * log-probs). They are removed with a select, `tf.where(mask, values, 0)`, never by multiplying with the
@@ -44,7 +44,7 @@ export function maskedSum(values: tf.Tensor, mask: tf.Tensor, axis?: number | nu
 }
 
 /**
- * Mean of `values` over positions where `mask != 0`: `Σ select(mask, values) / max(Σ mask, 1)` (spec §6).
+ * Mean of `values` over positions where `mask != 0`: `Σ select(mask, values) / max(Σ mask, 1)` (docs/algorithms.md §6).
  *
  * With `axis`, one mean per remaining index (e.g. `axis = 1` on `[B, T]` gives per-row means `[B]`).
  * An empty selection (a row with no selected position, or an all-zero mask) gives **0**, not NaN, so a
@@ -63,7 +63,7 @@ export function maskedMean(values: tf.Tensor, mask: tf.Tensor, axis?: number | n
 
 export interface MaskedVarOptions {
   /**
-   * Bessel's correction, `× N/(N − 1)` with N the number of selected positions (TRL's default, spec §0).
+   * Bessel's correction, `× N/(N − 1)` with N the number of selected positions (TRL's default, docs/algorithms.md §0).
    * `false`: biased variance (OpenRLHF, MOSS). Default true.
    */
   unbiased?: boolean;
@@ -71,7 +71,7 @@ export interface MaskedVarOptions {
 
 /**
  * Variance of `values` over all positions where `mask != 0` (a scalar). The mean is the masked mean; the
- * squared deviations are averaged over the selected positions only (spec §0, T1: x = [1,2,3,4],
+ * squared deviations are averaged over the selected positions only (docs/algorithms.md §0, T1: x = [1,2,3,4],
  * mask = [0,1,1,0] gives 0.5).
  *
  * With fewer than two selected positions the unbiased correction is undefined (TRL divides by zero and gets

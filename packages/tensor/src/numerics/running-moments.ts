@@ -1,5 +1,5 @@
 /**
- * Running mean and standard deviation of a scalar stream, merged batch by batch (spec §2.3; test vector
+ * Running mean and standard deviation of a scalar stream, merged batch by batch (docs/algorithms.md §2.3; test vector
  * T15). Used to scale rewards by their running std (`use_reward_scaling`, trlx `scale_reward="running"`)
  * or to normalise them (`use_reward_norm`).
  */
@@ -28,7 +28,7 @@ export type MomentValues = readonly number[] | Float32Array | Float64Array | tf.
 
 /**
  * Float32 machine epsilon, added to σ before dividing in {@link RunningMoments.scale} and
- * {@link RunningMoments.normalize}, as TRL does (`σ + finfo(float32).eps`, spec §2.3), so a zero σ
+ * {@link RunningMoments.normalize}, as TRL does (`σ + finfo(float32).eps`, docs/algorithms.md §2.3), so a zero σ
  * cannot produce Infinity.
  */
 export const RUNNING_MOMENTS_EPS = 1.1920929e-7;
@@ -36,7 +36,7 @@ export const RUNNING_MOMENTS_EPS = 1.1920929e-7;
 const PRIOR_COUNT = 1e-24;
 
 /**
- * Running moments with state `(μ, v, n) = (0, 1, 1e-24)` and the merge rule of spec §2.3: for a batch of
+ * Running moments with state `(μ, v, n) = (0, 1, 1e-24)` and the merge rule of docs/algorithms.md §2.3: for a batch of
  * `k` values with mean `m_b` and biased variance `v_b`,
  *
  *     δ = m_b − μ;  N = n + k;  μ ← μ + δ·k/N;  v ← (v·n + δ²·n·k/N + v_b·k)/N;  n ← N
@@ -50,7 +50,7 @@ export class RunningMoments {
   #count = PRIOR_COUNT;
 
   /**
-   * Merges a batch into the state (the state is updated **before** use, spec §2.3) and returns the batch's
+   * Merges a batch into the state (the state is updated **before** use, docs/algorithms.md §2.3) and returns the batch's
    * own mean and unbiased std.
    *
    * @param values a non-empty array or tensor (any shape; all elements count) of finite numbers. Non-finite
@@ -118,7 +118,7 @@ export class RunningMoments {
     return this.#count;
   }
 
-  /** `x / (σ + eps)`: reward scaling without mean subtraction (`use_reward_scaling`, spec §2.3). */
+  /** `x / (σ + eps)`: reward scaling without mean subtraction (`use_reward_scaling`, docs/algorithms.md §2.3). */
   scale(x: number): number;
   scale(x: readonly number[]): number[];
   scale(x: Float32Array): Float32Array;
@@ -129,7 +129,7 @@ export class RunningMoments {
     return this.#apply(x, 0, this.std + RUNNING_MOMENTS_EPS, 'scale');
   }
 
-  /** `(x − μ) / (σ + eps)`: reward normalisation (`use_reward_norm`, spec §2.3). */
+  /** `(x − μ) / (σ + eps)`: reward normalisation (`use_reward_norm`, docs/algorithms.md §2.3). */
   normalize(x: number): number;
   normalize(x: readonly number[]): number[];
   normalize(x: Float32Array): Float32Array;

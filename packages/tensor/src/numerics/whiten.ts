@@ -1,5 +1,5 @@
 /**
- * Masked whitening, TRL's `masked_whiten` (spec §0, §4.5; test vector T1).
+ * Masked whitening, TRL's `masked_whiten` (docs/algorithms.md §0, §4.5; test vector T1).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { maskedMeanVar } from './masked.js';
