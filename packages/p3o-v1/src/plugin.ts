@@ -37,7 +37,8 @@ export const p3oV1ConfigSchema = configSchema({
     default: 10,
     min: 1,
     exclusiveMin: true,
-    description: 'importance weights are clamped to [1/c, c] (docs/algorithms.md §1.4/§1.5 cliprange_ratio: 10)',
+    description:
+      'importance weights are clamped to [1/c, c] (docs/algorithms.md §1.4/§1.5 cliprange_ratio: 10)',
   }),
 });
 

@@ -122,7 +122,8 @@ export const ppoMaxConfigSchema = configSchema({
     default: 0.95,
     min: 0,
     max: 1,
-    description: 'GAE λ (MOSS code and scripts: 0.95; a summary reports 0.9 for the paper, docs/algorithms.md §2.5)',
+    description:
+      'GAE λ (MOSS code and scripts: 0.95; a summary reports 0.9 for the paper, docs/algorithms.md §2.5)',
   }),
   advantageWhitening: enumField({
     default: 'minibatch',

@@ -56,7 +56,8 @@ export const onlineDpoConfigSchema = configSchema({
     min: 0,
     max: 0.5,
     exclusiveMax: true,
-    description: 'assumed fraction of flipped labels ε in [0, 0.5) for cDPO / rDPO (docs/algorithms.md §3.2); 0 for IPO',
+    description:
+      'assumed fraction of flipped labels ε in [0, 0.5) for cDPO / rDPO (docs/algorithms.md §3.2); 0 for IPO',
   }),
   labels: enumField({
     default: 'hard',
