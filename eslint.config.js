@@ -15,4 +15,29 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
+  {
+    // Library and app code never reads a tensor synchronously: on WebGPU (and any GPU backend) a synchronous
+    // read stalls the pipeline between kernels, and in Node it fails outright. Tests may.
+    files: ['**/*.ts'],
+    ignores: [
+      '**/*.test.ts',
+      '**/test-helpers.ts',
+      '**/test-helpers/**',
+      '**/test-fixtures.ts',
+      '**/test-fixtures/**',
+      '**/src/testing/**',
+    ],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...['dataSync', 'arraySync', 'bufferSync'].map((property) => ({
+          property,
+          message:
+            'No synchronous tensor reads in library or app code: they stall GPU backends and fail on WebGPU ' +
+            'in Node. Use `await t.data()` (or `array()`, `buffer()`), and read once per step: stack the ' +
+            'scalars that must reach the host into one tensor, and compute checks on the device.',
+        })),
+      ],
+    },
+  },
 );

@@ -26,23 +26,39 @@ const alias = Object.fromEntries(
     }),
 );
 
+// The GPU path on a WebGPU adapter (CI: Chromium's SwiftShader; see test/webgpu/adapter.ts).
+const webgpuProject = {
+  resolve: { alias },
+  test: {
+    name: 'webgpu',
+    root: `${root}test/webgpu`,
+    include: ['**/*.test.ts'],
+    environment: 'node',
+    pool: 'forks',
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
+  },
+};
+
 export default defineConfig({
   test: {
     // The JSON report feeds the one-line total that `npm test` prints last (scripts/check-packages.mjs).
     reporters: ['default', 'json'],
     outputFile: { json: '.vitest-results.json' },
-    projects: dirs.map((d) => ({
-      resolve: { alias },
-      test: {
-        name: d.split('/')[1],
-        root: `${root}${d}`,
-        include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-        environment: 'node',
-        // tfjs kernels are CPU-bound; tests of a package run in one worker per file, two files at a time.
-        pool: 'forks',
-        testTimeout: 120_000,
-        hookTimeout: 120_000,
-      },
-    })),
+    projects: dirs
+      .map((d) => ({
+        resolve: { alias },
+        test: {
+          name: d.split('/')[1],
+          root: `${root}${d}`,
+          include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+          environment: 'node',
+          // tfjs kernels are CPU-bound; tests of a package run in one worker per file, two files at a time.
+          pool: 'forks',
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      }))
+      .concat(webgpuProject),
   },
 });

@@ -12,7 +12,7 @@ export {
   type MainOptions,
   type ParsedArgs,
   type Command,
-} from './cli-main.js';
+} from './cli/main.js';
 export {
   runPipeline,
   runStage,

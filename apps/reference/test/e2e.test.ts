@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '@relign/tensor/testing';
-import { main } from '../src/cli-main.js';
+import { main } from '../src/cli/main.js';
 import { PRESETS } from '../src/config/presets.js';
 import { readMetrics } from '../src/metrics-file.js';
 import { Progress, type ProgressTask } from '../src/progress.js';

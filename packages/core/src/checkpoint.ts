@@ -1,40 +1,39 @@
 /**
  * Trainer checkpoints: everything a resumed run needs to continue bit-identically (same backend, same seed).
- *
- * Layout of the checkpoint directory:
+ * The folder format (atomic save, `latest.json`, versioned `trainer_state.json`, keeping the newest N) is
+ * `@relign/tensor`'s `writeCheckpointDir`, with kind "trainer"; a checkpoint directory holds
  * ```
- * latest.json                  {"format": "relign-trainer-checkpoint", "checkpoint": "step-00000012", "step": 12}
- * step-00000012/
- *   policy/config.json, policy/model.safetensors   policy weights (CausalLM.save: loadable with fromPretrained)
- *   plugin.json, plugin.safetensors                 the plugin's state() (optimizer moments, RNG, statistics)
- *   buffer/                                         the replay buffer (ReplayBuffer.save)
- *   trainer_state.json                              counters, trainer RNG, KL controller, prompt position, ...
+ * policy/config.json, policy/model.safetensors   policy weights (CausalLM.save: loadable with fromPretrained)
+ * plugin.json, plugin.safetensors                 the plugin's state() (optimizer moments, RNG, statistics)
+ * buffer/                                         the replay buffer (ReplayBuffer.save)
+ * trainer_state.json                              counters, trainer RNG, KL controller, prompt position, ...
  * ```
- * Atomicity: a checkpoint is written into `step-N.tmp-<random>/`, renamed to `step-N/` when complete, and
- * only then does `latest.json` (written atomically) point at it. A crash at any point leaves the previous
- * checkpoint in force; leftover `*.tmp-*` directories are removed by the next save.
+ * Checkpoints of earlier relign versions (format version 1) still load.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CONFIG_FILE, WEIGHTS_FILE, type CausalLM } from '@relign/lm';
 import { ReplayBuffer } from '@relign/rollout';
-import { readSafetensors, writeFileAtomic, type RngState } from '@relign/tensor';
+import {
+  readCheckpointState,
+  readSafetensors,
+  writeCheckpointDir,
+  writeFileAtomic,
+  type RngState,
+} from '@relign/tensor';
 import type { KlControllerState } from './kl.js';
 import type { SerializedPluginState } from './state-io.js';
 import { validateTrainerState } from './trainer-state.js';
 
-export const LATEST_FILE = 'latest.json';
-export const TRAINER_STATE_FILE = 'trainer_state.json';
+export { latestCheckpoint, LATEST_FILE, TRAINER_STATE_FILE } from '@relign/tensor';
 export const PLUGIN_JSON_FILE = 'plugin.json';
 export const PLUGIN_TENSORS_FILE = 'plugin.safetensors';
 export const POLICY_DIR = 'policy';
 export const BUFFER_DIR = 'buffer';
-const LATEST_FORMAT = 'relign-trainer-checkpoint';
+/** The trainer kind of the Trainer's checkpoints (`trainer_state.json`). */
+export const TRAINER_CHECKPOINT_KIND = 'trainer';
 const STATE_FORMAT = 'relign-trainer-state';
-const STEP_RE = /^step-(\d+)$/;
-const TMP_RE = /^step-\d+\.(tmp|old)-[0-9a-f]+$/;
 
 /** The JSON part of a checkpoint (`trainer_state.json`). */
 export interface TrainerCheckpointState {
@@ -68,20 +67,9 @@ export interface LoadedCheckpoint {
   buffer: ReplayBuffer;
 }
 
-function stepName(step: number): string {
-  return `step-${String(step).padStart(8, '0')}`;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
 /**
  * Writes a checkpoint for iteration `state.step` into `dir` (created if needed) and points `latest.json` at
- * it; then removes all but the newest `keep` checkpoints.
+ * it; then removes all but the newest `keep` checkpoints (see `writeCheckpointDir`).
  *
  * @returns the checkpoint's directory.
  */
@@ -95,78 +83,25 @@ export async function writeCheckpoint(
   },
   keep = 2,
 ): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  const name = stepName(parts.state.step);
-  const tmp = join(dir, `${name}.tmp-${randomBytes(6).toString('hex')}`);
-  const final = join(dir, name);
   try {
-    await mkdir(tmp);
-    await parts.policy.save(join(tmp, POLICY_DIR));
-    await writeFileAtomic(join(tmp, PLUGIN_JSON_FILE), parts.plugin.json);
-    await writeFileAtomic(join(tmp, PLUGIN_TENSORS_FILE), parts.plugin.tensors);
-    await parts.buffer.save(join(tmp, BUFFER_DIR));
-    await writeFileAtomic(join(tmp, TRAINER_STATE_FILE), JSON.stringify(parts.state, null, 2) + '\n');
-    if (await exists(final)) {
-      // Same step saved again (e.g. a re-run): move the old one aside first; rename cannot replace a directory.
-      const old = join(dir, `${name}.old-${randomBytes(6).toString('hex')}`);
-      await rename(final, old);
-      await rename(tmp, final);
-      await rm(old, { recursive: true, force: true });
-    } else {
-      await rename(tmp, final);
-    }
-  } catch (err) {
-    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
-    throw new Error(`Trainer: writing checkpoint ${final} failed: ${(err as Error).message}`, { cause: err });
-  }
-  await writeFileAtomic(
-    join(dir, LATEST_FILE),
-    JSON.stringify({ format: LATEST_FORMAT, checkpoint: name, step: parts.state.step }, null, 2) + '\n',
-  );
-  await prune(dir, name, keep);
-  return final;
-}
-
-/** Removes leftovers of interrupted saves and all but the newest `keep` checkpoints (never `current`). */
-async function prune(dir: string, current: string, keep: number): Promise<void> {
-  const entries = await readdir(dir);
-  const steps = entries
-    .filter((e) => STEP_RE.test(e))
-    .sort()
-    .reverse();
-  const keepSet = new Set([current, ...steps.slice(0, Math.max(1, keep))]);
-  for (const e of entries) {
-    if (TMP_RE.test(e) || (STEP_RE.test(e) && !keepSet.has(e))) {
-      await rm(join(dir, e), { recursive: true, force: true });
-    }
-  }
-}
-
-/** The directory `latest.json` of `dir` points at, or undefined when there is no checkpoint yet. */
-export async function latestCheckpoint(dir: string): Promise<string | undefined> {
-  const path = join(dir, LATEST_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  let latest: { format?: unknown; checkpoint?: unknown };
-  try {
-    latest = JSON.parse(text) as typeof latest;
-  } catch (err) {
-    throw new Error(`${path} is not valid JSON (${(err as Error).message}).`);
-  }
-  if (
-    latest.format !== LATEST_FORMAT ||
-    typeof latest.checkpoint !== 'string' ||
-    !STEP_RE.test(latest.checkpoint)
-  ) {
-    throw new Error(
-      `${path} is not a relign trainer checkpoint pointer ({"format": "${LATEST_FORMAT}", "checkpoint": "step-N"}).`,
+    return await writeCheckpointDir(
+      dir,
+      {
+        kind: TRAINER_CHECKPOINT_KIND,
+        step: parts.state.step,
+        state: parts.state,
+        write: async (tmp) => {
+          await parts.policy.save(join(tmp, POLICY_DIR));
+          await writeFileAtomic(join(tmp, PLUGIN_JSON_FILE), parts.plugin.json);
+          await writeFileAtomic(join(tmp, PLUGIN_TENSORS_FILE), parts.plugin.tensors);
+          await parts.buffer.save(join(tmp, BUFFER_DIR));
+        },
+      },
+      { keep: Math.max(1, keep) },
     );
+  } catch (err) {
+    throw new Error(`Trainer: ${(err as Error).message}`, { cause: err });
   }
-  return join(dir, latest.checkpoint);
 }
 
 /**
@@ -177,19 +112,15 @@ export async function readCheckpoint(
   path: string,
   options: { vocabSize?: number } = {},
 ): Promise<LoadedCheckpoint> {
-  const statePath = join(path, TRAINER_STATE_FILE);
-  let state: TrainerCheckpointState;
-  try {
-    state = JSON.parse(await readFile(statePath, 'utf8')) as TrainerCheckpointState;
-  } catch (err) {
-    throw new Error(
-      `Trainer: cannot read ${statePath} (${(err as Error).message}); is ${path} a trainer checkpoint?`,
-    );
+  const read = await readCheckpointState(path, { kind: TRAINER_CHECKPOINT_KIND }).catch((err: Error) => {
+    throw new Error(`Trainer: ${err.message}`, { cause: err });
+  });
+  // The state keeps its own format and version (1) inside the folder format's envelope.
+  const raw = read.state as Partial<TrainerCheckpointState> | null;
+  if (raw?.format !== STATE_FORMAT || raw.version !== 1) {
+    throw new Error(`Trainer: ${read.file} is not a version-1 trainer state ("format": "${STATE_FORMAT}").`);
   }
-  if (state?.format !== STATE_FORMAT || state.version !== 1) {
-    throw new Error(`Trainer: ${statePath} is not a version-1 trainer state ("format": "${STATE_FORMAT}").`);
-  }
-  state = validateTrainerState(state, statePath);
+  const state = validateTrainerState(raw, read.file);
   const pluginJson = await readFile(join(path, PLUGIN_JSON_FILE), 'utf8');
   const pluginBytes = await readFile(join(path, PLUGIN_TENSORS_FILE));
   const buffer = await ReplayBuffer.load(join(path, BUFFER_DIR), options);

@@ -217,10 +217,20 @@ export function sequenceSums(values: ArrayLike<number>, batch: RolloutBatch): Fl
   return out;
 }
 
-/** Whether every parameter of `model` is finite (one device reduction per variable, one host read). */
-export function parametersFinite(model: CausalLM): { finite: boolean; firstBad?: string } {
+/**
+ * Whether every parameter of `model` is finite (one device reduction per variable, one asynchronous host
+ * read).
+ */
+export async function parametersFinite(model: CausalLM): Promise<{ finite: boolean; firstBad?: string }> {
   const vars = [...model.variables()];
-  const flags = tf.tidy(() => tf.stack(vars.map(([, v]) => tf.all(tf.isFinite(v)))).dataSync());
+  if (vars.length === 0) return { finite: true };
+  const stacked = tf.tidy(() => tf.stack(vars.map(([, v]) => tf.all(tf.isFinite(v)))));
+  let flags: ArrayLike<number>;
+  try {
+    flags = await stacked.data();
+  } finally {
+    stacked.dispose();
+  }
   for (let i = 0; i < vars.length; i++) if (!flags[i]) return { finite: false, firstBad: vars[i]![0] };
   return { finite: true };
 }

@@ -1,7 +1,8 @@
 /**
- * @relign/core — the optimizer plugin interface and registry, config schemas, KL control, and the RLHF
- * training loop (Trainer) with metrics and checkpoint/resume. The plugin conformance suite is in
- * `@relign/core/testing`.
+ * @relign/core — the optimizer plugin interface and registry, config schemas, KL control, the RLHF
+ * training loop (Trainer) with metrics and checkpoint/resume, and the machinery pairwise plugins run on
+ * (batches of pairs, rollouts read as pairs, the pairwise optimizer loop; no algorithm's loss). The plugin
+ * conformance suite is in `@relign/core/testing`.
  */
 export {
   definePlugin,
@@ -82,6 +83,7 @@ export {
 } from './collect.js';
 export { rolloutMetrics, meanKl, RunningStats, MetricsLog } from './metrics.js';
 export { newRows } from './new-rows.js';
+export { checkKlCoef } from './update-context.js';
 export { PromptSampler } from './prompt-sampler.js';
 export {
   latestCheckpoint,
@@ -102,29 +104,17 @@ export {
   type KlControlOptions,
   type PromptData,
 } from './trainer.js';
+export { validatePairBatch, splitPairs, pairTensors, type PairBatch } from './pairs/batch.js';
+export { checkPairRollout, oldLogRatios, pairRewardDifferences, sequenceLogRatios } from './pairs/rollout.js';
 export {
-  validatePairBatch,
-  resolveP3OOptions,
-  stopGradient,
-  pairQ,
-  pairStats,
-  P3O_DEFAULT_OPTIONS,
-  checkPairRollout,
-  oldLogRatios,
-  pairRewardDifferences,
-  sequenceLogRatios,
-  splitPairs,
-  pairTensors,
+  PAIRWISE_OPTIMIZER_SCHEMA,
+  type PairRewardScaling,
+  type PairwiseOptimizerConfig,
+} from './pairs/config.js';
+export {
   adamwStep,
   MetricMean,
   PairwiseOptimizer,
-  PAIRWISE_OPTIMIZER_SCHEMA,
-  type PairBatch,
-  type P3OOptions,
-  type P3OStats,
-  type P3OLossResult,
   type PairwiseLoss,
-  type PairRewardScaling,
-  type PairwiseOptimizerConfig,
   type PairwiseOptimizerOptions,
-} from './pairwise.js';
+} from './pairs/optimizer-loop.js';

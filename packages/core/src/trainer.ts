@@ -210,20 +210,36 @@ function makeKlController(o: KlControlOptions | undefined): KlController {
 
 /**
  * A fingerprint of a model's weights: SHA-256 over every variable's name, shape and up to 4096 evenly
- * spaced values (bit patterns). Cheap for large models; any training step changes it.
+ * spaced values (bit patterns). Cheap for large models; any training step changes it. The samples are
+ * gathered on the device and read back in one asynchronous read.
  */
-export function weightsFingerprint(model: CausalLM): string {
-  const hash = createHash('sha256');
-  for (const [name, v] of model.variables()) {
-    hash.update(`${name}:${v.shape.join('x')};`);
-    const n = v.size;
-    const k = Math.min(n, 4096);
-    const idx = Int32Array.from({ length: k }, (_, i) => Math.floor((i * n) / k));
-    const sample = tf.tidy(
-      () => tf.gather(tf.reshape(v, [-1]), tf.tensor1d(idx, 'int32')).dataSync() as Float32Array,
-    );
-    hash.update(new Uint8Array(sample.buffer, sample.byteOffset, sample.byteLength));
+export async function weightsFingerprint(model: CausalLM): Promise<string> {
+  const vars = [...model.variables()];
+  const counts = vars.map(([, v]) => Math.min(v.size, 4096));
+  const samples = tf.tidy(() =>
+    tf.concat(
+      vars.map(([, v], j) => {
+        const n = v.size;
+        const k = counts[j]!;
+        const idx = Int32Array.from({ length: k }, (_, i) => Math.floor((i * n) / k));
+        return tf.gather(tf.reshape(v, [-1]), tf.tensor1d(idx, 'int32'));
+      }),
+    ),
+  );
+  let all: Float32Array;
+  try {
+    all = (await samples.data()) as Float32Array;
+  } finally {
+    samples.dispose();
   }
+  const hash = createHash('sha256');
+  let offset = 0;
+  vars.forEach(([name, v], j) => {
+    hash.update(`${name}:${v.shape.join('x')};`);
+    const sample = all.subarray(offset, offset + counts[j]!);
+    offset += counts[j]!;
+    hash.update(new Uint8Array(sample.buffer, sample.byteOffset, sample.byteLength));
+  });
   return hash.digest('hex');
 }
 
@@ -375,7 +391,7 @@ export class Trainer<
       this.reference = o.policy.clone({ trainable: false });
       this.ownsReference = true;
     }
-    this.referenceFingerprint = weightsFingerprint(this.reference);
+    this.referenceFingerprint = await weightsFingerprint(this.reference);
     const made = createInstance(
       this.plugin,
       {

@@ -3,7 +3,14 @@
  * robust DPO (rDPO) and IPO, on per-example sums of response-token log-probs. Check vector: docs/algorithms.md §5.2 T13.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { stopGradient } from '@relign/core';
+import {
+  checkNumber,
+  checkObject,
+  checkOptions,
+  checkTensor,
+  describeValue,
+  stopGradient,
+} from '@relign/tensor';
 
 /** Which member of the family (docs/algorithms.md §3.1–§3.3). */
 export type DpoLossType = 'sigmoid' | 'ipo' | 'robust';
@@ -89,27 +96,14 @@ export type ResolvedDpoLossOptions = Required<DpoLossOptions>;
  * @throws Error naming `fn`, the option and the fix.
  */
 export function resolveDpoLossOptions(options: DpoLossOptions | undefined, fn = FN): ResolvedDpoLossOptions {
-  if (options !== undefined && (options === null || typeof options !== 'object')) {
-    throw new TypeError(
-      `${fn}: options must be an object { beta, lossType, labelSmoothing, ipoNormalization }.`,
-    );
-  }
-  for (const key of Object.keys(options ?? {})) {
-    if (!(OPTION_KEYS as readonly string[]).includes(key)) {
-      throw new Error(`${fn}: unknown option \`${key}\`; the options are ${OPTION_KEYS.join(', ')}.`);
-    }
-  }
+  checkOptions(options, OPTION_KEYS, fn);
   const out: ResolvedDpoLossOptions = {
     beta: options?.beta ?? 0.1,
     lossType: options?.lossType ?? 'sigmoid',
     labelSmoothing: options?.labelSmoothing ?? 0,
     ipoNormalization: options?.ipoNormalization ?? 'mean',
   };
-  if (typeof out.beta !== 'number' || !Number.isFinite(out.beta) || out.beta <= 0) {
-    throw new Error(
-      `${fn}: \`beta\` must be a finite number > 0 (docs/algorithms.md §3.1 uses 0.1), got ${String(out.beta)}.`,
-    );
-  }
+  checkNumber(out.beta, 'beta', fn, (v) => v > 0, '> 0 (docs/algorithms.md §3.1 uses 0.1)', { finite: true });
   if (!DPO_LOSS_TYPES.includes(out.lossType)) {
     throw new Error(
       `${fn}: \`lossType\` must be one of ${DPO_LOSS_TYPES.map((t) => `'${t}'`).join(', ')}, got ${String(out.lossType)}.`,
@@ -135,29 +129,14 @@ export function resolveDpoLossOptions(options: DpoLossOptions | undefined, fn = 
   return out;
 }
 
-function describe(value: unknown): string {
-  if (value instanceof tf.Tensor) return `a ${value.dtype} tensor of shape [${value.shape.join(', ')}]`;
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return `an array of length ${value.length}`;
-  return typeof value;
-}
-
 /** Checks a `[B]` float32 tensor input; returns its length. */
 function checkVector(t: unknown, name: string, batch: number | undefined): number {
-  if (!(t instanceof tf.Tensor))
-    throw new TypeError(`${FN}: \`${name}\` must be a float32 tf.Tensor1D [B], got ${describe(t)}.`);
-  if (t.isDisposed) throw new Error(`${FN}: \`${name}\` has been disposed; pass a live tensor.`);
-  if (t.dtype !== 'float32')
-    throw new Error(
-      `${FN}: \`${name}\` must be float32, got ${t.dtype}; cast it with tf.cast(x, 'float32').`,
-    );
-  if (t.rank !== 1) {
-    throw new Error(
-      `${FN}: \`${name}\` must have rank 1 [B] (one summed log-prob per example), got shape [${t.shape.join(', ')}]; ` +
-        'sum the response-token log-probs of each sequence first.',
-    );
-  }
-  const b = t.shape[0] as number;
+  const v = checkTensor(t, name, FN, {
+    rank: 1,
+    layout: '[B] (one summed log-prob per example)',
+    hint: 'sum the response-token log-probs of each sequence first',
+  });
+  const b = v.shape[0] as number;
   if (batch === undefined) {
     if (b < 1) throw new Error(`${FN}: \`${name}\` is empty; a batch needs at least one pair.`);
   } else if (b !== batch) {
@@ -185,7 +164,7 @@ function lengthTensor(value: tf.Tensor1D | ArrayLike<number>, name: string, batc
     typeof (value as ArrayLike<number>).length !== 'number'
   ) {
     throw new TypeError(
-      `${FN}: \`${name}\` must be a Tensor1D or an array of B token counts, got ${describe(value)}.`,
+      `${FN}: \`${name}\` must be a Tensor1D or an array of B token counts, got ${describeValue(value)}.`,
     );
   }
   if (value.length !== batch)
@@ -246,11 +225,7 @@ function directionLoss(x: tf.Tensor1D, o: ResolvedDpoLossOptions): tf.Tensor1D {
  * @throws Error naming the input or option that is invalid, and the fix.
  */
 export function dpoLoss(inputs: DpoLossInputs, options?: DpoLossOptions): DpoLossResult {
-  if (inputs === null || typeof inputs !== 'object') {
-    throw new TypeError(
-      `${FN}: inputs must be an object { policyChosen, policyRejected, refChosen, refRejected }, got ${describe(inputs)}.`,
-    );
-  }
+  checkObject(inputs, 'inputs', FN, INPUT_FIELDS);
   const o = resolveDpoLossOptions(options);
   let batch: number | undefined;
   for (const field of INPUT_FIELDS) batch = checkVector(inputs[field], field, batch);

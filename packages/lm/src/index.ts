@@ -4,12 +4,14 @@
  */
 export * from './tokenizer/index.js';
 export * from './model/index.js';
+export { readPromptCompletionJsonl, type PromptCompletion } from './data/jsonl.js';
 export {
-  parsePromptCompletionJsonl,
-  readPromptCompletionJsonl,
-  type PromptCompletion,
+  readJsonl,
+  jsonTypeName,
   type JsonlText,
-} from './data/jsonl.js';
+  type JsonlRecord,
+  type ReadJsonlOptions,
+} from './data/jsonl-reader.js';
 export {
   tokenizePromptCompletion,
   type TextTokenizer,
@@ -38,7 +40,16 @@ export {
   type TrainLoopOptions,
   type TrainMetrics,
   type TrainResult,
-} from './sft/train-loop.js';
+} from './train/causal-lm.js';
+export {
+  runSupervisedLoop,
+  type SupervisedTask,
+  type StepInfo,
+  type LoopResult,
+  type LoopSummary,
+  type LoopOptions,
+} from './train/loop.js';
+export { DataOrder, type DataPosition } from './train/data-order.js';
 export {
   causalLmLoss,
   causalLmNllSum,
@@ -50,10 +61,16 @@ export { evaluateLoss, type EvaluateOptions, type EvalResult } from './sft/evalu
 export {
   saveTrainingCheckpoint,
   loadTrainingCheckpoint,
-  latestCheckpoint,
-  type TrainerState,
-  type RunFingerprint,
-} from './sft/checkpoint.js';
+  restoreTrainingCheckpoint,
+  parseLoopState,
+  OPTIMIZER_FILE,
+  type LoopState,
+  type LoopFingerprint,
+  type CheckpointModel,
+  type RestoreOptions,
+} from './train/checkpoint.js';
+// The checkpoint-folder format is @relign/tensor's; re-exported for the callers of earlier versions.
+export { latestCheckpoint, LATEST_FILE, TRAINER_STATE_FILE } from '@relign/tensor';
 export {
   pretrain,
   DEFAULT_PRETRAIN_MODEL,

@@ -7,10 +7,5 @@ import { p3oV1Plugin } from './plugin.js';
 export default p3oV1Plugin;
 export { p3oV1Plugin, p3oV1ConfigSchema, type P3OV1Config } from './plugin.js';
 export { p3oV1Loss } from './loss.js';
-export {
-  P3O_DEFAULT_OPTIONS,
-  type PairBatch as P3OPairBatch,
-  type P3OOptions,
-  type P3OStats,
-  type P3OLossResult,
-} from '@relign/core';
+export { type PairBatch as P3OPairBatch } from '@relign/core';
+export { P3O_DEFAULT_OPTIONS, type P3OOptions, type P3OStats, type P3OLossResult } from '@relign/p3o';

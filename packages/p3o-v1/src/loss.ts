@@ -2,16 +2,9 @@
  * P3O-V1 loss: pairwise PPO with *separate* clipping (docs/algorithms.md §1.5, tensor form §1.8b; check vector T12).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  pairQ,
-  pairStats,
-  resolveP3OOptions,
-  stopGradient,
-  validatePairBatch,
-  type P3OLossResult,
-  type P3OOptions,
-  type PairBatch,
-} from '@relign/core';
+import { validatePairBatch, type PairBatch } from '@relign/core';
+import { pairQ, pairStats, resolveP3OOptions, type P3OLossResult, type P3OOptions } from '@relign/p3o';
+import { stopGradient } from '@relign/tensor';
 
 const FN = 'p3oV1Loss';
 

@@ -7,40 +7,20 @@
  *
  * Read top to bottom: the config (defaults from the authors' code, docs/algorithms.md §1.9), what the trainer must collect,
  * the loss call, the plugin object. The update loop itself (epochs of seeded pair shuffles, AdamW with
- * grad-norm clipping and the non-finite skip, checkpointable state) is shared with P3O-V2 and lives in
- * `@relign/core` (`PairwiseOptimizer`, docs/algorithms.md §1.8).
+ * grad-norm clipping and the non-finite skip, checkpointable state) is shared with P3O-V2 and online DPO and
+ * lives in `@relign/core` (`PairwiseOptimizer`, docs/algorithms.md §1.8); the options, q and the logged `p3o/*`
+ * statistics shared with P3O-V2 are in `@relign/p3o`.
  */
-import {
-  configSchema,
-  definePlugin,
-  numberField,
-  PairwiseOptimizer,
-  PAIRWISE_OPTIMIZER_SCHEMA,
-  type InferConfig,
-  type PairwiseLoss,
-} from '@relign/core';
+import { definePlugin, PairwiseOptimizer, type PairwiseLoss } from '@relign/core';
+import { p3oConfigSchema, type P3OConfig } from '@relign/p3o';
 import { p3oV1Loss } from './loss.js';
 
 /**
  * The config: defaults of the authors' code (docs/algorithms.md §1.9; `thwu1/trlx` `examples/hh/p3o_hh.py` and
- * `default_p3o_config`, the "6B" column). P3O-V2 has the same fields and defaults.
+ * `default_p3o_config`, the "6B" column). P3O-V2 has the same fields and defaults: both are
+ * `p3oConfigSchema` of `@relign/p3o`.
  */
-export const p3oV1ConfigSchema = configSchema({
-  ...PAIRWISE_OPTIMIZER_SCHEMA.entries,
-  clipRange: numberField({
-    default: 0.2,
-    min: 0,
-    exclusiveMin: true,
-    description: 'update clip ε (docs/algorithms.md §1.4/§1.5 cliprange: 0.2)',
-  }),
-  ratioClip: numberField({
-    default: 10,
-    min: 1,
-    exclusiveMin: true,
-    description:
-      'importance weights are clamped to [1/c, c] (docs/algorithms.md §1.4/§1.5 cliprange_ratio: 10)',
-  }),
-});
+export const p3oV1ConfigSchema = p3oConfigSchema;
 
 /**
  * P3O-V1 settings, as declared by {@link p3oV1ConfigSchema}: the shared pairwise settings, ε (each response's
@@ -48,7 +28,7 @@ export const p3oV1ConfigSchema = configSchema({
  * ratio, the weight of each term, is clamped to `[1/c, c]`, docs/algorithms.md §1.5). β (the KL coefficient) is not here:
  * it comes from the Trainer's KL controller.
  */
-export type P3OV1Config = InferConfig<typeof p3oV1ConfigSchema>;
+export type P3OV1Config = P3OConfig;
 
 /** The loss call: docs/algorithms.md §1.5 with the trainer's β and the configured ε, c. */
 function v1Loss(config: P3OV1Config): PairwiseLoss {

@@ -3,7 +3,7 @@ import { createRng } from '@relign/tensor';
 import { TEST_BACKENDS, assertNoLeaks, useBackend } from '@relign/tensor/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { p3oV2Loss } from './loss.js';
-import type { P3OOptions } from '@relign/core';
+import type { P3OOptions } from '@relign/p3o';
 
 /** Plain-number description of a minibatch: [y1 values, y2 values] per field. */
 interface PairData {

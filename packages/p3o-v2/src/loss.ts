@@ -2,16 +2,9 @@
  * P3O-V2 loss: pairwise PPO with *joint* clipping (docs/algorithms.md §1.4, tensor form §1.8b; check vector T12).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  pairQ,
-  pairStats,
-  resolveP3OOptions,
-  stopGradient,
-  validatePairBatch,
-  type P3OLossResult,
-  type P3OOptions,
-  type PairBatch,
-} from '@relign/core';
+import { validatePairBatch, type PairBatch } from '@relign/core';
+import { pairQ, pairStats, resolveP3OOptions, type P3OLossResult, type P3OOptions } from '@relign/p3o';
+import { stopGradient } from '@relign/tensor';
 
 const FN = 'p3oV2Loss';
 

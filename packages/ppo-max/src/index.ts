@@ -26,5 +26,7 @@ export {
 export { valueLoss, type ValueLossInput, type ValueLossOptions, type ValueLossResult } from './value-loss.js';
 export { whitenAdvantages, type WhitenAdvantagesOptions } from './whiten.js';
 export { mossLrFactor, mossLearningRate } from './schedule.js';
-export { logprobsAndEntropy } from './forward.js';
+/** The policy's log-probs and entropies in one pass (now @relign/rollout's `computeLogprobsAndEntropy`). */
+export { computeLogprobsAndEntropy as logprobsAndEntropy } from '@relign/rollout';
+export { gaeOnHost } from './gae.js';
 export { selectRows } from './rows.js';

@@ -345,6 +345,32 @@ describe.each(TEST_BACKENDS)('ppo-max on %s', (backend) => {
     });
   });
 
+  it('update and evaluate read tensors only asynchronously (no dataSync/arraySync/bufferSync: issue 15)', async () => {
+    const configs = [
+      { ...TINY, entropyCoef: 0.01, minibatchSize: 3, microBatchSize: 2 }, // minibatch whitening
+      { ...TINY, advantageWhitening: 'rollout', advantageClip: 0.5, epochs: 2, minibatchSize: 4 },
+    ];
+    for (const config of configs) {
+      await withInstance(config, async ({ policy, reference, instance }) => {
+        const batch = await rollout(policy, reference);
+        const proto = tf.Tensor.prototype as unknown as Record<string, unknown>;
+        const saved = ['dataSync', 'arraySync', 'bufferSync'].map((k) => [k, proto[k]] as const);
+        for (const [k] of saved) {
+          proto[k] = () => {
+            throw new Error(`synchronous read: ${k}`);
+          };
+        }
+        try {
+          const m = await instance.update(batch, KL);
+          expect(m['train/optimizer_steps']).toBeGreaterThan(0);
+          expect(Number.isFinite((await instance.evaluate(batch, KL))['loss/value'])).toBe(true);
+        } finally {
+          for (const [k, f] of saved) proto[k] = f;
+        }
+      });
+    }
+  });
+
   it('rejects a batch without reference log-probs, a bad β, and bad options, naming the field', async () => {
     await withInstance(TINY, async ({ policy, reference, instance }) => {
       const batch = await rollout(policy, reference);

@@ -2,7 +2,7 @@
  * The clipped PPO policy loss with token-mean aggregation (docs/algorithms.md §2.7, §4.6; test vectors T3, T10).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { checkInputObject, checkNumber, checkOptions, checkTensor, maskBool, select } from './validate.js';
+import { checkClipOptions, checkTokenInputs, maskBool, select, tokenMean } from './inputs.js';
 
 const FN = 'ppoPolicyLoss';
 
@@ -59,33 +59,12 @@ export type PolicyLossResult = {
  * @throws Error naming the argument for a wrong type or shape, ε ≤ 0 or a `tokenCount` ≤ 0.
  */
 export function ppoPolicyLoss(input: PolicyLossInput, options: PolicyLossOptions): PolicyLossResult {
-  const rec = checkInputObject(input, ['logprobs', 'oldLogprobs', 'advantages', 'mask'], FN);
-  const lp = checkTensor(rec, 'logprobs', FN, { rank: 2, layout: '[B, T]' });
-  const shape = lp.shape;
-  const old = checkTensor(rec, 'oldLogprobs', FN, { rank: 2, layout: '[B, T]', shape });
-  const adv = checkTensor(rec, 'advantages', FN, { rank: 2, layout: '[B, T]', shape });
-  const mask = checkTensor(rec, 'mask', FN, { rank: 2, layout: '[B, T]', shape, anyDtype: true });
-  const o = checkOptions(options, ['clipRange', 'tokenCount'], FN);
-  const eps = checkNumber(
-    o.clipRange,
-    'options.clipRange',
-    FN,
-    (x) => x > 0,
-    '> 0 (the ratio clip ε, 0.2 in PPO; Infinity = no clipping)',
-  );
-  const tokenCount =
-    o.tokenCount === undefined
-      ? undefined
-      : checkNumber(
-          o.tokenCount,
-          'options.tokenCount',
-          FN,
-          (x) => x > 0 && Number.isFinite(x),
-          '> 0 (the token count of the minibatch)',
-        );
+  const fields = ['logprobs', 'oldLogprobs', 'advantages', 'mask'] as const;
+  const { logprobs: lp, oldLogprobs: old, advantages: adv, mask } = checkTokenInputs(input, fields, FN);
+  const { eps, tokenCount } = checkClipOptions(options, FN);
   return tf.tidy(() => {
     const cond = maskBool(mask);
-    const n = tokenCount ?? tf.maximum(tf.sum(tf.cast(cond, 'float32')), 1);
+    const mean = tokenMean(cond, tokenCount);
     // Masked positions: log-ratio 0 (ρ = 1) and advantage 0, selected before anything is computed with them.
     const logRatio = select(cond, tf.sub(lp, old));
     const ratio = tf.exp(logRatio);
@@ -98,7 +77,6 @@ export function ppoPolicyLoss(input: PolicyLossInput, options: PolicyLossOptions
       // tf.maximum sends the gradient to its first argument on ties: the unclipped branch.
       perToken = tf.maximum(unclipped, clipped);
     }
-    const mean = (x: tf.Tensor): tf.Scalar => tf.div(tf.sum(select(cond, x)), n) as tf.Scalar;
     const loss = mean(perToken);
     const clipFrac = clipped ? mean(tf.cast(tf.greater(clipped, unclipped), 'float32')) : tf.scalar(0);
     const approxKl = mean(tf.sub(tf.sub(ratio, 1), logRatio));

@@ -15,7 +15,7 @@ const close = (actual: ArrayLike<number>, expected: number[], tol = 1e-5) => {
 describe.each(TEST_BACKENDS)('tokenRewards on %s', (backend) => {
   beforeAll(() => useBackend(backend));
 
-  it('T7: k1 penalty and the score on the last token; GAE of the result matches the vector', () => {
+  it('T7: k1 penalty and the score on the last token; GAE of the result matches the vector', async () => {
     const logprobs = tf.tensor2d([[-1.2, -0.8, -2.0, -0.5]]);
     const refLogprobs = tf.tensor2d([[-1.0, -1.0, -1.5, -0.7]]);
     const scores = tf.tensor1d([1]);
@@ -24,13 +24,13 @@ describe.each(TEST_BACKENDS)('tokenRewards on %s', (backend) => {
     close(kl.dataSync(), [-0.2, 0.2, -0.5, 0.2]);
     close(rewards.dataSync(), [0.02, -0.02, 0.05, 0.98]);
     const v = tf.tensor2d([[0.5, 0.4, 0.3, 0.2]]);
-    const { advantages, returns } = gae(rewards, v, mask, { gamma: 1, lambda: 0.95 });
+    const { advantages, returns } = await gae(rewards, v, mask, { gamma: 1, lambda: 0.95 });
     close(advantages.dataSync(), [0.429627, 0.53645, 0.691, 0.78]);
     close(returns.dataSync(), [0.929627, 0.93645, 0.991, 0.98]);
     tf.dispose([logprobs, refLogprobs, scores, mask, rewards, kl, v, advantages, returns]);
   });
 
-  it('T8: with right padding the score goes to index 2 and padding (even NaN log-probs) gets 0', () => {
+  it('T8: with right padding the score goes to index 2 and padding (even NaN log-probs) gets 0', async () => {
     const logprobs = tf.tensor2d([[-1.2, -0.8, -2.0, NaN, 5]]);
     const refLogprobs = tf.tensor2d([[-1.0, -1.0, -1.5, 3, -Infinity]]);
     const scores = tf.tensor1d([1]);
@@ -41,7 +41,7 @@ describe.each(TEST_BACKENDS)('tokenRewards on %s', (backend) => {
     tf.dispose([logprobs, refLogprobs, scores, mask, rewards, kl]);
   });
 
-  it('T9: Convention B (TRL HEAD) is expressible: mask extended one past EOS for rewards/values, whitening over the real tokens', () => {
+  it('T9: Convention B (TRL HEAD) is expressible: mask extended one past EOS for rewards/values, whitening over the real tokens', async () => {
     // Padded log-probs are INVALID_LOGPROB = 1.0 for both models, so index 3 carries zero KL and the score.
     const logprobs = tf.tensor2d([[-1.2, -0.8, -2.0, 1.0, 1.0]]);
     const refLogprobs = tf.tensor2d([[-1.0, -1.0, -1.5, 1.0, 1.0]]);
@@ -53,7 +53,7 @@ describe.each(TEST_BACKENDS)('tokenRewards on %s', (backend) => {
     );
     close(rewards.dataSync(), [0.02, -0.02, 0.05, 1.0, 0]);
     const v = tf.tensor2d([[0.5, 0.4, 0.3, 0.25, 99]]);
-    const { advantages, returns } = gae(rewards, v, plusOne, { gamma: 1, lambda: 0.95 });
+    const { advantages, returns } = await gae(rewards, v, plusOne, { gamma: 1, lambda: 0.95 });
     close(advantages.dataSync(), [0.449031, 0.556875, 0.7125, 0.75, 0]);
     close(returns.dataSync(), [0.949031, 0.956875, 1.0125, 1.0, 0]);
     const w = whitenAdvantages(advantages, real, { unbiased: true, eps: 1e-8 });
@@ -92,7 +92,7 @@ describe.each(TEST_BACKENDS)('tokenRewards on %s', (backend) => {
     tf.dispose([lp, rewards, kl]);
   });
 
-  it('the advantages of a padded row equal those of the unpadded row in every layout', () => {
+  it('the advantages of a padded row equal those of the unpadded row in every layout', async () => {
     const seq = { lp: [-1.2, -0.8, -2.0], ref: [-1.0, -1.0, -1.5], v: [0.5, 0.4, 0.3] };
     const layouts = [
       [0, 1, 2],
@@ -115,7 +115,10 @@ describe.each(TEST_BACKENDS)('tokenRewards on %s', (backend) => {
       },
       { klCoef: 0.1 },
     );
-    const { advantages } = gae(rewards, tf.tensor2d(build(42, seq.v)), mask, { gamma: 1, lambda: 0.95 });
+    const { advantages } = await gae(rewards, tf.tensor2d(build(42, seq.v)), mask, {
+      gamma: 1,
+      lambda: 0.95,
+    });
     const a = advantages.arraySync();
     layouts.forEach((cols, b) =>
       close(

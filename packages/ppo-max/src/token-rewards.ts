@@ -3,8 +3,8 @@
  * reference at every response token, plus the processed sequence score on the last real token (Convention A).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { klEstimate, type KlEstimator } from '@relign/tensor';
-import { checkInputObject, checkNumber, checkOptions, checkTensor, maskBool, select } from './validate.js';
+import { checkNumber, checkOptions, checkTensor, klEstimate, type KlEstimator } from '@relign/tensor';
+import { checkTokenInputs, maskBool, select } from './inputs.js';
 
 const FN = 'tokenRewards';
 
@@ -47,16 +47,14 @@ export type TokenRewardsResult = {
  * @throws Error naming the argument for a wrong type or shape, β < 0, or an unknown estimator.
  */
 export function tokenRewards(input: TokenRewardsInput, options: TokenRewardsOptions): TokenRewardsResult {
-  const rec = checkInputObject(input, ['logprobs', 'refLogprobs', 'scores', 'mask'], FN);
-  const lp = checkTensor(rec, 'logprobs', FN, { rank: 2, layout: '[B, T]' });
+  const fields = ['logprobs', 'refLogprobs', 'mask'] as const;
+  const { logprobs: lp, refLogprobs: ref, mask } = checkTokenInputs(input, fields, FN);
   const shape = lp.shape as [number, number];
-  const ref = checkTensor(rec, 'refLogprobs', FN, { rank: 2, layout: '[B, T]', shape });
-  const scores = checkTensor(rec, 'scores', FN, {
+  const scores = checkTensor((input as TokenRewardsInput).scores, 'scores', FN, {
     rank: 1,
     layout: '[B] (one score per response)',
     shape: [shape[0]],
   });
-  const mask = checkTensor(rec, 'mask', FN, { rank: 2, layout: '[B, T]', shape, anyDtype: true });
   const o = checkOptions(options, ['klCoef', 'estimator'], FN);
   const beta = checkNumber(
     o.klCoef,

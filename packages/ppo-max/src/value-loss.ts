@@ -2,7 +2,7 @@
  * The clipped value loss with token-mean aggregation (docs/algorithms.md §2.7, §4.6; test vector T11).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { checkInputObject, checkNumber, checkOptions, checkTensor, maskBool, select } from './validate.js';
+import { checkClipOptions, checkTokenInputs, maskBool, select, tokenMean } from './inputs.js';
 
 const FN = 'valueLoss';
 
@@ -47,33 +47,12 @@ export type ValueLossResult = {
  * @throws Error naming the argument for a wrong type or shape, ε_v ≤ 0 or a `tokenCount` ≤ 0.
  */
 export function valueLoss(input: ValueLossInput, options: ValueLossOptions): ValueLossResult {
-  const rec = checkInputObject(input, ['values', 'oldValues', 'returns', 'mask'], FN);
-  const v = checkTensor(rec, 'values', FN, { rank: 2, layout: '[B, T]' });
-  const shape = v.shape;
-  const old = checkTensor(rec, 'oldValues', FN, { rank: 2, layout: '[B, T]', shape });
-  const ret = checkTensor(rec, 'returns', FN, { rank: 2, layout: '[B, T]', shape });
-  const mask = checkTensor(rec, 'mask', FN, { rank: 2, layout: '[B, T]', shape, anyDtype: true });
-  const o = checkOptions(options, ['clipRange', 'tokenCount'], FN);
-  const eps = checkNumber(
-    o.clipRange,
-    'options.clipRange',
-    FN,
-    (x) => x > 0,
-    '> 0 (the value clip ε_v, 0.2 in PPO-max; Infinity = no clipping)',
-  );
-  const tokenCount =
-    o.tokenCount === undefined
-      ? undefined
-      : checkNumber(
-          o.tokenCount,
-          'options.tokenCount',
-          FN,
-          (x) => x > 0 && Number.isFinite(x),
-          '> 0 (the token count of the minibatch)',
-        );
+  const fields = ['values', 'oldValues', 'returns', 'mask'] as const;
+  const { values: v, oldValues: old, returns: ret, mask } = checkTokenInputs(input, fields, FN);
+  const { eps, tokenCount } = checkClipOptions(options, FN);
   return tf.tidy(() => {
     const cond = maskBool(mask);
-    const n = tokenCount ?? tf.maximum(tf.sum(tf.cast(cond, 'float32')), 1);
+    const mean = tokenMean(cond, tokenCount);
     const vs = select(cond, v);
     const olds = select(cond, old);
     const rets = select(cond, ret);
@@ -85,7 +64,6 @@ export function valueLoss(input: ValueLossInput, options: ValueLossOptions): Val
       clipped = tf.square(tf.sub(vClipped, rets));
       perToken = tf.maximum(unclipped, clipped);
     }
-    const mean = (x: tf.Tensor): tf.Scalar => tf.div(tf.sum(select(cond, x)), n) as tf.Scalar;
     const loss = tf.mul(mean(perToken), 0.5) as tf.Scalar;
     const clipFrac = clipped ? mean(tf.cast(tf.greater(clipped, unclipped), 'float32')) : tf.scalar(0);
     return { loss, clipFrac };

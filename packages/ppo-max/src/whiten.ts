@@ -2,8 +2,8 @@
  * Advantage normalisation and clipping of PPO-max (docs/algorithms.md §2.6, §4.5; test vector T7).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { maskedWhiten } from '@relign/tensor';
-import { checkInputObject, checkNumber, checkOptions, checkTensor, maskBool, select } from './validate.js';
+import { checkNumber, checkOptions, maskedWhiten } from '@relign/tensor';
+import { checkTokenInputs, maskBool, select } from './inputs.js';
 
 const FN = 'whitenAdvantages';
 
@@ -33,9 +33,7 @@ export function whitenAdvantages(
   mask: tf.Tensor2D,
   options: WhitenAdvantagesOptions = {},
 ): tf.Tensor2D {
-  const rec = checkInputObject({ advantages, mask }, ['advantages', 'mask'], FN);
-  const adv = checkTensor(rec, 'advantages', FN, { rank: 2, layout: '[B, T]' });
-  const m = checkTensor(rec, 'mask', FN, { rank: 2, layout: '[B, T]', shape: adv.shape, anyDtype: true });
+  const { advantages: adv, mask: m } = checkTokenInputs({ advantages, mask }, ['advantages', 'mask'], FN);
   const o = checkOptions(options, ['unbiased', 'eps', 'clip'], FN);
   const unbiased = o.unbiased ?? false;
   if (typeof unbiased !== 'boolean') throw new TypeError(`${FN}: \`options.unbiased\` must be a boolean.`);

@@ -31,11 +31,11 @@ const rm = rmlib.RewardModel.create(CONFIG, { seed: 0 });
 
 // Scoring: 2 × PAIRS sequences per call.
 const sequences = pairs.flatMap((p) => [p.chosen.ids, p.rejected.ids]);
-rm.scoreSequences(sequences);
+await rm.scoreSequences(sequences);
 const scoreMs = [];
 for (let i = 0; i < 3; i++) {
   const t0 = performance.now();
-  rm.scoreSequences(sequences);
+  await rm.scoreSequences(sequences);
   scoreMs.push(performance.now() - t0);
 }
 

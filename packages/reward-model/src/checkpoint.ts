@@ -1,25 +1,25 @@
 /**
- * Resumable reward-model training checkpoints, with the protocol of `@relign/lm`'s SFT checkpoints:
- *
+ * Resumable reward-model training checkpoints: the supervised loop's checkpoints of `@relign/lm` (the folder
+ * format of `@relign/tensor`'s `writeCheckpointDir`) with kind "reward-model". A checkpoint directory holds
  * ```
- * latest.json                       {"checkpoint": "step-00000120-a1b2c3", "step": 120}   (written last)
- * step-00000120-a1b2c3/
- *   config.json, model.safetensors, reward_stats.json   (RewardModel.save: loadable with fromPretrained)
- *   optimizer.safetensors                               (AdamW.state(): m.<param>, v.<param>)
- *   trainer_state.json                                  (step, data position, RNG state, metrics)
+ * config.json, model.safetensors, reward_stats.json   (RewardModel.save: loadable with fromPretrained)
+ * optimizer.safetensors                               (AdamW.state(): m.<param>, v.<param>)
+ * trainer_state.json                                  (step, data position, RNG state, metrics)
  * ```
- * A checkpoint becomes visible only when `latest.json` is atomically replaced after its directory is
- * complete; older `step-*` directories are removed afterwards.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { latestCheckpoint, saveTrainingCheckpoint } from '@relign/lm';
-import { loadTensors, type AdamW, type RngState } from '@relign/tensor';
+import {
+  restoreTrainingCheckpoint,
+  saveTrainingCheckpoint,
+  OPTIMIZER_FILE,
+  type LoopState,
+} from '@relign/lm';
+import { TRAINER_STATE_FILE, type AdamW } from '@relign/tensor';
 import { RewardModel } from './reward-model.js';
 
-export const RM_OPTIMIZER_FILE = 'optimizer.safetensors';
-export const RM_TRAINER_STATE_FILE = 'trainer_state.json';
+export const RM_OPTIMIZER_FILE = OPTIMIZER_FILE;
+export const RM_TRAINER_STATE_FILE = TRAINER_STATE_FILE;
+/** The trainer kind of reward-model checkpoints (`trainer_state.json`). */
+export const REWARD_CHECKPOINT_KIND = 'reward-model';
 
 /** What a resumed run must share with its checkpoint. */
 export interface RewardRunFingerprint {
@@ -31,93 +31,45 @@ export interface RewardRunFingerprint {
   margin: number;
 }
 
-/** Everything besides tensors that a resumed reward-model run needs (plain JSON). */
-export interface RewardTrainerState {
-  version: 1;
-  kind: 'reward-model';
-  /** Loop steps done (skipped updates included). */
-  step: number;
-  /** The schedule's total steps. */
-  totalSteps: number;
-  /** Optimizer updates applied. */
-  optimizerStep: number;
-  /** Data position: epoch and index into that epoch's permutation. */
-  epoch: number;
-  index: number;
-  /** State of the data RNG just before it drew the current epoch's permutation. */
-  epochRng: RngState;
-  /** Train losses and accuracies of the last steps. */
-  recentLosses: number[];
-  recentAccuracies: number[];
-  skippedSteps: number;
-  tokensSeen: number;
-  elapsedSeconds: number;
-  fingerprint: RewardRunFingerprint;
-  lastEval?: { step: number; accuracy: number; meanMargin: number; loss: number; count: number };
-}
+/**
+ * Everything besides tensors that a resumed reward-model run needs: the supervised loop's state, whose
+ * windows are `loss` and `accuracy` and whose `lastEval` holds accuracy, meanMargin, loss and count.
+ */
+export type RewardTrainerState = LoopState;
 
 /**
- * Writes a checkpoint of the reward model, optimizer and trainer state, in the layout and with the atomicity of
- * `@relign/lm`'s SFT checkpoints (the same files; the model directory also holds the head). @returns its directory.
+ * Writes a checkpoint of the reward model, optimizer and trainer state (see the module comment).
+ * @returns its directory.
  */
 export async function saveRewardCheckpoint(
   checkpointDir: string,
   rm: RewardModel,
   optimizer: AdamW,
   state: RewardTrainerState,
+  options: { keep?: number } = {},
 ): Promise<string> {
-  return saveTrainingCheckpoint(checkpointDir, rm, optimizer, state);
+  return saveTrainingCheckpoint(checkpointDir, rm, optimizer, state, {
+    ...options,
+    kind: REWARD_CHECKPOINT_KIND,
+  });
 }
 
 /**
  * Restores the latest checkpoint of `checkpointDir` into `rm` (parameters assigned in place; the
- * normaliser is left as it is, training does not change it) and `optimizer`.
+ * normaliser is left as it is, training does not change it) and `optimizer`. Reads the checkpoints of earlier
+ * relign versions too.
  *
  * @returns the trainer state, or undefined when the directory holds no checkpoint.
- * @throws Error when the checkpoint is not a reward-model checkpoint or its shapes differ.
+ * @throws Error when the checkpoint is not a reward-model checkpoint, is damaged, or its shapes differ.
  */
 export async function loadRewardCheckpoint(
   checkpointDir: string,
   rm: RewardModel,
   optimizer: AdamW,
 ): Promise<RewardTrainerState | undefined> {
-  const dir = await latestCheckpoint(checkpointDir);
-  if (dir === undefined) return undefined;
-  const statePath = join(dir, RM_TRAINER_STATE_FILE);
-  let state: RewardTrainerState;
-  try {
-    state = JSON.parse(await readFile(statePath, 'utf8')) as RewardTrainerState;
-  } catch (err) {
-    throw new Error(`cannot read trainer state ${statePath} (${(err as Error).message}).`, { cause: err });
-  }
-  if (state.version !== 1 || state.kind !== 'reward-model' || !Number.isInteger(state.step)) {
-    throw new Error(
-      `${statePath}: not a reward-model trainer state (version ${String(state.version)}, kind ${String(state.kind)}); ` +
-        'use another checkpointDir.',
-    );
-  }
-  const saved = await RewardModel.fromPretrained(dir);
-  try {
-    const target = rm.variables();
-    const source = saved.variables();
-    for (const [name, v] of target) {
-      const s = source.get(name);
-      if (!s || !tf.util.arraysEqual(s.shape, v.shape)) {
-        throw new Error(
-          `checkpoint ${dir}: parameter ${name} is ${s ? `[${s.shape}]` : 'missing'} but the model's is [${v.shape}]; ` +
-            'resume with the same model configuration (and head bias setting).',
-        );
-      }
-    }
-    for (const [name, v] of target) v.assign(source.get(name)!);
-  } finally {
-    saved.dispose();
-  }
-  const tensors = await loadTensors(join(dir, RM_OPTIMIZER_FILE));
-  try {
-    optimizer.load({ step: state.optimizerStep, tensors });
-  } finally {
-    for (const t of tensors.values()) t.dispose();
-  }
-  return state;
+  return restoreTrainingCheckpoint(checkpointDir, rm, optimizer, {
+    kind: REWARD_CHECKPOINT_KIND,
+    load: (dir) => RewardModel.fromPretrained(dir),
+    hint: 'resume with the same model configuration (and head bias setting)',
+  });
 }

@@ -2,14 +2,18 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePreferenceJsonl, readPreferenceJsonl } from './dataset.js';
+import { readPreferenceJsonl, type ReadPreferenceOptions } from './dataset.js';
 import { wordTokenizer } from './test-fixtures.js';
 import { tokenizePreferencePairs } from './tokenize-pairs.js';
 
 const line = (o: unknown) => JSON.stringify(o);
+const parse = (text: string, options: ReadPreferenceOptions & { source?: string } = {}) => {
+  const { source, ...rest } = options;
+  return readPreferenceJsonl({ text, ...(source !== undefined ? { source } : {}) }, rest);
+};
 
-describe('parsePreferenceJsonl', () => {
-  it('reads TRL preference rows, margins, blank lines, CRLF and a BOM', () => {
+describe('readPreferenceJsonl on text', () => {
+  it('reads TRL preference rows, margins, blank lines, CRLF and a BOM', async () => {
     const text =
       '\uFEFF' +
       [
@@ -18,7 +22,7 @@ describe('parsePreferenceJsonl', () => {
         line({ prompt: '', chosen: 'a', rejected: 'b', margin: 0.5 }) + '\r',
         '   ',
       ].join('\n');
-    const ds = parsePreferenceJsonl(text);
+    const ds = await parse(text);
     expect(ds.pairs).toEqual([
       { prompt: 'the food was', chosen: ' good', rejected: ' bad' },
       { prompt: '', chosen: 'a', rejected: 'b', margin: 0.5 },
@@ -26,37 +30,43 @@ describe('parsePreferenceJsonl', () => {
     expect(ds.identicalLines).toEqual([]);
   });
 
-  it('names the line and field of every kind of bad row', () => {
+  it('names the line and field of every kind of bad row', async () => {
     const good = line({ prompt: 'p', chosen: 'c', rejected: 'r' });
-    const bad = (row: string) => parsePreferenceJsonl([good, '', row].join('\n'), { source: 'prefs.jsonl' });
-    expect(() => bad('{"prompt": "p", "chosen": "c"')).toThrow(/^prefs\.jsonl line 3: not valid JSON/);
-    expect(() => bad('[1, 2]')).toThrow(/prefs\.jsonl line 3: expected a JSON object .* got an array/);
-    expect(() => bad(line({ chosen: 'c', rejected: 'r' }))).toThrow(
+    const bad = (row: string) => parse([good, '', row].join('\n'), { source: 'prefs.jsonl' });
+    await expect(bad('{"prompt": "p", "chosen": "c"')).rejects.toThrow(
+      /^prefs\.jsonl line 3: not valid JSON/,
+    );
+    await expect(bad('[1, 2]')).rejects.toThrow(
+      /prefs\.jsonl line 3: expected a JSON object .* got an array/,
+    );
+    await expect(bad(line({ chosen: 'c', rejected: 'r' }))).rejects.toThrow(
       /prefs\.jsonl line 3: field "prompt" is missing.*use "" when chosen and rejected already contain the prompt/,
     );
-    expect(() => bad(line({ prompt: 'p', chosen: 'c' }))).toThrow(/line 3: field "rejected" is missing/);
-    expect(() => bad(line({ prompt: 'p', chosen: 3, rejected: 'r' }))).toThrow(
+    await expect(bad(line({ prompt: 'p', chosen: 'c' }))).rejects.toThrow(
+      /line 3: field "rejected" is missing/,
+    );
+    await expect(bad(line({ prompt: 'p', chosen: 3, rejected: 'r' }))).rejects.toThrow(
       /line 3: field "chosen" must be a string, got number/,
     );
-    expect(() =>
+    await expect(
       bad(line({ prompt: 'p', chosen: [{ role: 'assistant', content: 'hi' }], rejected: 'r' })),
-    ).toThrow(
+    ).rejects.toThrow(
       /line 3: field "chosen" must be a string, got an array \(the conversational format is not supported/,
     );
-    expect(() => bad(line({ prompt: 'p', chosen: 'c', rejected: 'r', margin: 'big' }))).toThrow(
+    await expect(bad(line({ prompt: 'p', chosen: 'c', rejected: 'r', margin: 'big' }))).rejects.toThrow(
       /line 3: field "margin" must be a finite number/,
     );
   });
 
-  it('skips and counts pairs whose chosen equals rejected, or rejects them on request', () => {
+  it('skips and counts pairs whose chosen equals rejected, or rejects them on request', async () => {
     const text = [
       line({ prompt: 'p', chosen: 'same', rejected: 'same' }),
       line({ prompt: 'p', chosen: 'c', rejected: 'r' }),
     ].join('\n');
-    const ds = parsePreferenceJsonl(text);
+    const ds = await parse(text);
     expect(ds.pairs).toHaveLength(1);
     expect(ds.identicalLines).toEqual([1]);
-    expect(() => parsePreferenceJsonl(text, { identical: 'error', source: 'x' })).toThrow(
+    await expect(parse(text, { identical: 'error', source: 'x' })).rejects.toThrow(
       /x line 1: fields "chosen" and "rejected" are identical/,
     );
   });

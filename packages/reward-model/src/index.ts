@@ -38,11 +38,10 @@ export {
   type LabelPairsResult,
 } from './label-pairs.js';
 export {
-  parsePreferenceJsonl,
   readPreferenceJsonl,
   type PreferenceExample,
   type PreferenceDataset,
-  type ParsePreferenceOptions,
+  type ReadPreferenceOptions,
 } from './dataset.js';
 export { tokenizePreferencePairs, type TokenizedPair, type TokenizePairsResult } from './tokenize-pairs.js';
 export {
@@ -74,6 +73,7 @@ export { evaluateRewardModel, type EvaluateRewardModelOptions, type RewardModelE
 export {
   saveRewardCheckpoint,
   loadRewardCheckpoint,
+  REWARD_CHECKPOINT_KIND,
   type RewardTrainerState,
   type RewardRunFingerprint,
 } from './checkpoint.js';

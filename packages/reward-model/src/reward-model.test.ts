@@ -41,14 +41,15 @@ describe.each(TEST_BACKENDS)('RewardModel on %s', (backend) => {
     await remove(dir, { recursive: true, force: true });
   });
 
-  it('gives the same scores for left- and right-padded batches and any pad id, as for each row alone', () => {
+  it('gives the same scores for left- and right-padded batches and any pad id, as for each row alone', async () => {
     const rm = RewardModel.create(TINY_RM_CONFIG, { seed: 3 });
     randomize(rm, 4);
-    const alone = SEQS.map((s) => rm.scoreSequences([s])[0]!);
-    const right = rm.scoreSequences(SEQS, { padding: 'right' });
-    const left = rm.scoreSequences(SEQS, { padding: 'left' });
-    const otherPad = rm.scoreSequences(SEQS, { padding: 'left', padId: 17 });
-    const chunks = rm.scoreSequences(SEQS, { batchSize: 4, padding: 'right', padId: 9 });
+    const alone: number[] = [];
+    for (const s of SEQS) alone.push((await rm.scoreSequences([s]))[0]!);
+    const right = await rm.scoreSequences(SEQS, { padding: 'right' });
+    const left = await rm.scoreSequences(SEQS, { padding: 'left' });
+    const otherPad = await rm.scoreSequences(SEQS, { padding: 'left', padId: 17 });
+    const chunks = await rm.scoreSequences(SEQS, { batchSize: 4, padding: 'right', padId: 9 });
     for (let i = 0; i < SEQS.length; i++) {
       expect(right[i]).toBeCloseTo(alone[i]!, 4);
       expect(left[i]).toBeCloseTo(alone[i]!, 4);
@@ -77,7 +78,7 @@ describe.each(TEST_BACKENDS)('RewardModel on %s', (backend) => {
     expect(Array.from(text)).toEqual(Array.from(tokens));
     // endedWithEos: false → no EOS appended.
     const cut = await rm.score(prompts, responses, { endedWithEos: [false, true] });
-    const noEos = rm.scoreSequences([[...enc(prompts[0]!), ...enc(responses[0]!)]]);
+    const noEos = await rm.scoreSequences([[...enc(prompts[0]!), ...enc(responses[0]!)]]);
     expect(cut[0]).toBeCloseTo(noEos[0]!, 5);
     expect(cut[1]).toBeCloseTo(text[1]!, 5);
     rm.dispose();
@@ -108,7 +109,7 @@ describe.each(TEST_BACKENDS)('RewardModel on %s', (backend) => {
       clipOrder: 'after-scaling',
     });
     expect(back.head.bias).toBeDefined();
-    expect(Array.from(back.scoreSequences(SEQS))).toEqual(Array.from(rm.scoreSequences(SEQS)));
+    expect(Array.from(await back.scoreSequences(SEQS))).toEqual(Array.from(await rm.scoreSequences(SEQS)));
     // Processing the next batch gives the same numbers: the statistics really were restored.
     expect(Array.from(back.normalizer.process([2, -1]))).toEqual(Array.from(rm.normalizer.process([2, -1])));
 
@@ -142,31 +143,34 @@ describe.each(TEST_BACKENDS)('RewardModel on %s', (backend) => {
     rm.dispose();
   });
 
-  it('wraps an existing backbone and owns it', () => {
+  it('wraps an existing backbone and owns it', async () => {
     const lm = CausalLM.create(TINY_RM_CONFIG, 2);
     const rm = RewardModel.fromBackbone(lm, { seed: 2 });
     expect(rm.trainableVariables().has('score.weight')).toBe(true);
     expect(rm.trainableVariables().has('wte.weight')).toBe(true);
     rm.dispose();
     expect(lm.isDisposed).toBe(true);
-    expect(() => rm.scoreSequences([[1]])).toThrow(/disposed/);
+    await expect(rm.scoreSequences([[1]])).rejects.toThrow(/disposed/);
   });
 
   it('rejects rows it cannot score, naming them', async () => {
     const rm = RewardModel.create(TINY_RM_CONFIG, { seed: 1 });
     const long = Array.from({ length: 20 }, () => 2);
-    expect(() => rm.scoreSequences([[2], long])).toThrow(
+    await expect(rm.scoreSequences([[2], long])).rejects.toThrow(
       /row 1 has 20 tokens but n_positions=16.*truncation: 'left'/,
     );
-    expect(() => rm.scoreSequences([[2, 99]])).toThrow(
+    await expect(rm.scoreSequences([[2, 99]])).rejects.toThrow(
       /row 0 token 1 is 99, outside the vocabulary \[0, 24\)/,
     );
-    expect(() => rm.scoreSequences([[]])).toThrow(/row 0 is empty/);
+    await expect(rm.scoreSequences([[]])).rejects.toThrow(/row 0 is empty/);
     await expect(rm.score(['a'], ['b'])).rejects.toThrow(/text inputs need a tokenizer/);
     rm.dispose();
 
     const cut = RewardModel.create(TINY_RM_CONFIG, { seed: 1, truncation: 'left' });
-    expect(cut.scoreSequences([long])[0]).toBeCloseTo(cut.scoreSequences([long.slice(4)])[0]!, 6);
+    expect((await cut.scoreSequences([long]))[0]).toBeCloseTo(
+      (await cut.scoreSequences([long.slice(4)]))[0]!,
+      6,
+    );
     cut.dispose();
   });
 

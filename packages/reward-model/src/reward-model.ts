@@ -207,32 +207,43 @@ export class RewardModel implements RewardFunction {
 
   /**
    * Raw scores of whole token sequences (`prompt ++ response`, EOS included where the response has one),
-   * without gradients; no tensors remain.
+   * without gradients; no tensors remain. The scores stay on the device until one asynchronous read at the end.
    *
    * @returns `[N]` scores, in input order.
    * @throws Error naming the row for an empty sequence, an id outside the vocabulary, or (with
    *   `truncation: 'error'`) a sequence longer than `n_positions`.
    */
-  scoreSequences(sequences: readonly TokenIds[], options: ScoreSequencesOptions = {}): Float32Array {
+  async scoreSequences(
+    sequences: readonly TokenIds[],
+    options: ScoreSequencesOptions = {},
+  ): Promise<Float32Array> {
     this.#assertLive('scoreSequences');
     const { batchSize = 32, padding = 'right', padId = 0 } = options;
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new Error(`RewardModel.scoreSequences: batchSize must be an integer >= 1, got ${batchSize}.`);
     }
     const rows = sequences.map((s, i) => this.#fit(s, i));
-    const out = new Float32Array(rows.length);
-    for (let start = 0; start < rows.length; start += batchSize) {
-      const host = packSequences(rows.slice(start, start + batchSize), { padId, padding });
-      const t = sequenceTensors(host);
-      try {
-        const s = this.scoreTensors(t);
-        out.set(s.dataSync() as Float32Array, start);
-        s.dispose();
-      } finally {
-        disposeSequenceTensors(t);
+    if (rows.length === 0) return new Float32Array(0);
+    const scores: tf.Tensor1D[] = [];
+    try {
+      for (let start = 0; start < rows.length; start += batchSize) {
+        const host = packSequences(rows.slice(start, start + batchSize), { padId, padding });
+        const t = sequenceTensors(host);
+        try {
+          scores.push(this.scoreTensors(t));
+        } finally {
+          disposeSequenceTensors(t);
+        }
       }
+      const all = tf.concat(scores);
+      try {
+        return (await all.data()) as Float32Array;
+      } finally {
+        all.dispose();
+      }
+    } finally {
+      tf.dispose(scores);
     }
-    return out;
   }
 
   /**
@@ -262,7 +273,7 @@ export class RewardModel implements RewardFunction {
         return ids;
       });
     }
-    return checkScores(this.scoreSequences(sequences), rows.size, this.name);
+    return checkScores(await this.scoreSequences(sequences), rows.size, this.name);
   }
 
   /** Whether {@link dispose} was called. */

@@ -43,10 +43,10 @@ describe('pairBatch', () => {
 describe.each(TEST_BACKENDS)('rewardModelLoss on %s', (backend) => {
   beforeAll(() => useBackend(backend));
 
-  it('is the Bradley-Terry loss of the scores the model gives each sequence alone', () => {
+  it('is the Bradley-Terry loss of the scores the model gives each sequence alone', async () => {
     const rm = RewardModel.create(TINY_RM_CONFIG, { seed: 9, headStd: 1 });
-    const c = rm.scoreSequences(PAIRS.map((p) => p.chosen.ids));
-    const r = rm.scoreSequences(PAIRS.map((p) => p.rejected.ids));
+    const c = await rm.scoreSequences(PAIRS.map((p) => p.chosen.ids));
+    const r = await rm.scoreSequences(PAIRS.map((p) => p.rejected.ids));
     const expected = pairMetrics(c, r, [0.1, 0.7, 0.1]).loss;
     const batch = pairBatch(PAIRS, { margin: 0.1 });
     const out = rewardModelLoss(rm, batch);

@@ -66,7 +66,7 @@ describe.each(TEST_BACKENDS)('reward-model training on %s', (backend) => {
     expect(heldTok.length).toBeGreaterThan(250);
 
     const rm = RewardModel.create(SMALL, { seed: 1, tokenizer: wordTokenizer });
-    const before = evaluateRewardModel(rm, heldTok);
+    const before = await evaluateRewardModel(rm, heldTok);
     const log: RewardTrainMetrics[] = [];
     const tensorCounts: number[] = [];
     const r = await trainRewardModel(rm, labelled.pairs, {
@@ -83,7 +83,7 @@ describe.each(TEST_BACKENDS)('reward-model training on %s', (backend) => {
         tensorCounts.push(tf.memory().numTensors);
       },
     });
-    const after = evaluateRewardModel(rm, heldTok);
+    const after = await evaluateRewardModel(rm, heldTok);
     // Trivial baseline: prefer the longer response (sentiment is independent of length here).
     const lengthBaseline = pairMetrics(
       heldTok.map((p) => p.chosen.length),

@@ -24,14 +24,14 @@
  * | `logprobs`        | F32   | [Σ resp]   | sampling log-probs, same layout                          |
  * | `ref_logprobs`    | F32   | [Σ resp]   | only when `fields.refLogprobs`                           |
  * | `values`          | F32   | [Σ resp]   | only when `fields.values`                                |
- * | `reward`          | F32   | [N, G]     | rewards rounded to float32 (for older readers)           |
- * | `reward_f64`      | I32   | [N, G, 2]  | the exact float64 rewards, see below                     |
+ * | `reward`          | F64   | [N, G]     | rewards, exact (float64)                                 |
  * | `ended_with_eos`  | I32   | [N, G]     | 0/1                                                      |
  * | `truncated`       | I32   | [N, G]     | 0/1                                                      |
  *
- * `reward_f64` holds each reward as the (low, high) little-endian 32-bit words of its IEEE-754 double (the
- * safetensors writer produces F32/I32 only). Files without it (written before it existed) load their rewards
- * from `reward`.
+ * Older files still load: those with `reward` F32 plus `reward_f64` I32 [N, G, 2] (each reward's (low, high)
+ * little-endian 32-bit words, written while the safetensors writer had no F64) take their rewards from
+ * `reward_f64`; the oldest, with only the F32 `reward`, from that. (A reader from before F64 narrows the F64
+ * `reward` to float32, as it read the F32 one.)
  *
  * Crash safety: the data file gets a new name on every save and is written (atomically) before the
  * manifest (atomically) switches to it; older data files are deleted only after that. A crash at any
@@ -40,7 +40,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readSafetensors, writeFileAtomic, writeSafetensors, type TensorData } from '@relign/tensor';
+import {
+  readSafetensors,
+  writeFileAtomic,
+  writeSafetensors,
+  type AnyTensorData,
+  type TensorData,
+} from '@relign/tensor';
 import { checkDistribution, type SamplingOptions } from './options.js';
 import type { RolloutGroup } from './replay-buffer.js';
 
@@ -51,19 +57,7 @@ const DATA_RE = /^buffer-[0-9a-f]+\.safetensors$/;
 /** Largest log-probability a file may hold: 0, plus an allowance for float rounding. */
 const LOGPROB_TOLERANCE = 1e-6;
 
-/** Float64 values as (low, high) little-endian 32-bit words: the `reward_f64` encoding. */
-function float64Words(values: Float64Array): Int32Array {
-  const out = new Int32Array(values.length * 2);
-  const view = new DataView(new ArrayBuffer(8));
-  for (let i = 0; i < values.length; i++) {
-    view.setFloat64(0, values[i]!, true);
-    out[2 * i] = view.getInt32(0, true);
-    out[2 * i + 1] = view.getInt32(4, true);
-  }
-  return out;
-}
-
-/** Inverse of {@link float64Words}. */
+/** The float64 values of `reward_f64`'s (low, high) little-endian 32-bit words (files written before F64). */
 function wordsFloat64(words: Int32Array): Float64Array {
   const out = new Float64Array(words.length / 2);
   const view = new DataView(new ArrayBuffer(8));
@@ -121,9 +115,10 @@ export async function writeBufferDir(dir: string, state: BufferState): Promise<v
   };
   const i32 = (shape: number[], data: Int32Array): TensorData => ({ dtype: 'int32', shape, data });
   const f32 = (shape: number[], data: Float32Array): TensorData => ({ dtype: 'float32', shape, data });
+  const f64 = (shape: number[], data: Float64Array): AnyTensorData => ({ dtype: 'float64', shape, data });
   const responses = groups.flatMap((g) => g.responseTokens);
   const total = responses.reduce((a, r) => a + r.length, 0);
-  const tensors = new Map<string, TensorData>([
+  const tensors = new Map<string, AnyTensorData>([
     [
       'serial',
       i32(
@@ -174,26 +169,14 @@ export async function writeBufferDir(dir: string, state: BufferState): Promise<v
         ),
       ),
     ],
+    // Rewards stay exact through a save (P3O's r1 − r2, docs/algorithms.md §1.10).
     [
       'reward',
-      f32(
+      f64(
         [N, G],
         concat(
-          Float32Array,
+          Float64Array,
           groups.map((g) => g.rewards),
-        ),
-      ),
-    ],
-    // Rewards stay exact through a save (P3O's r1 − r2, docs/algorithms.md §1.10); `reward` above is their float32 rounding.
-    [
-      'reward_f64',
-      i32(
-        [N, G, 2],
-        float64Words(
-          concat(
-            Float64Array,
-            groups.map((g) => g.rewards),
-          ),
         ),
       ),
     ],
@@ -342,15 +325,15 @@ export async function readBufferDir(dir: string, limits: { vocabSize?: number } 
   });
 
   const dataPath = join(dir, m.data);
-  const file = await readSafetensors(dataPath).catch((err: Error) =>
+  const file = await readSafetensors(dataPath, { exact: true }).catch((err: Error) =>
     fail(`${err.message} (named by ${manifestPath})`),
   );
   const tensor = (
     name: string,
-    dtype: 'int32' | 'float32',
+    dtype: AnyTensorData['dtype'],
     size: number,
     shape: string,
-  ): Int32Array | Float32Array => {
+  ): AnyTensorData['data'] => {
     const t = file.tensors.get(name);
     if (t === undefined) return fail(`${dataPath} has no tensor "${name}"`);
     if (t.dtype !== dtype) return fail(`${dataPath}: tensor "${name}" is ${t.dtype}, expected ${dtype}`);
@@ -382,10 +365,12 @@ export async function readBufferDir(dir: string, limits: { vocabSize?: number } 
   const logprobs = f32('logprobs', sumResp, 'Σ response_length');
   const ref = f.refLogprobs ? f32('ref_logprobs', sumResp, 'Σ response_length') : undefined;
   const values = f.values ? f32('values', sumResp, 'Σ response_length') : undefined;
-  // Files written before `reward_f64` existed have only the float32 `reward`.
+  // F64 `reward`; older files: the I32 words of `reward_f64`, or (the oldest) only an F32 `reward`.
   const reward = file.tensors.has('reward_f64')
     ? wordsFloat64(i32('reward_f64', N * G * 2, `[${N}, ${G}, 2]`))
-    : Float64Array.from(f32('reward', N * G, `[${N}, ${G}]`));
+    : file.tensors.get('reward')?.dtype === 'float32'
+      ? Float64Array.from(f32('reward', N * G, `[${N}, ${G}]`))
+      : (tensor('reward', 'float64', N * G, `[${N}, ${G}]`) as Float64Array);
   const eos = i32('ended_with_eos', N * G, `[${N}, ${G}]`);
   const trunc = i32('truncated', N * G, `[${N}, ${G}]`);
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutBatch } from './batch.js';
 import { generate } from './generate.js';
 import type { GenerateOptions } from './options.js';
-import { computeLogprobs } from './scoring.js';
+import { computeLogprobs, truncationSupport } from './scoring.js';
 import { logSoftmaxAt, rowReference, testModel } from './test-helpers.js';
 
 const PROMPTS = [[1, 2, 3, 4, 5], [6, 7], [8, 9, 10], [11]];
@@ -36,8 +36,13 @@ function maxRatioError(batch: RolloutBatch, recomputed: Float32Array): number {
   return worst;
 }
 
-function recompute(model: CausalLM, batch: RolloutBatch, truncation: 'none' | 'as-sampled'): Float32Array {
-  const lp = computeLogprobs(model, batch, { truncation });
+async function recompute(
+  model: CausalLM,
+  batch: RolloutBatch,
+  truncation: 'none' | 'as-sampled',
+): Promise<Float32Array> {
+  const support = truncation === 'as-sampled' ? await truncationSupport(model, batch) : undefined;
+  const lp = computeLogprobs(model, batch, { truncation, ...(support ? { support } : {}) });
   const data = lp.dataSync() as Float32Array;
   lp.dispose();
   return data;
@@ -53,7 +58,7 @@ describe.each(TEST_BACKENDS)('generate on %s', (backend) => {
 
   it('records log-probs that a recompute reproduces (importance ratio 1 within 1e-4)', async () => {
     const batch = await generate(model, PROMPTS, BASE);
-    expect(maxRatioError(batch, recompute(model, batch, 'none'))).toBeLessThan(1e-4);
+    expect(maxRatioError(batch, await recompute(model, batch, 'none'))).toBeLessThan(1e-4);
     // Independent check on unpadded, uncached rows: the recorded log-prob is log softmax(z/τ)[y].
     for (let b = 0; b < batch.batchSize; b++) {
       const ref = rowReference(model, batch, b);
@@ -73,9 +78,9 @@ describe.each(TEST_BACKENDS)('generate on %s', (backend) => {
   ])('samples from the truncated distribution and recomputes it exactly: %o', async ({ topK, topP }) => {
     const batch = await generate(model, PROMPTS, { ...BASE, topK, topP, maxNewTokens: 12, seed: 5 });
     expect(batch.options).toMatchObject({ topK, topP, temperature: 0.7 });
-    expect(maxRatioError(batch, recompute(model, batch, 'as-sampled'))).toBeLessThan(1e-4);
+    expect(maxRatioError(batch, await recompute(model, batch, 'as-sampled'))).toBeLessThan(1e-4);
     // Without truncation the same tokens get less probability (the cut mass comes back), strictly so somewhere.
-    const full = recompute(model, batch, 'none');
+    const full = await recompute(model, batch, 'none');
     let gap = 0;
     for (let b = 0; b < batch.batchSize; b++) {
       for (let t = 0; t < batch.responseLengths[b]!; t++) {
@@ -193,7 +198,8 @@ describe.each(TEST_BACKENDS)('generate on %s', (backend) => {
     await assertNoLeaks(
       async () => {
         const batch = await generate(model, PROMPTS, { ...BASE, topP: 0.9, maxNewTokens: 5 });
-        return computeLogprobs(model, batch, { truncation: 'as-sampled' });
+        const support = await truncationSupport(model, batch);
+        return computeLogprobs(model, batch, { truncation: 'as-sampled', support });
       },
       { label: 'generate + computeLogprobs' },
     );

@@ -12,7 +12,16 @@ export {
 } from './options.js';
 export { TokenDistribution, type Draw } from './distribution.js';
 export { validateRolloutBatch, responseMask, responseMaskArray, type RolloutBatch } from './batch.js';
-export { computeLogprobs, computeValues, type LogprobOptions, type Truncation } from './scoring.js';
+export {
+  computeLogprobs,
+  computeLogprobsAndEntropy,
+  computeValues,
+  sequenceInputs,
+  truncationSupport,
+  type LogprobOptions,
+  type Truncation,
+  type TruncationSupport,
+} from './scoring.js';
 export {
   ReplayBuffer,
   collateGroups,

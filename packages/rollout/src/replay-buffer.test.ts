@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutBatch } from './batch.js';
 import { generate } from './generate.js';
 import { ReplayBuffer, type RolloutScores } from './replay-buffer.js';
-import { computeLogprobs } from './scoring.js';
+import { computeLogprobs, truncationSupport } from './scoring.js';
 import { testModel } from './test-helpers.js';
 
 const PAD = 0;
@@ -271,7 +271,7 @@ describe('ReplayBuffer', () => {
       expect(mbB).toEqual(mbA);
     });
 
-    it('keeps rewards in float64 through add, minibatches and save/load; reads files without reward_f64', async () => {
+    it('keeps rewards in float64 through add, minibatches and save/load; reads files of earlier writers', async () => {
       // Non-integer rewards shifted by a large δ: float32 would make the pair difference 0.1953 (docs/algorithms.md §1.10).
       const buf = new ReplayBuffer({ capacity: 4, responsesPerPrompt: 2 });
       const { batch } = makeBatch(2, 2, 3);
@@ -288,14 +288,26 @@ describe('ReplayBuffer', () => {
       const back = await ReplayBuffer.load(join(dir, 'f64'));
       expect([...back.groups().flatMap((g) => [...g.rewards])]).toEqual(rewards);
 
-      // A file written before reward_f64 existed: the float32 `reward` is read.
+      // The rewards are one F64 tensor.
       const manifest = JSON.parse(await readFile(join(dir, 'f64', 'buffer.json'), 'utf8')) as {
         data: string;
       };
-      const file = await readSafetensors(join(dir, 'f64', manifest.data));
-      expect(file.tensors.get('reward_f64')?.shape).toEqual([2, 2, 2]);
+      const path = join(dir, 'f64', manifest.data);
+      const file = await readSafetensors(path, { exact: true });
+      expect(file.tensors.get('reward')).toMatchObject({ dtype: 'float64', shape: [2, 2] });
+      expect(file.tensors.has('reward_f64')).toBe(false);
+
+      // A file of the previous writer: F32 `reward` plus the float64 words in the I32 `reward_f64` [N, G, 2].
+      const words = new Int32Array(new Float64Array(rewards).buffer.slice(0));
+      file.tensors.set('reward', { dtype: 'float32', shape: [2, 2], data: Float32Array.from(rewards) });
+      file.tensors.set('reward_f64', { dtype: 'int32', shape: [2, 2, 2], data: words });
+      await writeSafetensors(path, file.tensors, file.metadata);
+      const previous = await ReplayBuffer.load(join(dir, 'f64'));
+      expect([...previous.groups().flatMap((g) => [...g.rewards])]).toEqual(rewards);
+
+      // A file written before reward_f64 existed: the float32 `reward` is read.
       file.tensors.delete('reward_f64');
-      await writeSafetensors(join(dir, 'f64', manifest.data), file.tensors, file.metadata);
+      await writeSafetensors(path, file.tensors, file.metadata);
       const old = await ReplayBuffer.load(join(dir, 'f64'));
       expect([...old.groups().flatMap((g) => [...g.rewards])]).toEqual(rewards.map(Math.fround));
     });
@@ -349,12 +361,13 @@ describe('ReplayBuffer', () => {
       const at = join(dir, 'values');
       await buf.save(at);
       const { data } = JSON.parse(await readFile(join(at, 'buffer.json'), 'utf8')) as { data: string };
-      const original = await readSafetensors(join(at, data));
+      // Exact: the F64 rewards must survive the rewrite.
+      const original = await readSafetensors(join(at, data), { exact: true });
       // Writes the file with element `index` of tensor `name` set to `value`.
       const edit = async (name: string, index: number, value: number) => {
         const tensors = new Map(original.tensors);
         const t = tensors.get(name)!;
-        const copy = t.data.slice();
+        const copy = t.data.slice() as Float32Array;
         copy[index] = value;
         tensors.set(name, { ...t, data: copy } as typeof t);
         await writeSafetensors(join(at, data), tensors, original.metadata);
@@ -422,7 +435,10 @@ describe.each(TEST_BACKENDS)('generate -> buffer -> minibatch on %s', (backend) 
     const mbs = [...buf.minibatches(3, createRng(9))];
     expect(mbs.map((m) => m.batchSize)).toEqual([6, 2]);
     for (const mb of mbs) {
-      const lp = computeLogprobs(model, mb, { truncation: 'as-sampled' });
+      const lp = computeLogprobs(model, mb, {
+        truncation: 'as-sampled',
+        support: await truncationSupport(model, mb),
+      });
       const got = lp.dataSync();
       lp.dispose();
       for (let b = 0; b < mb.batchSize; b++) {

@@ -3,7 +3,7 @@ import { ScalarHead, type CausalLM } from '@relign/lm';
 import { assertNoLeaks, TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { responseMask, type RolloutBatch } from './batch.js';
-import { computeLogprobs, computeValues } from './scoring.js';
+import { computeLogprobs, computeValues, truncationSupport } from './scoring.js';
 import { logSoftmaxAt, rowReference, testModel } from './test-helpers.js';
 
 /**
@@ -73,7 +73,7 @@ describe.each(TEST_BACKENDS)('scoring on %s', (backend) => {
     }
   });
 
-  it('computeLogprobs defaults to the batch temperature and is differentiable (both truncation modes)', () => {
+  it('computeLogprobs defaults to the batch temperature and is differentiable (both truncation modes)', async () => {
     const batch = handBatch();
     const a = computeLogprobs(model, batch);
     const b = computeLogprobs(model, batch, { temperature: 0.8 });
@@ -85,8 +85,10 @@ describe.each(TEST_BACKENDS)('scoring on %s', (backend) => {
       [batch, 'none'],
       [truncated, 'as-sampled'],
     ] as const) {
+      const support = truncation === 'as-sampled' ? await truncationSupport(model, bt) : undefined;
       const { value, grads } = tf.variableGrads(
-        () => tf.sum(computeLogprobs(model, bt, { truncation })) as tf.Scalar,
+        () =>
+          tf.sum(computeLogprobs(model, bt, { truncation, ...(support ? { support } : {}) })) as tf.Scalar,
         vars,
       );
       const norm = tf.tidy(
@@ -97,9 +99,10 @@ describe.each(TEST_BACKENDS)('scoring on %s', (backend) => {
     }
   });
 
-  it("'as-sampled' renormalises over the recomputed top-k support", () => {
+  it("'as-sampled' renormalises over the recomputed top-k support", async () => {
     const batch = { ...handBatch(), options: { ...handBatch().options, topK: 6 } };
-    const lp = computeLogprobs(model, batch, { truncation: 'as-sampled' });
+    const support = await truncationSupport(model, batch);
+    const lp = computeLogprobs(model, batch, { truncation: 'as-sampled', support });
     const got = lp.dataSync();
     lp.dispose();
     for (let b = 0; b < 4; b++) {
@@ -149,7 +152,7 @@ describe.each(TEST_BACKENDS)('scoring on %s', (backend) => {
     });
   });
 
-  it('rejects invalid batches and options with errors naming the field', () => {
+  it('rejects invalid batches and options with errors naming the field', async () => {
     const bad = (patch: Partial<RolloutBatch>) => ({ ...handBatch(), ...patch });
     expect(() => computeLogprobs(model, bad({ responseLengths: Int32Array.from([5, 2, 1, 3]) }))).toThrow(
       /batch\.responseLengths\[0\] = 5 is outside \[1, responseWidth = 4\] \(length beyond the token array\)/,
@@ -169,6 +172,19 @@ describe.each(TEST_BACKENDS)('scoring on %s', (backend) => {
     expect(() => computeLogprobs(model, handBatch(), { temperature: 0 })).toThrow(/truncation: 'as-sampled'/);
     expect(() => computeLogprobs(model, handBatch(), { truncation: 'top' as 'none' })).toThrow(
       /options\.truncation/,
+    );
+    // 'as-sampled' needs the support computed beforehand (asynchronously), for this batch and temperature.
+    const topK = { ...handBatch(), options: { ...handBatch().options, topK: 6 } };
+    expect(() => computeLogprobs(model, topK, { truncation: 'as-sampled' })).toThrow(
+      /needs options\.support: pass `support: await truncationSupport/,
+    );
+    const support = await truncationSupport(model, topK);
+    expect(() =>
+      computeLogprobs(model, topK, { truncation: 'as-sampled', support, temperature: 0.5 }),
+    ).toThrow(/support was computed at temperature 0\.8, this pass uses 0\.5/);
+    const short = { ...support, responseWidth: 3 };
+    expect(() => computeLogprobs(model, topK, { truncation: 'as-sampled', support: short })).toThrow(
+      /options\.support is for \[B, Tr, V\] = \[4, 3, 48\]/,
     );
     const other = ScalarHead.create(8);
     expect(() => computeValues(model, other, handBatch())).toThrow(

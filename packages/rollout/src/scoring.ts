@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM, ScalarHead } from '@relign/lm';
-import { logprobsFromLogits } from '@relign/tensor';
+import { entropyFromLogits, logprobsFromLogits } from '@relign/tensor';
 import { responseMaskArray, validateRolloutBatch, type RolloutBatch } from './batch.js';
 import { TokenDistribution } from './distribution.js';
 import { checkDistribution } from './options.js';
@@ -28,16 +28,37 @@ export interface LogprobOptions {
    * renormalised, so on a fresh batch the result equals the sampling log-probs (importance ratio 1). The
    * support is recomputed from the logits of this pass, with the sampled token always included (a float
    * rounding difference can move a support boundary). With τ = 0 (greedy) the support is the argmax and
-   * the log-prob is 0 at the argmax.
+   * the log-prob is 0 at the argmax. Needs `support` from {@link truncationSupport}.
    */
   truncation?: Truncation;
+  /**
+   * The top-k/top-p support of every response token, for `truncation: 'as-sampled'`: from
+   * `await truncationSupport(model, batch, { temperature })` with the same model parameters. The support is
+   * a host decision over the logits; computing it beforehand keeps this pass free of synchronous reads
+   * (which stall GPU backends) and differentiable.
+   */
+  support?: TruncationSupport;
+}
+
+/** The as-sampled support of a batch's response tokens ({@link truncationSupport}). */
+export interface TruncationSupport {
+  batchSize: number;
+  responseWidth: number;
+  vocabSize: number;
+  temperature: number;
+  /** `[B·Tr·V]` additive mask: 0 on the support, −1e30 elsewhere (and 0 at padding). */
+  add: Float32Array;
 }
 
 /** Added to the logits of tokens outside the support: exp underflows to exactly 0, the sum stays finite. */
 const EXCLUDED = -1e30;
 
-/** Model input covering prompt + all response tokens but the last, and its padding mask. */
-function sequenceInputs(
+/**
+ * The model input of every scoring pass: `[prompt (left-padded), response[:, :Tr−1]]` as int32 `[B, Tp + Tr − 1]`
+ * and its float32 padding mask (`undefined` when no row is padded). Throws (naming `fn`) when the sequence
+ * does not fit the model's `n_positions`. Caller-owned tensors.
+ */
+export function sequenceInputs(
   model: CausalLM,
   batch: RolloutBatch,
   fn: string,
@@ -103,6 +124,8 @@ export function computeLogprobs(
     );
   }
   const { batchSize: B, promptWidth: Tp, responseWidth: Tr } = batch;
+  const truncated = dist.truncates || greedy;
+  if (truncated) checkSupport(options.support, B, Tr, V, temperature, FN);
   const { ids, mask } = sequenceInputs(model, batch, FN);
   try {
     return tf.tidy(() => {
@@ -110,24 +133,141 @@ export function computeLogprobs(
       const z = tf.slice(logits, [0, Tp - 1, 0], [B, Tr, V]);
       const tokens = tf.tensor2d(batch.responseTokens, [B, Tr], 'int32');
       let lp: tf.Tensor2D;
-      if (dist.truncates || greedy) {
+      if (truncated) {
         // The support is a host decision (not differentiated), applied as an additive mask: the gradient
         // flows through the kept logits exactly as for the renormalised distribution.
-        const host = z.dataSync();
-        const add = new Float32Array(B * Tr * V);
-        const kept = new Uint8Array(V);
-        for (let b = 0; b < B; b++) {
-          for (let t = 0; t < batch.responseLengths[b]!; t++) {
-            const row = (b * Tr + t) * V;
-            dist.support(host, row, kept, batch.responseTokens[b * Tr + t]!);
-            for (let i = 0; i < V; i++) if (!kept[i]) add[row + i] = EXCLUDED;
-          }
-        }
-        lp = logprobsFromLogits(tf.add(z, tf.tensor3d(add, [B, Tr, V])), tokens, greedy ? 1 : temperature);
+        const add = tf.tensor3d(options.support!.add, [B, Tr, V]);
+        lp = logprobsFromLogits(tf.add(z, add), tokens, greedy ? 1 : temperature);
       } else {
         lp = logprobsFromLogits(z, tokens, temperature);
       }
       return tf.mul(lp, tf.tensor2d(responseMaskArray(batch), [B, Tr]));
+    });
+  } finally {
+    ids.dispose();
+    mask?.dispose();
+  }
+}
+
+/**
+ * The support {@link computeLogprobs} needs for `truncation: 'as-sampled'` (or τ = 0): the batch's top-k/top-p
+ * truncation re-applied to the logits of `model` at every response token, with the sampled token always
+ * included. One forward pass without gradients and one asynchronous read of the response logits.
+ *
+ * @param options `temperature`: τ, default the batch's sampling temperature (pass the same τ to
+ *   {@link computeLogprobs}).
+ * @throws Error naming the batch field or option that is invalid, or a non-finite logit.
+ */
+export async function truncationSupport(
+  model: CausalLM,
+  batch: RolloutBatch,
+  options: { temperature?: number } = {},
+): Promise<TruncationSupport> {
+  const FN = 'truncationSupport';
+  const V = model.config.vocab_size;
+  validateRolloutBatch(batch, FN, V);
+  const { temperature = batch.options.temperature } = options;
+  const dist = new TokenDistribution(V, {
+    temperature,
+    topK: batch.options.topK,
+    topP: batch.options.topP,
+  });
+  checkDistribution(dist.options, FN);
+  const { batchSize: B, promptWidth: Tp, responseWidth: Tr } = batch;
+  const { ids, mask } = sequenceInputs(model, batch, FN);
+  let z: tf.Tensor3D;
+  try {
+    z = tf.tidy(() => {
+      const { logits } = model.forward(ids, mask ? { attentionMask: mask } : {});
+      return tf.slice(logits, [0, Tp - 1, 0], [B, Tr, V]);
+    });
+  } finally {
+    ids.dispose();
+    mask?.dispose();
+  }
+  let host: ArrayLike<number>;
+  try {
+    host = await z.data();
+  } finally {
+    z.dispose();
+  }
+  const add = new Float32Array(B * Tr * V);
+  const kept = new Uint8Array(V);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < batch.responseLengths[b]!; t++) {
+      const row = (b * Tr + t) * V;
+      dist.support(host, row, kept, batch.responseTokens[b * Tr + t]!);
+      for (let i = 0; i < V; i++) if (!kept[i]) add[row + i] = EXCLUDED;
+    }
+  }
+  return { batchSize: B, responseWidth: Tr, vocabSize: V, temperature, add };
+}
+
+function checkSupport(
+  support: TruncationSupport | undefined,
+  B: number,
+  Tr: number,
+  V: number,
+  temperature: number,
+  fn: string,
+): void {
+  if (support === undefined) {
+    throw new Error(
+      `${fn}: truncation 'as-sampled' (or temperature 0) needs options.support: pass ` +
+        '`support: await truncationSupport(model, batch, { temperature })`, computed with the same parameters.',
+    );
+  }
+  const got = [support.batchSize, support.responseWidth, support.vocabSize];
+  if (got[0] !== B || got[1] !== Tr || got[2] !== V || support.add?.length !== B * Tr * V) {
+    throw new Error(
+      `${fn}: options.support is for [B, Tr, V] = [${got.join(', ')}], this pass is [${B}, ${Tr}, ${V}]; ` +
+        'compute it with truncationSupport for this batch and model.',
+    );
+  }
+  if (support.temperature !== temperature) {
+    throw new Error(
+      `${fn}: options.support was computed at temperature ${support.temperature}, this pass uses ${temperature}.`,
+    );
+  }
+}
+
+/**
+ * Per-token log-probs and entropies of the batch's responses under `model`, from one forward pass: the
+ * training pass of a loss with an entropy term (docs/algorithms.md §2.7, §4.6). Both are of the full-vocabulary
+ * `softmax(z / τ)`, so the log-probs equal {@link computeLogprobs}'s with truncation `'none'`.
+ *
+ * @param options `temperature`: τ > 0, default the batch's sampling temperature.
+ * @returns float32 `[B, Tr]` each, aligned with `batch.logprobs`, 0 at padding; differentiable w.r.t. the
+ *   model. The caller disposes them.
+ * @throws Error naming the batch field, or τ ≤ 0 (a greedy batch has no sampling distribution to measure).
+ */
+export function computeLogprobsAndEntropy(
+  model: CausalLM,
+  batch: RolloutBatch,
+  options: { temperature?: number } = {},
+): { logprobs: tf.Tensor2D; entropy: tf.Tensor2D } {
+  const FN = 'computeLogprobsAndEntropy';
+  const V = model.config.vocab_size;
+  validateRolloutBatch(batch, FN, V);
+  const { temperature = batch.options.temperature } = options;
+  if (!(temperature > 0 && Number.isFinite(temperature))) {
+    throw new Error(
+      `${FN}: the entropy needs a temperature > 0, got ${temperature} (default: the batch's sampling ` +
+        'temperature; pass options.temperature for a greedy batch)',
+    );
+  }
+  const { batchSize: B, promptWidth: Tp, responseWidth: Tr } = batch;
+  const { ids, mask } = sequenceInputs(model, batch, FN);
+  try {
+    return tf.tidy(() => {
+      const { logits } = model.forward(ids, mask ? { attentionMask: mask } : {});
+      const z = tf.slice(logits, [0, Tp - 1, 0], [B, Tr, V]) as tf.Tensor3D;
+      const tokens = tf.tensor2d(batch.responseTokens, [B, Tr], 'int32');
+      const m = tf.tensor2d(responseMaskArray(batch), [B, Tr]);
+      return {
+        logprobs: tf.mul(logprobsFromLogits(z, tokens, temperature), m) as tf.Tensor2D,
+        entropy: tf.mul(entropyFromLogits(z, temperature), m) as tf.Tensor2D,
+      };
     });
   } finally {
     ids.dispose();

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { afterEach, describe, expect, it } from 'vitest';
 import { activeBackend, initBackend, type ModuleLoader } from './backend.js';
+import { describeAdapter, explainSyncReads, formatAdapter } from './webgpu.js';
 
 // The native and WebGPU packages cannot be installed on CI machines, so selection logic is tested with an
 // injected loader: each fake "package" registers a tfjs backend under the real name, as the package would.
@@ -24,6 +25,33 @@ function loaderWith(installed: FakeInstall, calls: string[] = []): ModuleLoader 
     const install = installed[specifier];
     if (!install) throw notFound(specifier);
     return install();
+  };
+}
+
+const NVIDIA = {
+  vendor: 'nvidia',
+  architecture: 'ampere',
+  device: '',
+  description: 'NVIDIA GeForce RTX 3090',
+};
+const SWIFTSHADER = {
+  vendor: 'google',
+  architecture: 'swiftshader',
+  device: 'swiftshader-device-subzero-',
+  description: 'SwiftShader driver 5.0.0',
+  isFallbackAdapter: true,
+};
+
+/** A `navigator.gpu` whose only adapter reports `info` (none for null). */
+function gpuWith(info: object | null) {
+  return { requestAdapter: async () => (info === null ? null : { info }) };
+}
+
+/** Installs a `webgpu` package giving `gpu` and a tfjs-backend-webgpu that registers a fake backend. */
+function webgpuInstalled(gpu: object): FakeInstall {
+  return {
+    webgpu: () => ({ create: () => gpu, globals: {} }),
+    '@tensorflow/tfjs-backend-webgpu': () => registerFake('webgpu'),
   };
 }
 
@@ -106,7 +134,7 @@ describe('initBackend: automatic selection', () => {
 
   it('sets up Dawn from the webgpu package in Node before loading tfjs-backend-webgpu', async () => {
     const created: string[][] = [];
-    const fakeGpu = { requestAdapter: async () => null };
+    const fakeGpu = gpuWith(NVIDIA);
     const info = await initBackend(undefined, {
       loadModule: loaderWith({
         webgpu: () => ({
@@ -126,7 +154,7 @@ describe('initBackend: automatic selection', () => {
       }),
       env: {},
     });
-    expect(info).toMatchObject({ name: 'webgpu', gpu: true });
+    expect(info).toMatchObject({ name: 'webgpu', gpu: true, adapter: { vendor: 'nvidia', software: false } });
     expect(created).toHaveLength(1);
     expect((globalThis as { GPUBufferUsage?: unknown }).GPUBufferUsage).toEqual({ MAP_READ: 1 });
     delete (globalThis as { GPUBufferUsage?: unknown }).GPUBufferUsage;
@@ -186,5 +214,106 @@ describe('initBackend: real wasm backend', () => {
     expect(info.name).toBe('wasm');
     const y = tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2]]), tf.tensor2d([[3], [4]])).dataSync()[0]);
     expect(y).toBe(11);
+  });
+});
+
+describe('WebGPU adapters', () => {
+  it.each([
+    [SWIFTSHADER, 'SwiftShader (architecture "swiftshader")'],
+    [{ vendor: 'mesa', architecture: '', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' }, 'llvmpipe'],
+    [{ vendor: 'mesa', architecture: '', device: 'lavapipe', description: '' }, 'lavapipe'],
+    [{ vendor: 'microsoft', architecture: '', description: 'Microsoft Basic Render Driver' }, 'WARP'],
+    [{ vendor: 'unknown', architecture: '', description: 'x', adapterType: 'CPU' }, 'adapter type "CPU"'],
+    [{ vendor: 'acme', architecture: '', description: 'y', isFallbackAdapter: true }, 'a fallback adapter'],
+  ])('classifies %o as software', (info, because) => {
+    const a = describeAdapter(info);
+    expect(a.software).toBe(true);
+    expect(a.softwareBecause).toContain(because);
+    expect(formatAdapter(a)).toMatch(/, software$/);
+  });
+
+  it.each([
+    NVIDIA,
+    { vendor: 'apple', architecture: 'metal-3', description: '' },
+    {
+      vendor: 'amd',
+      architecture: 'rdna-3',
+      description: 'AMD Radeon RX 7900 XTX',
+      adapterType: 'discrete GPU',
+    },
+    {
+      vendor: 'intel',
+      architecture: 'gen-12lp',
+      description: 'Intel(R) Iris(R) Xe Graphics',
+      isFallbackAdapter: false,
+    },
+  ])('classifies %o as hardware', (info) => {
+    const a = describeAdapter(info);
+    expect(a).toMatchObject({ vendor: info.vendor, architecture: info.architecture, software: false });
+    expect(a.softwareBecause).toBeUndefined();
+  });
+
+  it('automatic selection passes a software adapter by for wasm, and says how to ask for it', async () => {
+    const info = await initBackend(undefined, {
+      loadModule: loaderWith(webgpuInstalled(gpuWith(SWIFTSHADER))),
+      env: {},
+    });
+    expect(info.name).toBe('wasm');
+    const why = info.skipped.find((s) => s.name === 'webgpu')?.why;
+    expect(why).toMatch(
+      /^google swiftshader \(SwiftShader driver 5\.0\.0\), software adapter: slower than wasm/,
+    );
+    expect(why).toContain('RELIGN_BACKEND=webgpu');
+    expect(tf.findBackendFactory('webgpu')).toBeNull(); // tfjs-backend-webgpu was not even loaded
+  });
+
+  it('automatic selection takes a hardware adapter and reports it', async () => {
+    const info = await initBackend(undefined, {
+      loadModule: loaderWith(webgpuInstalled(gpuWith(NVIDIA))),
+      env: {},
+    });
+    expect(info).toMatchObject({ name: 'webgpu', reason: 'auto' });
+    expect(info.adapter).toEqual({ ...NVIDIA, software: false });
+  });
+
+  it.each([
+    ['RELIGN_BACKEND=webgpu', undefined, { RELIGN_BACKEND: 'webgpu' }, 'env'],
+    ["initBackend('webgpu')", 'webgpu' as const, {}, 'argument'],
+  ])('%s uses a software adapter and marks it', async (_label, preference, env, reason) => {
+    const info = await initBackend(preference, {
+      loadModule: loaderWith(webgpuInstalled(gpuWith(SWIFTSHADER))),
+      env,
+    });
+    expect(info).toMatchObject({ name: 'webgpu', reason });
+    expect(info.adapter).toMatchObject({ vendor: 'google', architecture: 'swiftshader', software: true });
+  });
+
+  it('without an adapter, webgpu is skipped with how to get a driver; asked by name it fails saying so', async () => {
+    const loadModule = loaderWith(webgpuInstalled(gpuWith(null)));
+    const info = await initBackend(undefined, { loadModule, env: {} });
+    expect(info.name).toBe('wasm');
+    expect(info.skipped.find((s) => s.name === 'webgpu')?.why).toMatch(
+      /^no WebGPU adapter: .*VK_ICD_FILENAMES/,
+    );
+    await expect(initBackend('webgpu', { loadModule, env: {} })).rejects.toThrow(/no WebGPU adapter/);
+  });
+});
+
+describe('synchronous reads on webgpu in Node', () => {
+  it("replace tfjs-backend-webgpu's 'OffscreenCanvas is not defined' with an error that names the fix", () => {
+    const backend = {
+      hasReadSyncWarned: false,
+      readSync(dataId: number) {
+        if (dataId === 1) return new Float32Array([1]); // already on the host: still readable
+        // What tfjs-backend-webgpu 4.22's readSync does in Node for data on the GPU (`new OffscreenCanvas`).
+        throw new ReferenceError('OffscreenCanvas is not defined');
+      },
+    };
+    explainSyncReads(backend);
+    expect(backend.readSync(1)).toEqual(new Float32Array([1]));
+    expect(() => backend.readSync(2)).toThrow(
+      /not possible on the webgpu backend in Node.*await tensor\.data\(\)/,
+    );
+    expect(backend.hasReadSyncWarned).toBe(true); // no misleading "reading is slow" warning first
   });
 });

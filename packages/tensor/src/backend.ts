@@ -5,12 +5,21 @@
  * `@tensorflow/tfjs-node`), `webgpu` (`@tensorflow/tfjs-backend-webgpu`, with the `webgpu` package's Dawn
  * in Node or the browser's `navigator.gpu`), `wasm`, `cpu`. The native and WebGPU packages are optional
  * peer dependencies: they are loaded with dynamic `import()` only when present, so relign installs and
- * runs everywhere on wasm/cpu alone.
+ * runs everywhere on wasm/cpu alone. Automatic selection passes a software WebGPU adapter (SwiftShader,
+ * lavapipe, WARP, …) by for wasm; naming webgpu uses it (CI tests the GPU path on SwiftShader).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import './gradients.js';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerWasmKernels } from './wasm/index.js';
+import {
+  ensureNavigatorGpu,
+  explainSyncReads,
+  formatAdapter,
+  NO_ADAPTER_HELP,
+  probeAdapter,
+  type GpuAdapterReport,
+} from './webgpu.js';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
@@ -28,6 +37,8 @@ export interface BackendInfo {
   reason: 'argument' | 'env' | 'auto';
   /** Backends tried before it and why each was skipped (automatic selection only). */
   skipped: { name: BackendName; package: string; why: string }[];
+  /** `webgpu` only: the adapter it runs on, and whether that is a software one (e.g. SwiftShader). */
+  adapter?: GpuAdapterReport;
 }
 
 /** Loads a module by specifier. Injectable so selection logic can be tested without the packages. */
@@ -47,9 +58,15 @@ interface Candidate {
   package: string;
   gpu: boolean;
   install: string;
-  /** Loads the package(s) so that the tfjs backend `name` is registered. */
-  load(loadModule: ModuleLoader): Promise<void>;
+  /**
+   * Loads the package(s) so that the tfjs backend `name` is registered; may add details to the report.
+   * `auto`: chosen automatically rather than asked for by name. Throws {@link Skip} to pass it by.
+   */
+  load(loadModule: ModuleLoader, context: { auto: boolean }): Promise<Pick<BackendInfo, 'adapter'> | void>;
 }
+
+/** A candidate that is present but should not be used; its message is the reason shown. */
+class Skip extends Error {}
 
 const CANDIDATES: readonly Candidate[] = [
   {
@@ -77,31 +94,22 @@ const CANDIDATES: readonly Candidate[] = [
     install:
       `npm install @tensorflow/tfjs-backend-webgpu@${TFJS_VERSION} webgpu ` +
       '(in Node, Dawn needs a Vulkan, Metal or D3D12 driver; browsers need no extra package)',
-    async load(loadModule) {
-      const g = globalThis as { navigator?: { gpu?: unknown } };
-      if (!g.navigator?.gpu) {
-        // Node: the `webgpu` package (Dawn) documents `create(flags)` for a GPU object and `globals`
-        // for the WebGPU constants (GPUBufferUsage, ...) that tfjs-backend-webgpu reads from globalThis.
-        const dawn = (await loadModule('webgpu')) as {
-          create?: (flags: string[]) => unknown;
-          globals?: Record<string, unknown>;
-          default?: { create?: (flags: string[]) => unknown; globals?: Record<string, unknown> };
-        };
-        const api = dawn.create ? dawn : (dawn.default ?? {});
-        if (typeof api.create !== 'function') throw new Error("the 'webgpu' package exports no create()");
-        Object.assign(globalThis, api.globals ?? {});
-        const gpu = api.create([]);
-        if (g.navigator) {
-          Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
-        } else {
-          Object.defineProperty(globalThis, 'navigator', {
-            value: { gpu },
-            configurable: true,
-            writable: true,
-          });
-        }
+    async load(loadModule, { auto }) {
+      const gpu = await ensureNavigatorGpu(loadModule);
+      // tfjs-backend-webgpu fails with "Cannot read properties of null" without an adapter, and says
+      // nothing about which one it got: ask WebGPU first.
+      const adapter = await probeAdapter(gpu);
+      if (!adapter) throw new Skip(`no WebGPU adapter: ${NO_ADAPTER_HELP}`);
+      if (adapter.software && auto) {
+        // A CPU emulating a GPU is far slower than wasm on the same CPU (SwiftShader on 2 cores: a GPT-2
+        // training step ~50x slower, `relign doctor`), so automatic selection passes it by.
+        throw new Skip(
+          `${formatAdapter(adapter)} adapter: slower than wasm; ask for webgpu by name ` +
+            "(RELIGN_BACKEND=webgpu or initBackend('webgpu')) to use it anyway",
+        );
       }
       await loadModule('@tensorflow/tfjs-backend-webgpu');
+      return { adapter };
     },
   },
   {
@@ -198,12 +206,12 @@ export async function initBackend(
   const skipped: BackendInfo['skipped'] = [];
   for (const name of wanted) {
     for (const candidate of CANDIDATES.filter((c) => c.name === name)) {
-      const why = await tryActivate(candidate, loadModule);
-      if (why === undefined) {
-        active = { name, package: candidate.package, gpu: candidate.gpu, reason, skipped };
+      const result = await tryActivate(candidate, loadModule, reason === 'auto');
+      if (typeof result !== 'string') {
+        active = { name, package: candidate.package, gpu: candidate.gpu, reason, skipped, ...result };
         return active;
       }
-      skipped.push({ name, package: candidate.package, why });
+      skipped.push({ name, package: candidate.package, why: result });
     }
   }
 
@@ -219,11 +227,17 @@ export async function initBackend(
   );
 }
 
-/** Loads and activates one candidate; returns why it failed, or undefined on success. */
-async function tryActivate(candidate: Candidate, loadModule: ModuleLoader): Promise<string | undefined> {
+/** Loads and activates one candidate; returns why it failed, or its details on success. */
+async function tryActivate(
+  candidate: Candidate,
+  loadModule: ModuleLoader,
+  auto: boolean,
+): Promise<string | Pick<BackendInfo, 'adapter'>> {
+  let details: Pick<BackendInfo, 'adapter'> = {};
   try {
-    await candidate.load(loadModule);
+    details = (await candidate.load(loadModule, { auto })) ?? {};
   } catch (err) {
+    if (err instanceof Skip) return err.message;
     const spec = candidate.name === 'webgpu' ? 'webgpu' : candidate.package;
     if (isModuleNotFound(err, candidate.package) || isModuleNotFound(err, spec)) {
       return `not installed (${candidate.install})`;
@@ -242,7 +256,8 @@ async function tryActivate(candidate: Candidate, loadModule: ModuleLoader): Prom
   }
   if (!ok) return 'failed to initialize (tf.setBackend returned false)';
   if (candidate.name === 'wasm') registerWasmKernels();
-  return undefined;
+  if (candidate.name === 'webgpu') explainSyncReads(tf.findBackend('webgpu'));
+  return details;
 }
 
 /** The backend chosen by the last successful {@link initBackend}, or undefined before any. */

@@ -1,13 +1,23 @@
 /**
  * @relign/tensor — the ground relign stands on: backend selection, wasm kernels that make tfjs's
- * WebAssembly backend fit for training, RLHF numerics, a seeded splittable RNG, AdamW, and safetensors I/O.
+ * WebAssembly backend fit for training, RLHF numerics, input checks with clear errors (shared by every
+ * relign package), a seeded splittable RNG, AdamW, and safetensors I/O.
  */
 export * from './backend.js';
 export * from './auto-backend.js';
+export {
+  describeAdapter,
+  findWebGPUAdapter,
+  formatAdapter,
+  type AdapterInfoLike,
+  type GpuAdapterReport,
+} from './webgpu.js';
 export { registerWasmKernels } from './wasm/index.js';
 export * from './numerics/index.js';
+export * from './validate.js';
 export * from './rng.js';
 export * from './optim/adamw.js';
 export * from './optim/schedule.js';
 export * from './io/safetensors.js';
 export * from './io/atomic.js';
+export * from './io/checkpoint-dir.js';

@@ -5,8 +5,10 @@
  *   with the four optimizers in about 15 minutes or less on a 2-core machine with the wasm backend).
  * - `tiny`: a few steps of every stage on a freshly initialised micro model (CI seconds; checks the plumbing,
  *   not the learning).
- * - `gpu`: a larger model (pretrained by the run, or any GPT-2-family checkpoint given as `model.base`) and
- *   longer runs; meant for `@tensorflow/tfjs-node-gpu` or webgpu.
+ * - `gpu`: a real GPU job: GPT-2 small's shape (12 layers, 12 heads, width 768, 1024 positions, a 50257-token
+ *   BPE vocabulary: 124M parameters) pretrained by the run on the Brown corpus and the reviews, then every stage
+ *   at that size; or any GPT-2-family checkpoint the user brings as `model.base` (e.g. GPT-2 small itself).
+ *   Meant for webgpu on a real adapter or `@tensorflow/tfjs-node-gpu` (README "Backends").
  */
 import type { RelignConfig } from './schema.js';
 
@@ -90,22 +92,29 @@ export const PRESETS: Record<PresetName, PartialConfig> = {
     preset: 'gpu',
     runDir: 'runs/gpu',
     model: { base: 'pretrain' },
+    // GPT-2 small's shape. The corpus (~1.2M tokens at this vocabulary) reaches 50257 tokens only when a pair
+    // seen once may merge, and fills ~1200 blocks of 1024: 1200 steps of 4 blocks are ~4 passes, about where
+    // a 124M model starts to memorise it. Batch 4 × 1024: the logits ([4, 1024, 50257] float32) are 0.8 GB
+    // per copy, and the whole step is estimated at ~20 GB with the attention maps; lr 6e-4 is GPT-2 small's.
     pretrain: {
-      steps: 20000,
-      batchSize: 32,
-      lr: 1e-3,
-      warmupSteps: 500,
-      vocabSize: 4096,
-      nLayer: 8,
-      nEmbd: 512,
-      nHead: 8,
-      nPositions: 128,
-      evalEvery: 1000,
+      steps: 1200,
+      batchSize: 4,
+      lr: 6e-4,
+      warmupSteps: 100,
+      vocabSize: 50257,
+      bpeMinFrequency: 1,
+      nLayer: 12,
+      nEmbd: 768,
+      nHead: 12,
+      nPositions: 1024,
+      evalEvery: 200,
     },
     data: { evalPrompts: 128 },
-    sft: { steps: 1500, batchSize: 32, lr: 3e-4, warmupSteps: 100, evalEvery: 250, checkpointEvery: 250 },
+    // ~2700 SFT sentences: 300 steps of 32 are ~3.6 passes (a 124M model overfits them beyond that).
+    sft: { steps: 300, batchSize: 32, lr: 1e-4, warmupSteps: 30, evalEvery: 50, checkpointEvery: 100 },
     label: { prompts: 6000, maxNewTokens: 32, btTemperature: 0.1 },
-    reward: { steps: 1000, batchSize: 32, lr: 1e-4, warmupSteps: 50, checkpointEvery: 200 },
+    // At most one pair per training sentence: 250 steps of 32 are ~3 passes.
+    reward: { steps: 250, batchSize: 32, lr: 5e-5, warmupSteps: 25, checkpointEvery: 50 },
     train: { iterations: 200, promptsPerIteration: 64, maxNewTokens: 32, evalEvery: 25, checkpointEvery: 25 },
     algos: {
       'ppo-max': { lr: 2e-5, criticLr: 5e-5, minibatchSize: 32, epochs: 2 },

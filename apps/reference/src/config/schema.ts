@@ -85,6 +85,11 @@ export const CONFIG_SCHEMA = configSchema({
     lr: pos(3e-3, 'peak pretraining learning rate'),
     warmupSteps: int(100, 0, 'pretraining warm-up steps'),
     vocabSize: int(1024, 260, 'BPE vocabulary trained by the pretrain stage'),
+    bpeMinFrequency: int(
+      2,
+      1,
+      "fewest occurrences of a pair the pretrain stage's BPE trainer merges (1 lets the corpus reach GPT-2's 50257 tokens)",
+    ),
     nLayer: int(4, 0, 'transformer blocks of the pretrained model'),
     nEmbd: int(128, 1, 'hidden width of the pretrained model'),
     nHead: int(4, 1, 'attention heads of the pretrained model'),

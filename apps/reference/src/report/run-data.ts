@@ -5,6 +5,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readJsonl } from '@relign/lm';
 import { checkEvalResult, EVAL_DIR } from '../eval/run-files.js';
 import { FRONTIER_FILE, type FrontierPoint } from '../eval/frontier.js';
 import type { EvalResult, SampleRecord } from '../eval/types.js';
@@ -79,23 +80,20 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-async function readJsonl(path: string, problems: string[]): Promise<Record<string, unknown>[] | undefined> {
-  const r = await readText(path);
-  if (!r.ok) {
-    if (!r.missing) problems.push(`${path}: ${r.error ?? 'unreadable'}`);
-    return undefined;
-  }
+async function readRunJsonl(
+  path: string,
+  problems: string[],
+): Promise<Record<string, unknown>[] | undefined> {
   const rows: Record<string, unknown>[] = [];
   let bad = 0;
-  for (const line of r.value.split('\n')) {
-    if (line.trim() === '') continue;
-    try {
-      const v: unknown = JSON.parse(line);
-      if (isRecord(v)) rows.push(v);
-      else bad++;
-    } catch {
-      bad++; // e.g. a line cut by an interrupted write: skip it, keep the rest
-    }
+  try {
+    // A line cut by an interrupted write is skipped; the rest is kept.
+    for await (const { value } of readJsonl(path, { onInvalid: () => void bad++ })) rows.push(value);
+  } catch (err) {
+    const cause = (err as Error).cause as NodeJS.ErrnoException | undefined;
+    if (cause?.code !== 'ENOENT' && cause?.code !== 'ENOTDIR')
+      problems.push(`${path}: ${(cause ?? (err as Error)).message}`);
+    return undefined;
   }
   if (bad > 0) problems.push(`${path}: ${bad} malformed line(s) skipped`);
   return rows;
@@ -154,7 +152,7 @@ export async function loadRunData(runDir: string): Promise<RunData> {
   }
 
   for (const algo of await listDir(join(runDir, 'train'))) {
-    const rows = await readJsonl(join(runDir, 'train', algo, 'metrics.jsonl'), problems);
+    const rows = await readRunJsonl(join(runDir, 'train', algo, 'metrics.jsonl'), problems);
     if (rows !== undefined) data.training.push({ algo, rows });
   }
 
@@ -165,7 +163,7 @@ export async function loadRunData(runDir: string): Promise<RunData> {
 
   for (const r of data.evals) {
     if (/-step-\d+$/.test(r.name)) continue;
-    const rows = await readJsonl(join(runDir, 'samples', `${r.name}.jsonl`), problems);
+    const rows = await readRunJsonl(join(runDir, 'samples', `${r.name}.jsonl`), problems);
     if (rows !== undefined) data.samples.set(r.name, rows as unknown as SampleRecord[]);
   }
   return data;

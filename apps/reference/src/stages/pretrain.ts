@@ -4,10 +4,16 @@
  * The default pipeline starts from the base model of @relign/base-model instead; set `model.base: pretrain` to use this.
  */
 import { join } from 'node:path';
-import { loadDefaultPretrainCorpus, pretrain } from '@relign/lm';
+import { loadDefaultPretrainCorpus, pretrain, trainBpe, type TrainTokenizer } from '@relign/lm';
 import { InterruptedError, type StageContext } from '../context.js';
 import { MetricsFile } from '../metrics-file.js';
 import { writeJson } from '../run-dir.js';
+import type { RelignConfig } from '../config/schema.js';
+
+/** The stage's BPE trainer: `trainBpe` with `pretrain.bpeMinFrequency`. */
+export function pretrainTokenizer(cfg: RelignConfig): TrainTokenizer {
+  return (texts, options) => trainBpe(texts, { ...options, minFrequency: cfg.pretrain.bpeMinFrequency });
+}
 
 export async function pretrainStage(ctx: StageContext): Promise<void> {
   const { cfg, run } = ctx;
@@ -19,6 +25,7 @@ export async function pretrainStage(ctx: StageContext): Promise<void> {
     train: corpus.train,
     heldOut: corpus.heldOut,
     vocabSize: p.vocabSize,
+    trainTokenizer: pretrainTokenizer(cfg),
     model: { n_layer: p.nLayer, n_embd: p.nEmbd, n_head: p.nHead, n_positions: p.nPositions },
     batchSize: p.batchSize,
     lr: p.lr,

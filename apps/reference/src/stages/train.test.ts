@@ -10,7 +10,7 @@ import { definePlugin, registerPlugin, unregisterPlugin } from '@relign/core';
 import { reinforcePlugin, type ReinforceConfig } from '@relign/core/testing';
 import { RewardModel } from '@relign/reward-model';
 import { useBackend } from '@relign/tensor/testing';
-import { main } from '../cli-main.js';
+import { main } from '../cli/main.js';
 import { buildConfig } from '../config/load.js';
 import { Progress } from '../progress.js';
 import { RunDir } from '../run-dir.js';

@@ -47,7 +47,7 @@ export interface PreferencePairs {
 
 /**
  * Reads a preference JSONL file (or `{ text }`), tokenizes it and leaves out identical pairs.
- * @throws Error naming the line and field of a malformed record (see `parsePreferenceJsonl`).
+ * @throws Error naming the line and field of a malformed record (see `readPreferenceJsonl`).
  */
 export async function loadPreferencePairs(
   input: string | { text: string; source?: string },

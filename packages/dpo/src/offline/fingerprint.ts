@@ -10,14 +10,15 @@ import type { TokenizedPair } from '@relign/reward-model';
  * SHA-256 (hex) of a model's configuration and **every** parameter value (names sorted, shapes, float32 bit
  * patterns). Unlike the Trainer's sampled fingerprint it sees every weight, so any change to the reference
  * invalidates the cache; hashing costs one host copy of the weights, far less than one pass over a dataset.
+ * Each parameter is read asynchronously in turn (never the whole model on the host at once).
  */
-export function modelFingerprint(model: CausalLM): string {
+export async function modelFingerprint(model: CausalLM): Promise<string> {
   const hash = createHash('sha256');
   hash.update(`config:${JSON.stringify(model.config)};`);
   const vars = [...model.variables()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (const [name, v] of vars) {
     hash.update(`${name}:${v.dtype}:${v.shape.join('x')};`);
-    const data = v.dataSync() as Float32Array | Int32Array;
+    const data = (await v.data()) as Float32Array | Int32Array;
     hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
   return hash.digest('hex');

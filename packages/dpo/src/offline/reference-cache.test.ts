@@ -91,7 +91,7 @@ describe.each(TEST_BACKENDS)('ReferenceLogprobCache on %s', (backend) => {
     nudged[0]! += 1e-3;
     tf.tidy(() => v.assign(tf.tensor(nudged, v.shape)));
     try {
-      expect(referenceCacheKey(reference, pairs)).not.toBe(computed.logprobs.key);
+      expect(await referenceCacheKey(reference, pairs)).not.toBe(computed.logprobs.key);
       const afterWeights = await reader.get(reference, pairs, { padId: 0 });
       expect(afterWeights.source).toBe('computed');
       // The file now holds the new entry; the original one is gone (invalidated), not served for the new weights.

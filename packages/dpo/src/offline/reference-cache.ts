@@ -57,10 +57,13 @@ const VERSION = '1';
 /**
  * The key of a (reference, data) combination: the reference's full-weight fingerprint and the pairs'.
  */
-export function referenceCacheKey(reference: CausalLM, pairs: readonly TokenizedPair[]): string {
+export async function referenceCacheKey(
+  reference: CausalLM,
+  pairs: readonly TokenizedPair[],
+): Promise<string> {
   return createHash('sha256')
     .update(`${FORMAT}/${VERSION};`)
-    .update(modelFingerprint(reference))
+    .update(await modelFingerprint(reference))
     .update(pairsFingerprint(pairs))
     .digest('hex');
 }
@@ -128,7 +131,7 @@ export class ReferenceLogprobCache {
     }
     const t0 = performance.now();
     const seconds = (): number => (performance.now() - t0) / 1000;
-    const key = referenceCacheKey(reference, pairs);
+    const key = await referenceCacheKey(reference, pairs);
     const inMemory = this.slots.get(slot);
     if (inMemory?.key === key) return { logprobs: inMemory, source: 'memory', seconds: seconds() };
 

@@ -4,9 +4,15 @@
  * forward + backward over the chosen and rejected sequences of a minibatch, the DPO-family loss, and AdamW.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { disposeBatchTensors, type CausalLM, type TokenizedExample } from '@relign/lm';
+import {
+  CausalLM,
+  disposeBatchTensors,
+  runSupervisedLoop,
+  type BatchTensors,
+  type TokenizedExample,
+} from '@relign/lm';
 import type { TokenizedPair } from '@relign/reward-model';
-import { AdamW, createRng, ensureBackend, warmupCosine } from '@relign/tensor';
+import { ensureBackend } from '@relign/tensor';
 import { dpoLoss, resolveDpoLossOptions, type DpoLossOptions } from '../loss.js';
 import { dropIdenticalPairs } from './data.js';
 import { evaluateDpo, type DpoEvalResult } from './evaluate.js';
@@ -88,6 +94,15 @@ export interface OfflineDpoResult {
 }
 
 const FN = 'trainDpo';
+
+/** A minibatch: the chosen then the rejected sequences, and their reference sums and response lengths. */
+interface DpoBatch {
+  tensors: BatchTensors;
+  refChosen: tf.Tensor1D;
+  refRejected: tf.Tensor1D;
+  chosenLengths: Int32Array;
+  rejectedLengths: Int32Array;
+}
 
 function positiveInt(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
@@ -226,133 +241,117 @@ export async function trainDpo(options: OfflineDpoOptions): Promise<OfflineDpoRe
     ? await cache.get(reference, evalPairs, { padId, batchSize: inferenceBatchSize, slot: 'eval' })
     : undefined;
 
-  const optimizer = new AdamW({
-    lr,
-    weightDecay: options.weightDecay ?? 0,
-    beta1: options.adamBeta1 ?? 0.9,
-    beta2: options.adamBeta2 ?? 0.999,
-  });
-  const varList = [...trainable.values()];
-  const rng = createRng(`dpo-order/${String(seed)}`);
-  let step = 0;
-  let skippedSteps = 0;
   let lastMetrics: OfflineDpoMetrics | undefined;
-  let lastEval: DpoEvalResult | undefined;
-  let lastEvalStep = -1;
-  let interrupted = false;
-  const runEval = async (): Promise<DpoEvalResult> => {
-    lastEval = await evaluateDpo(policy, evalPairs!, evalLookup!.logprobs, {
-      padId,
-      batchSize: inferenceBatchSize,
-      loss: lossOptions,
-    });
-    lastEvalStep = step;
-    return lastEval;
-  };
-
-  try {
-    outer: for (let epoch = 0; ; epoch++) {
-      const order = rng.permutation(pairs.length);
-      for (let start = 0; start < order.length; start += batchSize) {
-        if (step >= totalSteps) break outer;
-        if (options.signal?.aborted) {
-          interrupted = true;
-          break outer;
-        }
-        const idx = order.slice(start, start + batchSize);
+  const r = await runSupervisedLoop<DpoBatch, DpoEvalResult>(
+    {
+      name: FN,
+      kind: 'dpo',
+      model: policy,
+      loadModel: (dir) => CausalLM.fromPretrained(dir),
+      size: pairs.length,
+      orderSeed: `dpo-order/${String(seed)}`,
+      fingerprint: { numTrain: pairs.length, batchSize, seed: String(seed) },
+      batch: (idx) => {
         const chosenEx = idx.map((k) => pairs[k]!.chosen);
         const rejectedEx = idx.map((k) => pairs[k]!.rejected);
-        const rate = warmupCosine(step, { peak: lr, warmupSteps, totalSteps, min: lr });
-        const batch = examplesToTensors([...chosenEx, ...rejectedEx], padId);
-        const refChosen = tf.tensor1d(Float32Array.from(idx, (k) => ref.chosen[k]!));
-        const refRejected = tf.tensor1d(Float32Array.from(idx, (k) => ref.rejected[k]!));
-        const chosenLengths = responseLengths(chosenEx);
-        const rejectedLengths = responseLengths(rejectedEx);
-        let stats: tf.Tensor | undefined;
-        let result: { value: tf.Scalar; grads: tf.NamedTensorMap } | undefined;
-        let loss: number;
-        let gradNorm: number;
-        let skipped: boolean;
-        try {
-          result = tf.variableGrads(() => {
-            // One forward over chosen then rejected rows: S_θ(y_w) = sums[:b], S_θ(y_l) = sums[b:].
-            const sums = responseLogprobSums(policy, batch);
-            const [policyChosen, policyRejected] = tf.split(sums, 2) as [tf.Tensor1D, tf.Tensor1D];
-            const out = dpoLoss(
-              { policyChosen, policyRejected, refChosen, refRejected, chosenLengths, rejectedLengths },
-              lossOptions,
-            );
-            stats = tf.keep(
-              tf.stack([
-                out.accuracy,
-                out.margin,
-                tf.mean(out.chosenReward),
-                tf.mean(out.rejectedReward),
-                tf.mean(policyChosen),
-                tf.mean(policyRejected),
-              ]),
-            );
-            return out.loss;
-          }, varList);
-          loss = (await result.value.data())[0]!;
-          const byName: Record<string, tf.Tensor> = {};
-          for (const [name, v] of trainable) {
-            const g = result.grads[v.name];
-            if (g !== undefined) byName[name] = g;
+        return {
+          tensors: examplesToTensors([...chosenEx, ...rejectedEx], padId),
+          refChosen: tf.tensor1d(Float32Array.from(idx, (k) => ref.chosen[k]!)),
+          refRejected: tf.tensor1d(Float32Array.from(idx, (k) => ref.rejected[k]!)),
+          chosenLengths: responseLengths(chosenEx),
+          rejectedLengths: responseLengths(rejectedEx),
+        };
+      },
+      disposeBatch: (b) => {
+        disposeBatchTensors(b.tensors);
+        tf.dispose([b.refChosen, b.refRejected]);
+      },
+      loss: (b) => {
+        // One forward over chosen then rejected rows: S_θ(y_w) = sums[:b], S_θ(y_l) = sums[b:].
+        const sums = responseLogprobSums(policy, b.tensors);
+        const [policyChosen, policyRejected] = tf.split(sums, 2) as [tf.Tensor1D, tf.Tensor1D];
+        const { refChosen, refRejected, chosenLengths, rejectedLengths } = b;
+        const out = dpoLoss(
+          { policyChosen, policyRejected, refChosen, refRejected, chosenLengths, rejectedLengths },
+          lossOptions,
+        );
+        const stats = tf.stack([
+          out.accuracy,
+          out.margin,
+          tf.mean(out.chosenReward),
+          tf.mean(out.rejectedReward),
+          tf.mean(policyChosen),
+          tf.mean(policyRejected),
+        ]);
+        return { loss: out.loss, stats: [stats] };
+      },
+      stepMetrics: (_loss, [st]) => ({
+        'rewards/accuracy': st![0]!,
+        'rewards/margin': st![1]!,
+        'rewards/chosen': st![2]!,
+        'rewards/rejected': st![3]!,
+        'logps/chosen': st![4]!,
+        'logps/rejected': st![5]!,
+      }),
+      ...(evalPairs
+        ? {
+            evaluate: () =>
+              evaluateDpo(policy, evalPairs, evalLookup!.logprobs, {
+                padId,
+                batchSize: inferenceBatchSize,
+                loss: lossOptions,
+              }),
           }
-          // Guarded: a non-finite loss or gradient, or an exploding update, skips the step (no change).
-          const r = await optimizer.guardedStep(byName, trainable, { lr: rate, maxGradNorm, loss });
-          gradNorm = r.gradNorm;
-          skipped = r.skipped;
-          const s = (await stats!.data()) as Float32Array;
-          step += 1;
-          if (skipped) {
-            skippedSteps += 1;
-            warn(`${FN}: step ${step}: ${r.message}`);
-          }
-          lastMetrics = {
-            'train/step': step,
-            'train/epoch': epoch + (start + idx.length) / order.length,
-            'train/loss': loss,
-            'train/lr': rate,
-            'train/grad_norm': gradNorm,
-            'train/skipped': skipped ? 1 : 0,
-            'rewards/accuracy': s[0]!,
-            'rewards/margin': s[1]!,
-            'rewards/chosen': s[2]!,
-            'rewards/rejected': s[3]!,
-            'logps/chosen': s[4]!,
-            'logps/rejected': s[5]!,
-            'data/identical_pairs': identical.length,
-          };
-        } finally {
-          disposeBatchTensors(batch);
-          tf.dispose([refChosen, refRejected]);
-          if (stats) stats.dispose();
-          if (result) tf.dispose([result.value, ...Object.values(result.grads)]);
-        }
-        if (evalPairs && (step === totalSteps || (evalEvery !== undefined && step % evalEvery === 0))) {
-          const e = await runEval();
+        : {}),
+    },
+    {
+      batchSize,
+      lr,
+      // Constant after the warm-up (docs/algorithms.md §3.1).
+      minLr: lr,
+      warmupSteps,
+      maxSteps: totalSteps,
+      maxGradNorm,
+      weightDecay: options.weightDecay ?? 0,
+      beta1: options.adamBeta1 ?? 0.9,
+      beta2: options.adamBeta2 ?? 0.999,
+      ...(evalEvery !== undefined ? { evalEvery } : {}),
+      ...(options.signal !== undefined ? { signal: options.signal } : {}),
+      onStep: (s) => {
+        if (s.skipped) warn(`${FN}: step ${s.step}: ${s.message}`);
+        lastMetrics = {
+          'train/step': s.step,
+          'train/epoch': s.epochProgress,
+          'train/loss': s.loss,
+          'train/lr': s.lr,
+          'train/grad_norm': s.gradNorm,
+          'train/skipped': s.skipped ? 1 : 0,
+          ...s.metrics,
+          'data/identical_pairs': identical.length,
+        };
+        if (s.eval !== undefined) {
           Object.assign(lastMetrics, {
-            'eval/loss': e.loss,
-            'eval/rewards/accuracy': e.accuracy,
-            'eval/rewards/margin': e.margin,
+            'eval/loss': s.eval.loss,
+            'eval/rewards/accuracy': s.eval.accuracy,
+            'eval/rewards/margin': s.eval.margin,
           });
         }
-        options.onMetrics?.(lastMetrics, step);
-      }
-    }
-    if (evalPairs && !interrupted && lastEvalStep !== step) await runEval();
-  } finally {
-    optimizer.dispose();
+        options.onMetrics?.(lastMetrics, s.step);
+      },
+    },
+  );
+  let lastEval: DpoEvalResult | undefined;
+  if (r.lastEval !== undefined) {
+    const { step: _step, ...e } = r.lastEval;
+    lastEval = e;
   }
   const out: OfflineDpoResult = {
-    steps: step,
-    skippedSteps,
+    steps: r.steps,
+    skippedSteps: r.skippedSteps,
     pairs: pairs.length,
     identicalPairs: identical.length,
     reference: { source: refLookup.source, seconds: refLookup.seconds, key: ref.key },
-    interrupted,
+    interrupted: r.interrupted,
     seconds: (performance.now() - t0) / 1000,
   };
   if (evalLookup)

@@ -3,7 +3,8 @@
  * sampled from the current policy and scored by the reward function; the better-scored one is "chosen".
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { stopGradient, validatePairBatch, type PairBatch } from '@relign/core';
+import { validatePairBatch, type PairBatch } from '@relign/core';
+import { stopGradient } from '@relign/tensor';
 import { dpoLoss, resolveDpoLossOptions, type DpoLossType } from '../loss.js';
 
 /** How a pair's scores become a preference label (docs/algorithms.md §1.12). */

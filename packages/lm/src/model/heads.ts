@@ -42,17 +42,32 @@ export class ScalarHead {
   readonly prefix: string;
   private disposed = false;
 
-  private constructor(weight: Float32Array, bias: number | undefined, prefix: string, trainable: boolean) {
-    const D = weight.length;
+  /** Host values (a new head) or another head's tensors (a clone, copied on the device without a read). */
+  private constructor(
+    weight: Float32Array | tf.Tensor,
+    bias: number | tf.Tensor | undefined,
+    prefix: string,
+    trainable: boolean,
+  ) {
     const scope = uniqueVariableScope('relign_scalar_head', `${prefix}.weight`);
     this.prefix = prefix;
     this.weight = tf.tidy(() =>
-      tf.variable(tf.tensor2d(weight, [D, 1]), trainable, `${scope}/${prefix}.weight`),
+      tf.variable(
+        weight instanceof tf.Tensor ? weight.clone() : tf.tensor2d(weight, [weight.length, 1]),
+        trainable,
+        `${scope}/${prefix}.weight`,
+      ),
     );
     this.bias =
       bias === undefined
         ? undefined
-        : tf.tidy(() => tf.variable(tf.tensor1d([bias]), trainable, `${scope}/${prefix}.bias`));
+        : tf.tidy(() =>
+            tf.variable(
+              bias instanceof tf.Tensor ? bias.clone() : tf.tensor1d([bias]),
+              trainable,
+              `${scope}/${prefix}.bias`,
+            ),
+          );
   }
 
   /** A new head for hidden width D: weight normal(0, std) drawn from `seed`, bias 0 (unless `bias: false`). */
@@ -183,15 +198,10 @@ export class ScalarHead {
     await writeSafetensors(path, await this.tensors(), { format: 'pt' });
   }
 
-  /** An independent copy (new variables with the current values). */
+  /** An independent copy (new variables with the current values, copied on the device). */
   clone({ trainable = true, prefix = this.prefix }: ScalarHeadOptions = {}): ScalarHead {
     this.assertLive('clone');
-    return new ScalarHead(
-      Float32Array.from(this.weight.dataSync() as Float32Array),
-      this.bias === undefined ? undefined : this.bias.dataSync()[0]!,
-      validPrefix(prefix),
-      trainable,
-    );
+    return new ScalarHead(this.weight, this.bias, validPrefix(prefix), trainable);
   }
 
   get isDisposed(): boolean {

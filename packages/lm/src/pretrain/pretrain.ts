@@ -12,7 +12,7 @@ import { CausalLM } from '../model/gpt2.js';
 import { BpeTokenizer, GPT2_EOS } from '../tokenizer/bpe-tokenizer.js';
 import { trainBpe, type TrainBpeOptions } from '../tokenizer/train.js';
 import { evaluateLoss } from '../sft/evaluate.js';
-import { trainCausalLM, type TrainMetrics, type TrainResult } from '../sft/train-loop.js';
+import { trainCausalLM, type TrainMetrics, type TrainResult } from '../train/causal-lm.js';
 import { packDocuments } from './pack.js';
 import { sampleTokens } from './sample.js';
 import { unigramBaseline, type UnigramResult } from './unigram.js';
@@ -232,9 +232,9 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainReport
       // Time the forward pass on a few held-out blocks (twice: the first call sets kernels up) to reserve
       // the final full evaluation out of the budget, plus a few seconds for sampling and saving.
       const probe = heldPack.blocks.slice(0, Math.min(heldPack.blocks.length, 2 * batchSize));
-      evaluateLoss(model, probe, { batchSize: 2 * batchSize, padId: tokenizer.padId });
+      await evaluateLoss(model, probe, { batchSize: 2 * batchSize, padId: tokenizer.padId });
       const p0 = performance.now();
-      evaluateLoss(model, probe, { batchSize: 2 * batchSize, padId: tokenizer.padId });
+      await evaluateLoss(model, probe, { batchSize: 2 * batchSize, padId: tokenizer.padId });
       const perBlock = (performance.now() - p0) / 1000 / probe.length;
       const reserve = 1.1 * perBlock * heldPack.blocks.length + 10;
       loopSeconds = options.maxSeconds! - (performance.now() - t0) / 1000 - reserve;
@@ -286,30 +286,35 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainReport
         options.onMetrics?.(m);
       },
     });
-    const held = evaluateLoss(model, heldPack.blocks, { batchSize: batchSize * 2, padId: tokenizer.padId });
+    const held = await evaluateLoss(model, heldPack.blocks, {
+      batchSize: batchSize * 2,
+      padId: tokenizer.padId,
+    });
     log(
       `held-out: loss ${held.loss.toFixed(4)}, perplexity ${held.perplexity.toFixed(1)} ` +
         `(unigram ${unigram.perplexity.toFixed(1)}) after ${train.steps} steps, ${train.seconds.toFixed(0)} s`,
     );
 
     const rng = createRng(`pretrain-samples/${seed}`);
-    const samples = samplePrompts.map((prompt) => {
+    // One prompt after another: the samples share `rng`.
+    const samples: PretrainReport['samples'] = [];
+    for (const prompt of samplePrompts) {
       const ids = [eosId, ...tokenizer.encode(prompt)];
-      const gen = sampleTokens(model, ids, {
+      const gen = await sampleTokens(model, ids, {
         maxNewTokens: sampleLength,
         temperature: 0.8,
         topK: 40,
         rng,
         eosId,
       });
-      return {
+      samples.push({
         prompt,
         text:
           prompt +
           tokenizer.decode(gen, { skipSpecial: true }) +
           (gen[gen.length - 1] === eosId ? ' <|endoftext|>' : ' ...'),
-      };
-    });
+      });
+    }
     for (const s of samples) log(`sample: ${JSON.stringify(s.text)}`);
 
     const report: PretrainReport = {

@@ -22,19 +22,29 @@ describe.each(TEST_BACKENDS)('sampleTokens on %s', (backend) => {
 
   it('is seeded, respects limits and leaks nothing', async () => {
     const model = CausalLM.create({ vocab_size: 12, n_positions: 10, n_embd: 8, n_layer: 1, n_head: 2 }, 4);
-    const a = sampleTokens(model, [1, 2], { maxNewTokens: 5, rng: createRng(1), topK: 0, temperature: 1 });
-    const b = sampleTokens(model, [1, 2], { maxNewTokens: 5, rng: createRng(1), topK: 0, temperature: 1 });
+    const a = await sampleTokens(model, [1, 2], {
+      maxNewTokens: 5,
+      rng: createRng(1),
+      topK: 0,
+      temperature: 1,
+    });
+    const b = await sampleTokens(model, [1, 2], {
+      maxNewTokens: 5,
+      rng: createRng(1),
+      topK: 0,
+      temperature: 1,
+    });
     expect(a).toEqual(b);
     expect(a).toHaveLength(5);
     // The context limit (n_positions = 10) stops generation: 7 prompt tokens leave room for 3.
-    expect(sampleTokens(model, [1, 2, 3, 4, 5, 6, 7], { maxNewTokens: 20, rng: createRng(2) })).toHaveLength(
-      3,
-    );
+    expect(
+      await sampleTokens(model, [1, 2, 3, 4, 5, 6, 7], { maxNewTokens: 20, rng: createRng(2) }),
+    ).toHaveLength(3);
     // Stopping at EOS: with top-1 sampling the first token is the argmax; call it EOS and generation ends there.
-    const first = sampleTokens(model, [1], { maxNewTokens: 1, rng: createRng(3), topK: 1 })[0]!;
-    expect(sampleTokens(model, [1], { maxNewTokens: 8, rng: createRng(3), topK: 1, eosId: first })).toEqual([
-      first,
-    ]);
+    const first = (await sampleTokens(model, [1], { maxNewTokens: 1, rng: createRng(3), topK: 1 }))[0]!;
+    expect(
+      await sampleTokens(model, [1], { maxNewTokens: 8, rng: createRng(3), topK: 1, eosId: first }),
+    ).toEqual([first]);
     await assertNoLeaks(() => sampleTokens(model, [1, 2], { maxNewTokens: 4, rng: createRng(5) }), {
       label: 'sampleTokens',
     });

@@ -45,13 +45,14 @@ export function sampleTopK(logits: ArrayLike<number>, temperature: number, topK:
  * the logits of the last position, divided by the temperature, restricted to the top k, are sampled
  * with `rng`. Stops at `maxNewTokens`, at `eosId`, or when the context reaches `n_positions`.
  *
- * @returns the generated ids (without the prompt). No tensors remain.
+ * @returns the generated ids (without the prompt). No tensors remain. One asynchronous read per token (the
+ *   last position's logits, which the host-side top-k needs).
  */
-export function sampleTokens(
+export async function sampleTokens(
   model: CausalLM,
   promptIds: readonly number[],
   options: SampleOptions,
-): number[] {
+): Promise<number[]> {
   const { maxNewTokens, temperature = 0.8, topK = 40, rng, eosId } = options;
   if (promptIds.length === 0)
     throw new Error('sampleTokens: promptIds is empty; start from [eosId] to sample unconditionally.');
@@ -65,11 +66,17 @@ export function sampleTokens(
     while (out.length < maxNewTokens && prompt.length + out.length < limit) {
       const res = model.forward([input], cache ? { cache } : { useCache: true });
       const T = input.length;
-      const last = tf.tidy(() => tf.slice(res.logits, [0, T - 1, 0], [1, 1, -1]).dataSync());
+      const lastRow = tf.slice(res.logits, [0, T - 1, 0], [1, 1, -1]);
       res.logits.dispose();
       res.hidden.dispose();
       cache?.dispose();
       cache = res.cache;
+      let last: ArrayLike<number>;
+      try {
+        last = await lastRow.data();
+      } finally {
+        lastRow.dispose();
+      }
       const next = sampleTopK(last, temperature, topK, rng.uniform());
       out.push(next);
       if (next === eosId) break;

@@ -1,6 +1,7 @@
 /**
  * Held-out loss and perplexity of a causal LM on tokenized examples.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { collate } from '../data/collate.js';
 import type { TokenizedExample } from '../data/tokenize.js';
 import type { CausalLM } from '../model/gpt2.js';
@@ -25,34 +26,47 @@ export interface EvalResult {
 /**
  * Token-weighted mean NLL over every target token of `examples` (the completion tokens and EOS of SFT
  * examples; all tokens but the first of a text block), in order, without gradients. No tensors remain.
+ * The per-batch sums stay on the device and are read back once, asynchronously, at the end.
  *
  * @throws Error when `examples` has no target token at all.
  */
-export function evaluateLoss(
+export async function evaluateLoss(
   model: CausalLM,
   examples: readonly TokenizedExample[],
   options: EvaluateOptions = {},
-): EvalResult {
+): Promise<EvalResult> {
   const { batchSize = 16, padId = 0 } = options;
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new Error(`evaluateLoss: batchSize must be an integer >= 1 (got ${batchSize}).`);
-  let nll = 0;
   let targets = 0;
-  for (let i = 0; i < examples.length; i += batchSize) {
-    const host = collate(examples.slice(i, i + batchSize), { padId });
-    if (host.numTargets === 0) continue; // (a batch with a target has T >= 2)
-    const batch = batchToTensors(host);
-    try {
-      const s = causalLmNllSum(model, batch);
-      nll += s.dataSync()[0]!;
-      s.dispose();
-    } finally {
-      disposeBatchTensors(batch);
+  const sums: tf.Scalar[] = [];
+  let values: ArrayLike<number>;
+  try {
+    for (let i = 0; i < examples.length; i += batchSize) {
+      const host = collate(examples.slice(i, i + batchSize), { padId });
+      if (host.numTargets === 0) continue; // (a batch with a target has T >= 2)
+      const batch = batchToTensors(host);
+      try {
+        sums.push(causalLmNllSum(model, batch));
+      } finally {
+        disposeBatchTensors(batch);
+      }
+      targets += host.numTargets;
     }
-    targets += host.numTargets;
+    if (targets === 0)
+      throw new Error('evaluateLoss: the examples contain no target token (every example is a prompt only).');
+    const stacked = tf.stack(sums);
+    try {
+      values = await stacked.data();
+    } finally {
+      stacked.dispose();
+    }
+  } finally {
+    tf.dispose(sums);
   }
-  if (targets === 0)
-    throw new Error('evaluateLoss: the examples contain no target token (every example is a prompt only).');
+  // Summed on the host in float64, batch by batch, in order.
+  let nll = 0;
+  for (let i = 0; i < values.length; i++) nll += values[i]!;
   const loss = nll / targets;
   return { loss, perplexity: Math.exp(loss), targets };
 }

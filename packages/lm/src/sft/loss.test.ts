@@ -46,7 +46,7 @@ describe.each(TEST_BACKENDS)('causal-LM loss on %s', (backend) => {
     return { sum, count };
   }
 
-  it('equals the hand computation from forward logits (padded batch, pad == eos)', () => {
+  it('equals the hand computation from forward logits (padded batch, pad == eos)', async () => {
     const { sum, count } = handLoss();
     expect(count).toBe(5 + 9 + 8); // " sat"+EOS, " ran far"+EOS, " is hot"+EOS
     const batch = batchToTensors(collate(examples, { padId: charTokenizer.padId }));
@@ -54,7 +54,7 @@ describe.each(TEST_BACKENDS)('causal-LM loss on %s', (backend) => {
     expect(loss.dataSync()[0]).toBeCloseTo(sum / count, 5);
     loss.dispose();
     disposeBatchTensors(batch);
-    const ev = evaluateLoss(model, examples, { batchSize: 2, padId: 0 });
+    const ev = await evaluateLoss(model, examples, { batchSize: 2, padId: 0 });
     expect(ev.targets).toBe(count);
     expect(ev.loss).toBeCloseTo(sum / count, 5);
     expect(ev.perplexity).toBeCloseTo(Math.exp(sum / count), 4);

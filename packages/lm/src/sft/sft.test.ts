@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenizePromptCompletion } from '../data/tokenize.js';
 import { evaluateLoss } from './evaluate.js';
 import { sft, type SftOptions } from './sft.js';
-import type { TrainMetrics } from './train-loop.js';
+import type { TrainMetrics } from '../train/causal-lm.js';
 import { charTokenizer, snapshot, TINY_DATA, tinyModel } from './test-fixtures.js';
 
 const BASE: SftOptions = {

@@ -6,7 +6,7 @@ import { createRng } from '@relign/tensor';
 import { readPromptCompletionJsonl, type PromptCompletion } from '../data/jsonl.js';
 import { tokenizePromptCompletion, type TextTokenizer, type TokenizeResult } from '../data/tokenize.js';
 import type { CausalLM } from '../model/gpt2.js';
-import { trainCausalLM, type TrainLoopOptions, type TrainResult } from './train-loop.js';
+import { trainCausalLM, type TrainLoopOptions, type TrainResult } from '../train/causal-lm.js';
 
 /** Prompt/completion pairs, or the path of a JSONL file of them (`readPromptCompletionJsonl`). */
 export type SftDataset = readonly PromptCompletion[] | string;

@@ -401,6 +401,59 @@ describe('round trips', () => {
     expect(back.get('i')).toEqual({ dtype: 'int32', shape: [2, 2], data: ints });
   });
 
+  it('float64/int64 as F64/I64: exact with { exact: true }, narrowed to float32/int32 by default', async () => {
+    const doubles = Float64Array.from([1e5 + 0.3, -0, NaN, Infinity, 5e-324, Math.PI]);
+    const longs = BigInt64Array.from([-(2n ** 63n), 2n ** 63n - 1n, 7n]);
+    // An odd-length F32 tensor first: the 8-byte tensors after it are not 8-byte aligned in the file.
+    const bytes = serializeSafetensors({
+      a: f32([1]),
+      d: { dtype: 'float64', shape: [2, 3], data: doubles },
+      l: { dtype: 'int64', shape: [3], data: longs },
+      n: { dtype: 'int64', shape: [2], data: BigInt64Array.from([5n, -6n]) },
+    });
+    const header = JSON.parse(
+      new TextDecoder().decode(
+        bytes.subarray(8, 8 + Number(new DataView(bytes.buffer).getBigUint64(0, true))),
+      ),
+    );
+    expect(header.d).toEqual({ dtype: 'F64', shape: [2, 3], data_offsets: [4, 52] });
+    expect(header.l.dtype).toBe('I64');
+    const exact = parseSafetensors(bytes, 'mem', { exact: true }).tensors;
+    const d = exact.get('d')!;
+    expect(d.dtype).toBe('float64');
+    expect(new BigUint64Array(Float64Array.from(d.data as Float64Array).buffer)).toEqual(
+      new BigUint64Array(doubles.buffer),
+    );
+    expect(exact.get('l')).toEqual({ dtype: 'int64', shape: [3], data: longs });
+    expect(exact.get('a')).toEqual({ dtype: 'float32', shape: [1], data: Float32Array.from([1]) });
+    // The default read narrows to the tfjs dtypes, refusing an I64 beyond int32.
+    expect(() => parseSafetensors(bytes, 'mem')).toThrow(
+      /tensor "l": I64 element 0 = -9223372036854775808 is outside/,
+    );
+    const narrowed = parseSafetensors(
+      serializeSafetensors({
+        d: { dtype: 'float64', shape: [2, 3], data: doubles },
+        n: { dtype: 'int64', shape: [2], data: BigInt64Array.from([5n, -6n]) },
+      }),
+    ).tensors;
+    expect(narrowed.get('d')).toEqual({ dtype: 'float32', shape: [2, 3], data: Float32Array.from(doubles) });
+    expect(narrowed.get('n')).toEqual({ dtype: 'int32', shape: [2], data: Int32Array.from([5, -6]) });
+    const path = join(tmpdir(), `relign-f64-${process.pid}.safetensors`);
+    try {
+      await writeSafetensors(path, { d: { dtype: 'float64', shape: [6], data: doubles } });
+      const file = await readSafetensors(path, { exact: true });
+      expect(Object.is(file.tensors.get('d')!.data[1], -0)).toBe(true);
+      expect(file.tensors.get('d')!.data[0]).toBe(1e5 + 0.3);
+    } finally {
+      await fsp.rm(path, { force: true });
+    }
+    expect(() =>
+      serializeSafetensors({
+        w: { dtype: 'float64', shape: [1], data: new Float32Array(1) as unknown as Float64Array },
+      }),
+    ).toThrow(/tensor "w": dtype 'float64' needs data as Float64Array, got Float32Array/);
+  });
+
   it('scalars, empty tensors and metadata', () => {
     const tensors: Record<string, TensorData> = {
       scalar: { dtype: 'float32', shape: [], data: Float32Array.from([2.5]) },

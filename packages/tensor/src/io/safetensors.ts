@@ -7,7 +7,9 @@
  * row-major) plus an optional `__metadata__` map of string to string.
  *
  * tfjs computes in float32 and int32 only, so every stored dtype is widened or narrowed to one of these on
- * read (F16/BF16/F64 -> float32; I64/I16/I8/U8/BOOL -> int32), and writing produces F32 and I32.
+ * read (F16/BF16/F64 -> float32; I64/I16/I8/U8/BOOL -> int32), and writing produces F32 and I32. Host data
+ * that needs more (float64 rewards, 64-bit counters) is written as F64 / I64 and read back exactly with
+ * `{ exact: true }`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -23,9 +25,17 @@ export interface TensorData {
   data: Float32Array | Int32Array;
 }
 
+/** Host data in 64-bit types: F64 as `Float64Array`, I64 as `BigInt64Array` (written as such, read with `exact`). */
+export type Tensor64Data =
+  | { dtype: 'float64'; shape: number[]; data: Float64Array }
+  | { dtype: 'int64'; shape: number[]; data: BigInt64Array };
+
+/** Any tensor the writer takes, and the reader returns with `{ exact: true }`. */
+export type AnyTensorData = TensorData | Tensor64Data;
+
 /** A parsed safetensors file. `tensors` is in data-buffer order; `metadata` is `{}` when absent. */
-export interface SafetensorsFile {
-  tensors: Map<string, TensorData>;
+export interface SafetensorsFile<T extends AnyTensorData = TensorData> {
+  tensors: Map<string, T>;
   metadata: Record<string, string>;
 }
 
@@ -35,7 +45,15 @@ export interface ReadSafetensorsOptions {
    * never meant to hold them). Default false.
    */
   finite?: boolean;
+  /**
+   * Return F64 tensors as float64 (`Float64Array`) and I64 as int64 (`BigInt64Array`) instead of narrowing
+   * them to the tfjs dtypes. Default false.
+   */
+  exact?: boolean;
 }
+
+/** Options that make the reader return 64-bit tensors unchanged. */
+export type ExactReadOptions = ReadSafetensorsOptions & { exact: true };
 
 const DTYPE_SIZE: Record<SafetensorsDtype, number> = {
   F64: 8,
@@ -93,13 +111,23 @@ interface Entry {
  */
 export function parseSafetensors(
   bytes: Uint8Array,
+  source: string | undefined,
+  options: ExactReadOptions,
+): SafetensorsFile<AnyTensorData>;
+export function parseSafetensors(
+  bytes: Uint8Array,
+  source?: string,
+  options?: ReadSafetensorsOptions,
+): SafetensorsFile;
+export function parseSafetensors(
+  bytes: Uint8Array,
   source?: string,
   options: ReadSafetensorsOptions = {},
-): SafetensorsFile {
+): SafetensorsFile<AnyTensorData> {
   const n = headerLength(bytes.subarray(0, 8), bytes.length, source);
   const { entries, metadata } = parseHeader(bytes.subarray(8, 8 + n), bytes.length - 8 - n, source);
-  const tensors = new Map<string, TensorData>();
-  for (const e of entries) tensors.set(e.name, decode(bytes, 8 + n, e, source));
+  const tensors = new Map<string, AnyTensorData>();
+  for (const e of entries) tensors.set(e.name, decode(bytes, 8 + n, e, source, options.exact === true));
   if (options.finite) assertFinite(tensors, source);
   return { tensors, metadata };
 }
@@ -231,9 +259,9 @@ function firstDuplicate(keys: string[]): string | undefined {
 }
 
 /** Throws naming the first tensor (and element) that holds NaN or ±Inf. */
-function assertFinite(tensors: Map<string, TensorData>, source: string | undefined): void {
+function assertFinite(tensors: Map<string, AnyTensorData>, source: string | undefined): void {
   for (const [name, t] of tensors) {
-    if (t.dtype !== 'float32') continue;
+    if (t.dtype !== 'float32' && t.dtype !== 'float64') continue;
     const d = t.data;
     for (let i = 0; i < d.length; i++) {
       if (!Number.isFinite(d[i]!)) {
@@ -368,13 +396,21 @@ function f16Table(): Float32Array {
   return halfTable;
 }
 
-function decode(bytes: Uint8Array, dataStart: number, e: Entry, source: string | undefined): TensorData {
+function decode(
+  bytes: Uint8Array,
+  dataStart: number,
+  e: Entry,
+  source: string | undefined,
+  exact: boolean,
+): AnyTensorData {
   const size = DTYPE_SIZE[e.dtype];
   const count = (e.end - e.begin) / size;
   const from = dataStart + e.begin;
   const to = dataStart + e.end;
   const shape = e.shape;
   if (count === 0) {
+    if (exact && e.dtype === 'F64') return { dtype: 'float64', shape, data: new Float64Array(0) };
+    if (exact && e.dtype === 'I64') return { dtype: 'int64', shape, data: new BigInt64Array(0) };
     const isFloat = e.dtype === 'F64' || e.dtype === 'F32' || e.dtype === 'F16' || e.dtype === 'BF16';
     return isFloat
       ? { dtype: 'float32', shape, data: new Float32Array(0) }
@@ -387,6 +423,7 @@ function decode(bytes: Uint8Array, dataStart: number, e: Entry, source: string |
     case 'I32':
       return { dtype: 'int32', shape, data: new Int32Array(r.buffer, r.offset, count) };
     case 'F64':
+      if (exact) return { dtype: 'float64', shape, data: new Float64Array(r.buffer, r.offset, count) };
       return {
         dtype: 'float32',
         shape,
@@ -408,6 +445,7 @@ function decode(bytes: Uint8Array, dataStart: number, e: Entry, source: string |
       return { dtype: 'float32', shape, data: out };
     }
     case 'I64': {
+      if (exact) return { dtype: 'int64', shape, data: new BigInt64Array(r.buffer, r.offset, count) };
       // Read as (lo, hi) int32 pairs: the value fits int32 exactly when hi is the sign extension of lo.
       const src = new Int32Array(r.buffer, r.offset, count * 2);
       const out = new Int32Array(count);
@@ -447,18 +485,28 @@ function entriesOf<T>(tensors: Record<string, T> | Map<string, T>): [string, T][
   return tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
 }
 
-function validateForWrite(name: string, t: TensorData): void {
+/** How each writable dtype is stored: the safetensors dtype and the array type it needs. */
+const WRITE_AS = {
+  float32: { dtype: 'F32', array: Float32Array },
+  int32: { dtype: 'I32', array: Int32Array },
+  float64: { dtype: 'F64', array: Float64Array },
+  int64: { dtype: 'I64', array: BigInt64Array },
+} as const;
+
+function validateForWrite(name: string, t: AnyTensorData): void {
   const where = `serializeSafetensors: tensor ${JSON.stringify(name)}:`;
   if (name === METADATA_KEY) {
     throw new Error(`${where} "${METADATA_KEY}" is reserved for metadata; rename the tensor`);
   }
-  if (t.dtype !== 'float32' && t.dtype !== 'int32') {
-    throw new Error(`${where} dtype ${JSON.stringify(t.dtype)} cannot be written; use 'float32' or 'int32'`);
-  }
-  const ok = t.dtype === 'float32' ? t.data instanceof Float32Array : t.data instanceof Int32Array;
-  if (!ok) {
+  const as = Object.hasOwn(WRITE_AS, t.dtype) ? WRITE_AS[t.dtype] : undefined;
+  if (as === undefined) {
     throw new Error(
-      `${where} dtype '${t.dtype}' needs data as ${t.dtype === 'float32' ? 'Float32Array' : 'Int32Array'}, ` +
+      `${where} dtype ${JSON.stringify(t.dtype)} cannot be written; use 'float32', 'int32', 'float64' or 'int64'`,
+    );
+  }
+  if (!(t.data instanceof as.array)) {
+    throw new Error(
+      `${where} dtype '${t.dtype}' needs data as ${as.array.name}, ` +
         `got ${(t.data as object)?.constructor?.name ?? typeof t.data}`,
     );
   }
@@ -475,14 +523,15 @@ function validateForWrite(name: string, t: TensorData): void {
 
 /**
  * Serializes tensors to safetensors bytes. Tensors are laid out in sorted-name order (UTF-16 code unit
- * order), float32 as F32 and int32 as I32; the JSON header is padded with spaces so that the data buffer
- * starts at a multiple of 8 bytes (every tensor is then 4-byte aligned for zero-copy reads).
+ * order), float32 as F32, int32 as I32, float64 as F64 and int64 as I64; the JSON header is padded with
+ * spaces so that the data buffer starts at a multiple of 8 bytes (every tensor is then 4-byte aligned for
+ * zero-copy reads; an 8-byte tensor after an odd-length 4-byte one is copied on read).
  *
  * @param tensors name -> tensor data; `data.length` must equal product(shape).
  * @param metadata optional string -> string map, stored as `__metadata__` (omitted when empty).
  */
 export function serializeSafetensors(
-  tensors: Record<string, TensorData> | Map<string, TensorData>,
+  tensors: Record<string, AnyTensorData> | Map<string, AnyTensorData>,
   metadata?: Record<string, string>,
 ): Uint8Array {
   const list = entriesOf(tensors).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -504,9 +553,9 @@ export function serializeSafetensors(
   }
   let offset = 0;
   for (const [name, t] of list) {
-    const nbytes = t.data.length * 4;
+    const nbytes = t.data.byteLength;
     const info = {
-      dtype: t.dtype === 'float32' ? 'F32' : 'I32',
+      dtype: WRITE_AS[t.dtype].dtype,
       shape: t.shape,
       data_offsets: [offset, offset + nbytes],
     };
@@ -527,8 +576,12 @@ export function serializeSafetensors(
       out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
     } else if (t.data instanceof Float32Array) {
       for (let i = 0; i < t.data.length; i++) view.setFloat32(pos + 4 * i, t.data[i]!, true);
-    } else {
+    } else if (t.data instanceof Int32Array) {
       for (let i = 0; i < t.data.length; i++) view.setInt32(pos + 4 * i, t.data[i]!, true);
+    } else if (t.data instanceof Float64Array) {
+      for (let i = 0; i < t.data.length; i++) view.setFloat64(pos + 8 * i, t.data[i]!, true);
+    } else {
+      for (let i = 0; i < t.data.length; i++) view.setBigInt64(pos + 8 * i, t.data[i]!, true);
     }
     pos += t.data.byteLength;
   }
@@ -543,8 +596,16 @@ export function serializeSafetensors(
  */
 export async function readSafetensors(
   path: string,
+  options: ExactReadOptions,
+): Promise<SafetensorsFile<AnyTensorData>>;
+export async function readSafetensors(
+  path: string,
+  options?: ReadSafetensorsOptions,
+): Promise<SafetensorsFile>;
+export async function readSafetensors(
+  path: string,
   options: ReadSafetensorsOptions = {},
-): Promise<SafetensorsFile> {
+): Promise<SafetensorsFile<AnyTensorData>> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -555,10 +616,13 @@ export async function readSafetensors(
     const size = (await fh.stat()).size;
     const n = headerLength(await readAt(fh, 0, Math.min(8, size), path), size, path);
     const { entries, metadata } = parseHeader(await readAt(fh, 8, n, path), size - 8 - n, path);
-    const tensors = new Map<string, TensorData>();
+    const tensors = new Map<string, AnyTensorData>();
     for (const e of entries) {
       const bytes = await readAt(fh, 8 + n + e.begin, e.end - e.begin, path);
-      tensors.set(e.name, decode(bytes, 0, { ...e, begin: 0, end: e.end - e.begin }, path));
+      tensors.set(
+        e.name,
+        decode(bytes, 0, { ...e, begin: 0, end: e.end - e.begin }, path, options.exact === true),
+      );
     }
     if (options.finite) assertFinite(tensors, path);
     return { tensors, metadata };
@@ -592,7 +656,7 @@ async function readAt(fh: FileHandle, position: number, length: number, path: st
  */
 export async function writeSafetensors(
   path: string,
-  tensors: Record<string, TensorData> | Map<string, TensorData>,
+  tensors: Record<string, AnyTensorData> | Map<string, AnyTensorData>,
   metadata?: Record<string, string>,
 ): Promise<void> {
   await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
@@ -606,7 +670,8 @@ export async function loadTensors(
   path: string,
   options: ReadSafetensorsOptions = {},
 ): Promise<Map<string, tf.Tensor>> {
-  const file = await readSafetensors(path, options);
+  // tfjs has no 64-bit dtypes: F64/I64 are narrowed (the default read).
+  const file = await readSafetensors(path, { ...options, exact: false });
   const out = new Map<string, tf.Tensor>();
   try {
     for (const [name, t] of file.tensors) out.set(name, tf.tensor(t.data, t.shape, t.dtype));

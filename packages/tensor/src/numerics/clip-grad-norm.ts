@@ -2,7 +2,7 @@
  * Gradient clipping by global norm (docs/algorithms.md §1.8, §2.9, §6: the reference trainers clip at 1.0).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { assertPositive, describe } from './validate.js';
+import { checkPositive, describeValue } from '../validate.js';
 
 const FN = 'clipByGlobalNorm';
 
@@ -42,9 +42,11 @@ export function clipByGlobalNorm(
   grads: Record<string, tf.Tensor> | tf.Tensor[],
   maxNorm: number,
 ): ClippedGrads<Record<string, tf.Tensor> | tf.Tensor[]> {
-  assertPositive(maxNorm, 'maxNorm', FN);
+  checkPositive(maxNorm, 'maxNorm', FN);
   if (grads === null || typeof grads !== 'object') {
-    throw new TypeError(`${FN}: \`grads\` must be an array or a record of tensors, got ${describe(grads)}.`);
+    throw new TypeError(
+      `${FN}: \`grads\` must be an array or a record of tensors, got ${describeValue(grads)}.`,
+    );
   }
   const entries: [string, tf.Tensor][] = Array.isArray(grads)
     ? grads.map((g, i) => [String(i), g])
@@ -52,7 +54,7 @@ export function clipByGlobalNorm(
   for (const [key, g] of entries) {
     const name = Array.isArray(grads) ? `grads[${key}]` : `grads[${JSON.stringify(key)}]`;
     if (!(g instanceof tf.Tensor))
-      throw new TypeError(`${FN}: \`${name}\` must be a tf.Tensor, got ${describe(g)}.`);
+      throw new TypeError(`${FN}: \`${name}\` must be a tf.Tensor, got ${describeValue(g)}.`);
     if (g.isDisposed) throw new Error(`${FN}: \`${name}\` has been disposed.`);
     if (g.dtype !== 'float32') throw new Error(`${FN}: \`${name}\` must be float32, got ${g.dtype}.`);
   }

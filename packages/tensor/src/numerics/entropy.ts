@@ -2,7 +2,7 @@
  * Per-token entropy of the sampling distribution `softmax(logits / τ)` (docs/algorithms.md §0, §4.2, §4.9 metrics).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { assertFloat, assertPositive, assertRank, assertTensor } from './validate.js';
+import { checkPositive, checkTensor } from '../validate.js';
 
 const FN = 'entropyFromLogits';
 
@@ -18,10 +18,8 @@ const FN = 'entropyFromLogits';
  * differentiable w.r.t. `logits` on every backend (dense elementwise ops and reductions only).
  */
 export function entropyFromLogits(logits: tf.Tensor3D, temperature = 1): tf.Tensor2D {
-  assertTensor(logits, 'logits', FN);
-  assertRank(logits, 3, 'logits', FN, '[B, T, V]');
-  assertFloat(logits, 'logits', FN);
-  assertPositive(temperature, 'temperature', FN);
+  checkTensor(logits, 'logits', FN, { rank: 3, layout: '[B, T, V]' });
+  checkPositive(temperature, 'temperature', FN);
   return tf.tidy(() => {
     const z = temperature === 1 ? logits : tf.mul(logits, 1 / temperature);
     const logp = tf.logSoftmax(z, -1);

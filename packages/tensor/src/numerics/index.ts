@@ -12,3 +12,4 @@ export {
   type MomentValues,
 } from './running-moments.js';
 export { clipByGlobalNorm, CLIP_NORM_EPS, type ClippedGrads } from './clip-grad-norm.js';
+export { stopGradient } from './stop-gradient.js';

@@ -2,7 +2,7 @@
  * Per-token KL estimators (docs/algorithms.md §4.3, Schulman's k1/k2/k3; test vector T6).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { assertFloat, assertSameShape, assertTensor, describe } from './validate.js';
+import { checkSameShape, checkTensor, describeValue } from '../validate.js';
 
 const FN = 'klEstimate';
 
@@ -23,13 +23,11 @@ export type KlEstimator = 'k1' | 'k2' | 'k3';
  * @returns float32, same shape. Masked positions are not special-cased: reduce with maskedSum/maskedMean.
  */
 export function klEstimate(logp: tf.Tensor, refLogp: tf.Tensor, estimator: KlEstimator): tf.Tensor {
-  assertTensor(logp, 'logp', FN);
-  assertTensor(refLogp, 'refLogp', FN);
-  assertFloat(logp, 'logp', FN);
-  assertFloat(refLogp, 'refLogp', FN);
-  assertSameShape(logp, refLogp, 'logp', 'refLogp', FN);
+  checkTensor(logp, 'logp', FN);
+  checkTensor(refLogp, 'refLogp', FN);
+  checkSameShape(logp, refLogp, 'logp', 'refLogp', FN);
   if (estimator !== 'k1' && estimator !== 'k2' && estimator !== 'k3') {
-    throw new Error(`${FN}: \`estimator\` must be 'k1', 'k2' or 'k3', got ${describe(estimator)}.`);
+    throw new Error(`${FN}: \`estimator\` must be 'k1', 'k2' or 'k3', got ${describeValue(estimator)}.`);
   }
   return tf.tidy(() => {
     const delta = tf.sub(logp, refLogp);

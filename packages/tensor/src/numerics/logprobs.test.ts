@@ -192,13 +192,31 @@ describe.each(TEST_BACKENDS)('logprobsFromLogits on %s', (backend) => {
         /`temperature` must be a finite number > 0/,
       );
       expect(() => logprobsFromLogits(logits, tokens, Number.NaN)).toThrow(/temperature/);
-      expect(() => logprobsFromLogits(logits, tf.tensor2d([[0, 3]], [1, 2], 'int32'))).toThrow(
-        /token id 3 at \[0, 1\] is outside the vocabulary \[0, 3\)/,
-      );
-      expect(() => logprobsFromLogits(logits, tf.tensor2d([[-1, 0]], [1, 2], 'int32'))).toThrow(
-        /token id -1/,
-      );
       expect(() => logprobsFromLogits([[[1]]] as never, tokens)).toThrow(/must be a tf.Tensor/);
+    });
+  });
+
+  it('gives NaN (not a neighbouring logit) for a token id outside the vocabulary, checked on the device', () => {
+    tf.tidy(() => {
+      // Id 3 at [0, 0] has flat index 3, which is position [0, 1]'s logit of id 0: a plain gather reads it.
+      const logits = tf.tensor3d([
+        [
+          [0, 1, 2],
+          [3, 4, 5],
+        ],
+      ]);
+      const ok = logprobsFromLogits(logits, tf.tensor2d([[0, 0]], [1, 2], 'int32')).dataSync();
+      for (const bad of [
+        [3, 0],
+        [0, -1],
+        [0, 3],
+      ]) {
+        const lp = logprobsFromLogits(logits, tf.tensor2d([bad], [1, 2], 'int32')).dataSync();
+        bad.forEach((id, t) => {
+          if (id === 0) expect(lp[t]).toBe(ok[t]);
+          else expect(lp[t]).toBeNaN();
+        });
+      }
     });
   });
 

@@ -3,7 +3,7 @@
  * `ℓ[b,t] = logsoftmax(logits[b,t,:] / τ)[tokens[b,t]]`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { assertFloat, assertPositive, assertRank, assertTensor } from './validate.js';
+import { checkPositive, checkTensor } from '../validate.js';
 
 const FN = 'logprobsFromLogits';
 
@@ -24,8 +24,10 @@ const FN = 'logprobsFromLogits';
  * O(B·T) fix-up of the token entries with `tf.tensorScatterUpdate` where the backend has that kernel (cpu,
  * wasm), else plus a dense one-hot.
  *
- * Token ids are checked on the host (one read of `tokens`, O(B·T)): an id outside `[0, V)` throws instead of
- * reading an arbitrary logit, which some backends would do silently.
+ * Token ids are checked on the device, not read back (a synchronous read would stall a GPU backend): an id
+ * outside `[0, V)` gives NaN at its position instead of another position's logit (which some backends would
+ * read silently), so a loss over it is non-finite and the guarded optimizer step skips it. Check ids on the
+ * host where they are built (tokenizer, collate) to get an error naming the row.
  */
 export function logprobsFromLogits(logits: tf.Tensor3D, tokens: tf.Tensor2D, temperature = 1): tf.Tensor2D {
   const scatter = tf.getKernel('TensorScatterUpdate', tf.getBackend()) !== undefined;
@@ -43,17 +45,9 @@ export function logprobsFromLogitsWith(
   temperature: number,
   gradient: 'scatter' | 'onehot',
 ): tf.Tensor2D {
-  assertTensor(logits, 'logits', FN);
-  assertTensor(tokens, 'tokens', FN);
-  assertRank(logits, 3, 'logits', FN, '[B, T, V]');
-  assertRank(tokens, 2, 'tokens', FN, '[B, T]');
-  assertFloat(logits, 'logits', FN);
-  if (tokens.dtype !== 'int32') {
-    throw new Error(
-      `${FN}: \`tokens\` must be int32, got ${tokens.dtype}; cast it with tf.cast(tokens, 'int32').`,
-    );
-  }
-  assertPositive(temperature, 'temperature', FN);
+  checkTensor(logits, 'logits', FN, { rank: 3, layout: '[B, T, V]' });
+  checkTensor(tokens, 'tokens', FN, { rank: 2, layout: '[B, T]', dtype: 'int32' });
+  checkPositive(temperature, 'temperature', FN);
   const [B, T, V] = logits.shape;
   if (tokens.shape[0] !== B || tokens.shape[1] !== T) {
     throw new Error(
@@ -66,7 +60,6 @@ export function logprobsFromLogitsWith(
       `${FN}: \`logits\` has ${B * T * V} elements, more than int32 flat indices can address; split the batch.`,
     );
   }
-  checkTokenRange(tokens, V);
 
   const n = B * T;
   const invTau = 1 / temperature;
@@ -79,11 +72,18 @@ export function logprobsFromLogitsWith(
     const save = args[1] as tf.GradSaveFunc;
     const z = temperature === 1 ? x : tf.mul(x, invTau);
     const lse = tf.logSumExp(z, -1); // [B, T]
-    const picked = tf.reshape(tf.gather(tf.reshape(z, [n * V]), flatIndex(tokens)), [B, T]);
-    // `tokens` is saved too (a kept clone), so the caller may dispose it before backprop runs.
-    save([x, tokens]);
+    // Out-of-range ids read id 0 (the gather never leaves its row) and their log-prob becomes NaN below;
+    // in-range ids pass unchanged (×1), so valid results are bit-identical to an unchecked gather.
+    const inRange = tf.logicalAnd(
+      tf.greaterEqual(tokens, tf.scalar(0, 'int32')),
+      tf.less(tokens, tf.scalar(V, 'int32')),
+    );
+    const safe = tf.mul(tokens, tf.cast(inRange, 'int32'));
+    const picked = tf.reshape(tf.gather(tf.reshape(z, [n * V]), flatIndex(safe)), [B, T]);
+    // The ids are saved too (a kept clone), so the caller may dispose `tokens` before backprop runs.
+    save([x, safe]);
     return {
-      value: tf.sub(picked, lse),
+      value: tf.where(inRange, tf.sub(picked, lse), tf.fill([B, T], NaN)),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, tok] = saved as [tf.Tensor, tf.Tensor2D];
         const zs = temperature === 1 ? xs : tf.mul(xs, invTau);
@@ -105,19 +105,4 @@ export function logprobsFromLogitsWith(
     };
   });
   return op(logits) as tf.Tensor2D;
-}
-
-function checkTokenRange(tokens: tf.Tensor2D, V: number): void {
-  const ids = tokens.dataSync();
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i]!;
-    if (!(id >= 0 && id < V)) {
-      const b = Math.floor(i / tokens.shape[1]);
-      const t = i % tokens.shape[1];
-      throw new Error(
-        `${FN}: token id ${id} at [${b}, ${t}] is outside the vocabulary [0, ${V}); ` +
-          'map padding to a valid id (and mask it out) or check the tokenizer/vocab size.',
-      );
-    }
-  }
 }

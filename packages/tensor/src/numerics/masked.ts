@@ -7,7 +7,7 @@
  * nor its gradient w.r.t. `values` is touched by what sits at masked positions.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { assertFloat, assertSameShape, assertTensor } from './validate.js';
+import { checkSameShape, checkTensor } from '../validate.js';
 
 /** `mask != 0` as a bool tensor (a bool mask is used as is). */
 export function maskToBool(mask: tf.Tensor): tf.Tensor {
@@ -15,10 +15,9 @@ export function maskToBool(mask: tf.Tensor): tf.Tensor {
 }
 
 function check(values: tf.Tensor, mask: tf.Tensor, fn: string): void {
-  assertTensor(values, 'values', fn);
-  assertTensor(mask, 'mask', fn);
-  assertFloat(values, 'values', fn);
-  assertSameShape(values, mask, 'values', 'mask', fn);
+  checkTensor(values, 'values', fn);
+  checkTensor(mask, 'mask', fn, { dtype: 'any' });
+  checkSameShape(values, mask, 'values', 'mask', fn);
 }
 
 /** `values` with masked-out positions replaced by 0 (a select, so NaN/Inf there disappear). */

@@ -102,15 +102,19 @@ describe.each(TEST_BACKENDS)('RunningMoments with tensors on %s', (backend) => {
       [1, 2],
       [3, 4],
     ]);
-    rm.update(t);
+    await rm.updateFromTensor(t);
     expect(rm.std).toBeCloseTo(1.290994, 6);
     const x = tf.tensor1d([10, 12]);
-    rm.update(x);
+    await rm.updateFromTensor(x);
     const s = rm.scale(x);
     const n = rm.normalize(x);
     expect(Array.from(s.dataSync()).map((v) => +v.toFixed(5))).toEqual([2.19971, 2.63965]);
     expect(Array.from(n.dataSync()).map((v) => +v.toFixed(5))).toEqual([1.02653, 1.46647]);
-    expect(() => rm.update(tf.tensor1d([1, Number.NaN]))).toThrow(/1 of 2 values are not finite/);
+    await expect(rm.updateFromTensor(tf.tensor1d([1, Number.NaN]))).rejects.toThrow(
+      /1 of 2 values are not finite/,
+    );
+    // update() takes host values only: a tensor gets an error pointing at the asynchronous read.
+    expect(() => rm.update(x as never)).toThrow(/await moments.updateFromTensor/);
     await assertNoLeaks(() => rm.normalize(x), { label: 'RunningMoments.normalize' });
     tf.dispose([t, x, s, n]);
   });

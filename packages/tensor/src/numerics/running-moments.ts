@@ -4,7 +4,7 @@
  * or to normalise them (`use_reward_norm`).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { describe } from './validate.js';
+import { describeValue } from '../validate.js';
 
 /** Serialized {@link RunningMoments} state (plain JSON). */
 export interface RunningMomentsState {
@@ -23,8 +23,8 @@ export interface BatchMoments {
   batchStd: number;
 }
 
-/** Values {@link RunningMoments} accepts. */
-export type MomentValues = readonly number[] | Float32Array | Float64Array | tf.Tensor;
+/** Host values {@link RunningMoments.update} accepts (a tensor goes through {@link RunningMoments.updateFromTensor}). */
+export type MomentValues = readonly number[] | Float32Array | Float64Array;
 
 /**
  * Float32 machine epsilon, added to σ before dividing in {@link RunningMoments.scale} and
@@ -42,7 +42,7 @@ const PRIOR_COUNT = 1e-24;
  *     δ = m_b − μ;  N = n + k;  μ ← μ + δ·k/N;  v ← (v·n + δ²·n·k/N + v_b·k)/N;  n ← N
  *
  * and `σ = sqrt(v·N/(N − 1))`, the unbiased std of everything seen. Accumulation is in float64 on the
- * host (statistics of a few hundred rewards per step; a tensor is read once with `dataSync`).
+ * host (statistics of a few hundred rewards per step; a tensor is read once, asynchronously).
  */
 export class RunningMoments {
   #mean = 0;
@@ -53,13 +53,33 @@ export class RunningMoments {
    * Merges a batch into the state (the state is updated **before** use, docs/algorithms.md §2.3) and returns the batch's
    * own mean and unbiased std.
    *
-   * @param values a non-empty array or tensor (any shape; all elements count) of finite numbers. Non-finite
-   *   values throw (a single NaN would poison the state forever).
+   * @param values a non-empty host array of finite numbers (for a tensor: {@link updateFromTensor}).
+   *   Non-finite values throw (a single NaN would poison the state forever).
    */
   update(values: MomentValues): BatchMoments {
-    const xs = toArray(values, 'update');
+    return this.#merge(toArray(values, 'update'), 'update');
+  }
+
+  /**
+   * {@link update} from a tensor (any shape; all elements count), read back once and asynchronously: a
+   * synchronous read would stall a GPU backend between kernels (and fails on WebGPU in Node).
+   */
+  async updateFromTensor(values: tf.Tensor): Promise<BatchMoments> {
+    if (!(values instanceof tf.Tensor)) {
+      throw new TypeError(
+        `RunningMoments.updateFromTensor: \`values\` must be a tf.Tensor, got ${describeValue(values)}; ` +
+          'pass host arrays to update().',
+      );
+    }
+    if (values.isDisposed) {
+      throw new Error('RunningMoments.updateFromTensor: `values` tensor has been disposed.');
+    }
+    return this.#merge(await values.data(), 'updateFromTensor');
+  }
+
+  #merge(xs: ArrayLike<number>, fn: string): BatchMoments {
     if (xs.length === 0) {
-      throw new Error('RunningMoments.update: `values` is empty; pass at least one value.');
+      throw new Error(`RunningMoments.${fn}: \`values\` is empty; pass at least one value.`);
     }
     let bad = 0;
     let sum = 0;
@@ -70,7 +90,7 @@ export class RunningMoments {
     }
     if (bad > 0) {
       throw new Error(
-        `RunningMoments.update: ${bad} of ${xs.length} values are not finite (NaN or ±Infinity); ` +
+        `RunningMoments.${fn}: ${bad} of ${xs.length} values are not finite (NaN or ±Infinity); ` +
           'filter or mask them out before updating the running statistics.',
       );
     }
@@ -151,7 +171,7 @@ export class RunningMoments {
     if (x instanceof Float32Array) return x.map((v) => (v - shift) / div);
     if (Array.isArray(x)) return x.map((v: number) => (v - shift) / div);
     throw new TypeError(
-      `RunningMoments.${fn}: expected a number, number[], Float32Array or tf.Tensor, got ${describe(x)}.`,
+      `RunningMoments.${fn}: expected a number, number[], Float32Array or tf.Tensor, got ${describeValue(x)}.`,
     );
   }
 
@@ -172,14 +192,16 @@ export class RunningMoments {
     }
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
       throw new Error(
-        `RunningMoments.fromJSON: expected an object {mean, var, count}, got ${describe(obj)}.`,
+        `RunningMoments.fromJSON: expected an object {mean, var, count}, got ${describeValue(obj)}.`,
       );
     }
     const o = obj as Record<string, unknown>;
     const field = (name: 'mean' | 'var' | 'count', ok: (v: number) => boolean, rule: string): number => {
       const v = o[name];
       if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) {
-        throw new Error(`RunningMoments.fromJSON: field \`${name}\` must be ${rule}, got ${describe(v)}.`);
+        throw new Error(
+          `RunningMoments.fromJSON: field \`${name}\` must be ${rule}, got ${describeValue(v)}.`,
+        );
       }
       return v;
     };
@@ -192,21 +214,23 @@ export class RunningMoments {
 }
 
 function toArray(values: MomentValues, fn: string): ArrayLike<number> {
-  if (values instanceof tf.Tensor) {
-    if (values.isDisposed) throw new Error(`RunningMoments.${fn}: \`values\` tensor has been disposed.`);
-    return values.dataSync() as ArrayLike<number>;
+  if ((values as unknown) instanceof tf.Tensor) {
+    throw new TypeError(
+      `RunningMoments.${fn}: \`values\` is a tf.Tensor; use \`await moments.updateFromTensor(values)\`, which ` +
+        'reads it asynchronously (a synchronous read stalls GPU backends).',
+    );
   }
   if (Array.isArray(values) || values instanceof Float32Array || values instanceof Float64Array) {
     for (let i = 0; i < values.length; i++) {
       if (typeof values[i] !== 'number') {
         throw new TypeError(
-          `RunningMoments.${fn}: \`values[${i}]\` is ${describe(values[i])}, expected a number.`,
+          `RunningMoments.${fn}: \`values[${i}]\` is ${describeValue(values[i])}, expected a number.`,
         );
       }
     }
     return values;
   }
   throw new TypeError(
-    `RunningMoments.${fn}: \`values\` must be a number[], Float32Array or tf.Tensor, got ${describe(values)}.`,
+    `RunningMoments.${fn}: \`values\` must be a number[], Float32Array or Float64Array, got ${describeValue(values)}.`,
   );
 }

@@ -3,7 +3,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { maskedMeanVar } from './masked.js';
-import { assertFloat, assertSameShape, assertTensor } from './validate.js';
+import { checkSameShape, checkTensor } from '../validate.js';
 
 const FN = 'maskedWhiten';
 
@@ -37,10 +37,9 @@ export function maskedWhiten(
   mask: tf.Tensor,
   { unbiased = true, shiftMean = true, eps = 1e-8 }: MaskedWhitenOptions = {},
 ): tf.Tensor {
-  assertTensor(values, 'values', FN);
-  assertTensor(mask, 'mask', FN);
-  assertFloat(values, 'values', FN);
-  assertSameShape(values, mask, 'values', 'mask', FN);
+  checkTensor(values, 'values', FN);
+  checkTensor(mask, 'mask', FN, { dtype: 'any' });
+  checkSameShape(values, mask, 'values', 'mask', FN);
   if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) {
     throw new Error(`${FN}: \`eps\` must be a finite number >= 0, got ${String(eps)}.`);
   }

@@ -29,12 +29,12 @@ function referenceAdamW(
 describe.each(TEST_BACKENDS)('AdamW on %s', (backend) => {
   beforeAll(() => useBackend(backend));
 
-  it('first step matches the hand-computed update', () => {
+  it('first step matches the hand-computed update', async () => {
     // g = 0.5: m̂ = 0.5, v̂ = 0.25, update ≈ 1; p = 1·(1 − 0.1·0.01) − 0.1·1 = 0.899.
     const w = tf.variable(tf.tensor2d([[1]]));
     const opt = new AdamW({ lr: 0.1, weightDecay: 0.01 });
     const g = tf.tensor2d([[0.5]]);
-    const r = opt.applyGradients({ w: g }, { w });
+    const r = await opt.applyGradients({ w: g }, { w });
     expect(r).toEqual({ gradNorm: 0.5, skipped: false, step: 1 });
     expect(w.dataSync()[0]).toBeCloseTo(0.899, 6);
     opt.dispose();
@@ -42,7 +42,7 @@ describe.each(TEST_BACKENDS)('AdamW on %s', (backend) => {
     g.dispose();
   });
 
-  it('matches a plain-JS reference over several steps, and does not decay biases', () => {
+  it('matches a plain-JS reference over several steps, and does not decay biases', async () => {
     const o = { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, wd: 0.1 };
     const init = [0.3, -1.2, 2.0, 0.05];
     const steps = [
@@ -56,7 +56,7 @@ describe.each(TEST_BACKENDS)('AdamW on %s', (backend) => {
     for (const g of steps) {
       const gw = tf.tensor2d(g, [2, 2]);
       const gb = tf.tensor1d(g);
-      opt.applyGradients({ w: gw, b: gb }, { w, b });
+      await opt.applyGradients({ w: gw, b: gb }, { w, b });
       gw.dispose();
       gb.dispose();
     }
@@ -69,7 +69,7 @@ describe.each(TEST_BACKENDS)('AdamW on %s', (backend) => {
     b.dispose();
   });
 
-  it('clips by global norm before the update and reports the pre-clip norm', () => {
+  it('clips by global norm before the update and reports the pre-clip norm', async () => {
     // grads [3, 4] and [12]: norm 13; clipped to 1 the first Adam step is still ±lr per element
     // (Adam is scale invariant), so check the moments through a second, unclipped step instead.
     const a = tf.variable(tf.tensor1d([0, 0]));
@@ -77,7 +77,7 @@ describe.each(TEST_BACKENDS)('AdamW on %s', (backend) => {
     const opt = new AdamW({ lr: 1, weightDecay: 0, beta1: 0, beta2: 0 });
     const ga = tf.tensor1d([3, 4]);
     const gc = tf.tensor1d([12]);
-    const r = opt.applyGradients({ a: ga, c: gc }, { a, c }, { maxGradNorm: 1 });
+    const r = await opt.applyGradients({ a: ga, c: gc }, { a, c }, { maxGradNorm: 1 });
     expect(r.gradNorm).toBeCloseTo(13, 4);
     const state = opt.state();
     // With beta1 = beta2 = 0 the moments are the clipped gradient and its square.
@@ -89,14 +89,14 @@ describe.each(TEST_BACKENDS)('AdamW on %s', (backend) => {
     opt.dispose();
   });
 
-  it('skips a non-finite step without touching parameters or moments', () => {
+  it('skips a non-finite step without touching parameters or moments', async () => {
     const w = tf.variable(tf.tensor1d([1, 2]));
     const opt = new AdamW({ lr: 0.1 });
     const good = tf.tensor1d([0.1, 0.1]);
-    opt.applyGradients({ w: good }, { w });
+    await opt.applyGradients({ w: good }, { w });
     const before = Array.from(w.dataSync());
     const bad = tf.tensor1d([NaN, 1]);
-    const r = opt.applyGradients({ w: bad }, { w });
+    const r = await opt.applyGradients({ w: bad }, { w });
     expect(r.skipped).toBe(true);
     expect(r.step).toBe(1);
     expect(Number.isNaN(r.gradNorm)).toBe(true);
@@ -108,17 +108,17 @@ describe.each(TEST_BACKENDS)('AdamW on %s', (backend) => {
     opt.dispose();
   });
 
-  it('state round-trips: a resumed optimizer continues identically', () => {
+  it('state round-trips: a resumed optimizer continues identically', async () => {
     const grads = [
       [0.3, -0.1],
       [0.2, 0.5],
       [-0.4, 0.1],
       [0.05, 0.05],
     ];
-    const run = (resumeAt?: number) => {
+    const run = async (resumeAt?: number) => {
       const w = tf.variable(tf.tensor2d([[1, -1]]));
       let opt = new AdamW({ lr: 0.05, weightDecay: 0.1 });
-      grads.forEach((g, i) => {
+      for (const [i, g] of grads.entries()) {
         if (i === resumeAt) {
           const saved = opt.state();
           opt.dispose();
@@ -127,25 +127,25 @@ describe.each(TEST_BACKENDS)('AdamW on %s', (backend) => {
           saved.tensors.forEach((t) => t.dispose());
         }
         const gt = tf.tensor2d([g]);
-        opt.applyGradients({ w: gt }, { w });
+        await opt.applyGradients({ w: gt }, { w });
         gt.dispose();
-      });
+      }
       const out = Array.from(w.dataSync());
       w.dispose();
       opt.dispose();
       return out;
     };
-    expect(run(2)).toEqual(run());
+    expect(await run(2)).toEqual(await run());
   });
 
-  it('validates names, shapes and hyper-parameters', () => {
+  it('validates names, shapes and hyper-parameters', async () => {
     const w = tf.variable(tf.tensor1d([1, 2]));
     const opt = new AdamW();
     const g3 = tf.tensor1d([1, 2, 3]);
-    expect(() => opt.applyGradients({ w: g3 }, { w })).toThrow(
+    await expect(opt.applyGradients({ w: g3 }, { w })).rejects.toThrow(
       "gradient 'w' has shape [3] but the parameter is [2]",
     );
-    expect(() => opt.applyGradients({ x: g3 }, { w })).toThrow("gradient for 'x' has no parameter");
+    await expect(opt.applyGradients({ x: g3 }, { w })).rejects.toThrow("gradient for 'x' has no parameter");
     expect(() => new AdamW({ beta1: 1 })).toThrow('beta1 must be in [0, 1)');
     expect(() => opt.load({ step: 1, tensors: new Map([['q.w', g3]]) })).toThrow("unexpected tensor 'q.w'");
     expect(() => opt.load({ step: 1, tensors: new Map([['m.w', g3]]) })).toThrow("'w' has m but no v");
@@ -153,12 +153,12 @@ describe.each(TEST_BACKENDS)('AdamW on %s', (backend) => {
     opt.dispose();
   });
 
-  it('frees everything it allocated on dispose, including after load', () => {
+  it('frees everything it allocated on dispose, including after load', async () => {
     const w = tf.variable(tf.ones([3, 2]));
     const g = tf.onesLike(w);
     const before = tf.memory().numTensors;
     const opt = new AdamW();
-    opt.applyGradients({ w: g }, { w });
+    await opt.applyGradients({ w: g }, { w });
     const saved = opt.state();
     opt.load(saved);
     saved.tensors.forEach((t) => t.dispose());
@@ -172,10 +172,10 @@ describe.each(TEST_BACKENDS)('AdamW on %s', (backend) => {
     const b = tf.variable(tf.zeros([3]));
     const opt = new AdamW({ lr: 0.01 });
     await assertNoLeaks(
-      () => {
+      async () => {
         const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(tf.add(w, b))), [w, b]);
         const byName = { w: grads[w.name]!, b: grads[b.name]! };
-        opt.applyGradients(byName, { w, b }, { maxGradNorm: 0.5 });
+        await opt.applyGradients(byName, { w, b }, { maxGradNorm: 0.5 });
         value.dispose();
         Object.values(grads).forEach((t) => t.dispose());
       },

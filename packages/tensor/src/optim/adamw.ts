@@ -139,17 +139,25 @@ export class AdamW {
    * gradient are left alone. Gradients are not disposed (the caller owns them). A non-finite gradient norm
    * skips the whole update, so training never writes NaN weights; the caller reports `skipped`.
    *
-   * Synchronous and without the magnitude guard: training loops use the guarded, asynchronous {@link guardedStep}.
+   * Without the magnitude guard: training loops use {@link guardedStep}. Reads back one number, the gradient
+   * norm, asynchronously (a synchronous read stalls a GPU backend and fails on WebGPU in Node).
    */
-  applyGradients(
+  async applyGradients(
     grads: Record<string, tf.Tensor>,
     params: Record<string, tf.Variable> | Map<string, tf.Variable>,
     options: StepOptions = {},
-  ): StepResult {
+  ): Promise<StepResult> {
     const { byName, names, lr, maxNorm } = this.checkStep(grads, params, options);
     const { grads: clipped, norm } = clipByGlobalNorm(grads, maxNorm);
-    const gradNorm = norm.dataSync()[0]!;
-    norm.dispose();
+    let gradNorm: number;
+    try {
+      gradNorm = (await norm.data())[0]!;
+    } catch (e) {
+      disposeIfNew(clipped, grads);
+      throw e;
+    } finally {
+      norm.dispose();
+    }
     if (!Number.isFinite(gradNorm)) {
       disposeIfNew(clipped, grads);
       return { gradNorm, skipped: true, step: this.t };

@@ -51,7 +51,7 @@ describe.each(TEST_BACKENDS)('AdamW.guardedStep on %s', (backend) => {
     const plain = new AdamW({ lr: 1e-2, weightDecay: 0.1 });
     for (let i = 0; i < 3; i++) {
       const r = await guarded.guardedStep(a.grads, a.params, { maxGradNorm: 0.5 });
-      const p = plain.applyGradients(b.grads, b.params, { maxGradNorm: 0.5 });
+      const p = await plain.applyGradients(b.grads, b.params, { maxGradNorm: 0.5 });
       expect(r.skipped).toBe(false);
       expect(r.reason).toBeUndefined();
       expect(r.step).toBe(i + 1);

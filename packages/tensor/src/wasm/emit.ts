@@ -1,5 +1,5 @@
 /**
- * A minimal WebAssembly binary writer: enough to assemble the few SIMD kernels in `gemm_module.ts`
+ * A minimal WebAssembly binary writer: enough to assemble the few SIMD kernels of `kernel-module.ts`
  * at run time, so the package ships no prebuilt `.wasm` file and needs no wasm toolchain to build.
  *
  * Only what those kernels use is here: i32/f32/v128 locals, structured control flow, loads and

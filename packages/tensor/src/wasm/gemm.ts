@@ -1,5 +1,5 @@
 /**
- * Blocked GEMM driver over the SIMD kernels of `gemm_module.ts`: C = A * B for 2-D products with
+ * Blocked GEMM driver over the SIMD kernels of `gemm-kernels.ts`: C = A * B for 2-D products with
  * arbitrary A/B strides (transposes are free), possibly many at once (a batch of products whose
  * operands lie a fixed number of bytes apart).
  *
@@ -9,7 +9,7 @@
  *   divide M exactly (16 rows: four tiles of 4, not 5 + 5 + 5 + 1), the batch looped inside wasm;
  * - otherwise, per product: K blocks of at most KC and N blocks sized so a packed block of B stays in L2.
  */
-import { NR, type SmallGemm } from './gemm_module.js';
+import { NR, type SmallGemm } from './gemm-kernels.js';
 import { ensureScratch, type KernelState, type WasmBackendLike } from './state.js';
 
 /** Depth of one K block: the A sliver (MR x KC floats) stays in L1. */

@@ -24,14 +24,14 @@ import {
   type KernelConfig,
   type KernelFunc,
 } from '@tensorflow/tfjs-core';
-import { batchMatMul, setStockBatchMatMul } from './batch_mat_mul.js';
+import { batchMatMul, setStockBatchMatMul } from './batch-mat-mul.js';
 import { concat, setStockConcat } from './concat.js';
-import { fusedMatMul, setStockFusedMatMul } from './fused_mat_mul.js';
-import { gatherV2, setStockGatherV2 } from './gather_v2.js';
+import { fusedMatMul, setStockFusedMatMul } from './fused-mat-mul.js';
+import { gatherV2, setStockGatherV2 } from './gather-v2.js';
 import { identity, setStockIdentity, setStockTranspose, transpose } from './identity.js';
 import { setStockSlice, setStockSplitV, slice, splitV } from './slice.js';
 import { setStockSum, sum } from './sum.js';
-import { unsortedSegmentSum } from './unsorted_segment_sum.js';
+import { unsortedSegmentSum } from './unsorted-segment-sum.js';
 
 const BACKEND = 'wasm';
 

@@ -4,7 +4,7 @@
  * the per-backend state (the assembled kernels and their scratch memory).
  */
 import type { DataId, DataType, TensorInfo } from '@tensorflow/tfjs-core';
-import { instantiateGemm, MR, type GemmExports } from './gemm_module.js';
+import { instantiateKernels, MR, type KernelExports } from './kernel-module.js';
 
 export interface EmscriptenModule {
   HEAPU8: Uint8Array;
@@ -25,7 +25,7 @@ export interface WasmBackendLike {
 }
 
 export interface KernelState {
-  k: GemmExports;
+  k: KernelExports;
   /** Scratch for packed B; grown on demand (the old block is freed). */
   scratch: number;
   scratchBytes: number;
@@ -60,7 +60,7 @@ export function kernelState(backend: WasmBackendLike): KernelState | null {
   try {
     const memory = findMemory(backend.wasm);
     if (memory && memory.buffer === backend.wasm.HEAPU8.buffer) {
-      const k = instantiateGemm(memory);
+      const k = instantiateKernels(memory);
       const tile = backend.wasm._malloc(32 * MR) >>> 0;
       state = { k, scratch: 0, scratchBytes: 0, tile };
     }

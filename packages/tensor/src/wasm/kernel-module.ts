@@ -1,0 +1,144 @@
+/**
+ * SIMD kernels for the tfjs wasm backend, assembled at run time (see `emit.ts`) into one small module
+ * that imports the backend's own linear memory, so they read and write tensors in place. The matrix
+ * products are emitted by `gemm-kernels.ts`, the row copies and sums by `row-kernels.ts`; this file
+ * lists every entry point's ABI, and assembles and instantiates the module.
+ *
+ * GEMM: C[i, j] (+)= sum_p A[i, p] * B[p, j]. A is addressed through arbitrary byte strides (row
+ * `a_rs`, column `a_cs`), which is how a transposed A costs nothing extra; B is read in panels of 8
+ * columns, each k-row of a panel being 8 contiguous floats `b_ks` bytes after the previous one and
+ * panels `b_ps` bytes apart: either B itself (row-major, N a multiple of 8: `b_ks` = row stride,
+ * `b_ps` = 32) or a copy made by `pack_b` (`b_ks` = 32, `b_ps` = 32 * kc), which also takes any
+ * strides (a transposed B). C is row-major with row stride `c_rs`.
+ *
+ * - `pack_b(kc, n, b, b_rs, b_cs, dst)`: copies the kc x n block of B into panels
+ *   `dst[panel][p][0..8]`, zero-padding the last panel.
+ * - `gemm(m, n, kc, a, a_rs, a_cs, bp, b_ks, b_ps, c, c_rs, accumulate, tile)`: register tiles of
+ *   MR rows x 8 columns (`v128.load32_splat` of A times two f32x4 of B, MR*2 f32x4 accumulators).
+ *   `accumulate` adds into C instead of overwriting it; `tile` is 32*MR bytes of scratch for the
+ *   partial tiles at the bottom and right edges.
+ * - `gemm_s1` .. `gemm_s5(batch, m, n, kc, a, a_rs, a_cs, a_bs, b, b_rs, b_bs, c, c_rs, c_bs,
+ *   accumulate, tile)`: for products of few rows with B read in place (row-major, N a multiple of 8):
+ *   `batch` products whose operands lie `*_bs` bytes apart (0: shared), each in row tiles of exactly
+ *   1..5 rows (the name's digit; the caller splits M so that no tile is partial) and panel-outer order,
+ *   so one 8-column panel of B stays in L1 while every row tile uses it.
+ * - `gemm_nt(batch, m, n, k, a, a_rs, a_bs, b, b_rs, b_bs, c, c_rs, c_bs, accumulate)`: C = A B^T for
+ *   a B stored transposed (n x k, rows `b_rs` apart, unit stride along k) and A with unit column
+ *   stride: dot products of contiguous rows, 2 x 4 outputs at a time (f32x4 along k, then a
+ *   horizontal sum), so a transposed B needs no packing copy.
+ * - `copy2d(dst, dst_rs, src, src_rs, rows, row_bytes)`: `rows` memory.copy calls of `row_bytes`
+ *   (src_rs 0 repeats one row: bias broadcast).
+ * - `zero(ptr, bytes)`: memory.fill with 0.
+ * - `scatter_add_f32` / `scatter_add_i32(out, x, ids, rows, tail, num_segments)`: for each row r of x
+ *   (`tail` elements) whose id s = ids[r] is in [0, num_segments), out row s += x row r.
+ * - `col_sum_f32` / `col_sum_i32(out, x, outer, red, inner)`: with x viewed as [outer, red, inner],
+ *   out[o, j] = sum over r of x[o, r, j] (rows added in order, f32x4 / i32x4 across j).
+ * - `gather(out, x, idx, batch, outer, n_idx, dim, slice_bytes)`: with x viewed as
+ *   [batch, outer, dim, slice] and idx as [batch, n_idx] (in-range int32),
+ *   out[b, o, i, :] = x[b, o, idx[b, i], :], one memory.copy per slice.
+ */
+import { assemble } from './emit.js';
+import {
+  gemmFn,
+  gemmNtFn,
+  kernel,
+  MR,
+  NT_TILES,
+  ntTile,
+  packB,
+  SMALL_MR,
+  smallGemmFn,
+  type SmallGemm,
+} from './gemm-kernels.js';
+import { colSum, copy2dFn, gatherFn, scatterAdd, zeroFn } from './row-kernels.js';
+
+export { MR, NR, SMALL_MR, type SmallGemm } from './gemm-kernels.js';
+
+/** The module's entry points (each described in the comment above). */
+
+export interface KernelExports {
+  pack_b(kc: number, n: number, b: number, bRs: number, bCs: number, dst: number): void;
+  gemm(
+    m: number,
+    n: number,
+    kc: number,
+    a: number,
+    aRs: number,
+    aCs: number,
+    bp: number,
+    bKs: number,
+    bPs: number,
+    c: number,
+    cRs: number,
+    accumulate: number,
+    tile: number,
+  ): void;
+  zero(ptr: number, bytes: number): void;
+  gemm_s1: SmallGemm;
+  gemm_s2: SmallGemm;
+  gemm_s3: SmallGemm;
+  gemm_s4: SmallGemm;
+  gemm_s5: SmallGemm;
+  gemm_nt(
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    aRs: number,
+    aBs: number,
+    b: number,
+    bRs: number,
+    bBs: number,
+    c: number,
+    cRs: number,
+    cBs: number,
+    accumulate: number,
+  ): void;
+  copy2d(dst: number, dstRs: number, src: number, srcRs: number, rows: number, rowBytes: number): void;
+  scatter_add_f32(out: number, x: number, ids: number, rows: number, tail: number, numSegments: number): void;
+  scatter_add_i32(out: number, x: number, ids: number, rows: number, tail: number, numSegments: number): void;
+  col_sum_f32(out: number, x: number, outer: number, red: number, inner: number): void;
+  col_sum_i32(out: number, x: number, outer: number, red: number, inner: number): void;
+  gather(
+    out: number,
+    x: number,
+    idx: number,
+    batch: number,
+    outer: number,
+    nIdx: number,
+    dim: number,
+    sliceBytes: number,
+  ): void;
+}
+
+/** The module's bytes (`shared`: whether the memory it imports is a shared one). */
+export function kernelModuleBytes(shared: boolean, mr = MR): Uint8Array<ArrayBuffer> {
+  const fns = [
+    kernel(mr),
+    gemmFn(0, mr),
+    packB(),
+    zeroFn(),
+    scatterAdd('f32'),
+    scatterAdd('i32'),
+    colSum('f32'),
+    colSum('i32'),
+    gatherFn(),
+  ];
+  // Row-tile kernels of every height for the small-M entry points, then those entry points.
+  const small = fns.length;
+  for (const h of SMALL_MR) fns.push(kernel(h, `kernel${h}`));
+  SMALL_MR.forEach((h, i) => fns.push(smallGemmFn(small + i, h)));
+  const nt = fns.length;
+  for (const [R, C] of NT_TILES) fns.push(ntTile(R, C));
+  fns.push(gemmNtFn(nt), copy2dFn());
+  return assemble(fns, { shared });
+}
+
+/** Instantiates the kernels against `memory` (the tfjs wasm backend's). */
+export function instantiateKernels(memory: WebAssembly.Memory, mr = MR): KernelExports {
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const module = new WebAssembly.Module(kernelModuleBytes(shared, mr));
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  return instance.exports as unknown as KernelExports;
+}

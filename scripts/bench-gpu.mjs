@@ -1,0 +1,284 @@
+#!/usr/bin/env node
+// `npm run bench:gpu`: training-step time (forward + backward + guarded AdamW, relign's own loss and optimizer)
+// and sampling speed (KV-cached `generate` of @relign/rollout, host sampling with exact log-probs) on the active
+// backend (initBackend: RELIGN_BACKEND if set, else the best installed), for the `tiny-l4` shape and for GPT-2
+// small's shape (124M parameters, random weights). One JSON object on stdout; build logs and progress on stderr.
+// It prints what it measured (absolute times, backend, WebGPU adapter): the same command measures a real GPU
+// when one is present. README "Backends" shows how to run it on a GPU.
+//
+//   npm run bench:gpu                        both shapes (124M skipped on a CPU backend or a software adapter)
+//   npm run bench:gpu -- --skip-124m         tiny-l4 only
+//   npm run bench:gpu -- --force-124m        124M even on wasm/cpu/SwiftShader (wasm runs out of memory)
+//   npm run bench:gpu -- --steps 2           time 2 training steps and 2 sampling runs per shape (slow backends)
+//   npm run bench:gpu -- --no-build          use the packages' dist as built
+import { spawnSync } from 'node:child_process';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const USAGE = 'usage: npm run bench:gpu -- [--skip-124m | --force-124m] [--steps N] [--no-build]';
+
+/** The measured shapes. Train: `batch` rows of `seqLen` tokens; sample: `batch` prompts of 8 tokens + 64 new. */
+const GPU_BENCH_SHAPES = [
+  {
+    name: 'tiny-l4',
+    config: { vocab_size: 256, n_positions: 128, n_embd: 128, n_layer: 4, n_head: 4 },
+    train: { batch: 16, seqLen: 64, warmup: 2, steps: 5 },
+    sample: { batch: 16, promptTokens: 8, newTokens: 64, warmup: 1, runs: 3 },
+  },
+  {
+    name: 'gpt2-124m',
+    big: true,
+    config: { vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12 },
+    train: { batch: 4, seqLen: 128, warmup: 1, steps: 3 },
+    sample: { batch: 4, promptTokens: 8, newTokens: 64, warmup: 1, runs: 2 },
+  },
+];
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const round = (x, digits = 1) => Number(x.toFixed(digits));
+
+/** Why the 124M shape is skipped on this backend, or undefined when it runs. */
+function bigShapeSkipReason(info, adapter, { skip, force }) {
+  if (skip) return 'skipped by --skip-124m';
+  if (force) return undefined;
+  if (!info.gpu) {
+    return `backend '${info.name}' computes on the CPU, where the 124M shape is impractically slow or runs out of memory; --force-124m runs it anyway`;
+  }
+  if (adapter?.software) {
+    return `the WebGPU adapter is a software one (${[adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ')}): a CPU emulating a GPU; --force-124m runs it anyway`;
+  }
+  return undefined;
+}
+
+/** Deterministic token ids in [0, vocab). */
+function randomIds(n, vocab, seed) {
+  let s = seed >>> 0;
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s % vocab;
+  }
+  return out;
+}
+
+/**
+ * Training steps as relign's loops take them: the batch uploaded, `causalLmLoss` under `tf.variableGrads`, and
+ * `AdamW.guardedStep` (global-norm clipping, non-finite and update-magnitude guard on the device, one small
+ * asynchronous read). Times `steps` steps after `warmup` (kernel compilation, weight packing); the last one
+ * also waits for its update to land on the device.
+ */
+async function benchTrain({ tf, lm, tensor }, model, { batch, seqLen, warmup, steps }) {
+  const V = model.config.vocab_size;
+  const trainable = model.trainableVariables();
+  const varList = [...trainable.values()];
+  const optimizer = new tensor.AdamW({ lr: 1e-4, weightDecay: 0.1 });
+  let skipped = 0;
+  let seed = 1;
+  const step = async () => {
+    const b = {
+      inputIds: tf.tensor2d(randomIds(batch * seqLen, V, seed++), [batch, seqLen], 'int32'),
+      attentionMask: tf.ones([batch, seqLen], 'int32'),
+      targetMask: tf.ones([batch, seqLen - 1], 'float32'),
+    };
+    try {
+      const { value, grads } = tf.variableGrads(() => lm.causalLmLoss(model, b), varList);
+      try {
+        const byName = {};
+        for (const [name, v] of trainable) if (grads[v.name] !== undefined) byName[name] = grads[v.name];
+        const r = await optimizer.guardedStep(byName, trainable, { maxGradNorm: 1 });
+        if (r.skipped) skipped++;
+      } finally {
+        value.dispose();
+        for (const g of Object.values(grads)) g.dispose();
+      }
+    } finally {
+      lm.disposeBatchTensors(b);
+    }
+  };
+  const smallest = varList.reduce((a, v) => (v.size < a.size ? v : a));
+  try {
+    for (let i = 0; i < warmup; i++) await step();
+    const ms = [];
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) {
+      const s0 = performance.now();
+      await step();
+      if (i === steps - 1) await smallest.data(); // the last update, too
+      ms.push(performance.now() - s0);
+    }
+    const meanMs = (performance.now() - t0) / steps;
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      batch,
+      seqLen,
+      warmupSteps: warmup,
+      steps,
+      stepMs: round(median(ms)),
+      meanStepMs: round(meanMs),
+      stepsMs: ms.map((x) => round(x)),
+      cpuMsPerStep: round((cpu.user + cpu.system) / 1000 / steps),
+      tokensPerSec: round((batch * seqLen) / (median(ms) / 1000), 0),
+      skippedSteps: skipped,
+    };
+  } finally {
+    optimizer.dispose();
+  }
+}
+
+/** `generate` (prefill + KV-cached decode, no stop tokens so every row decodes `newTokens`). */
+async function benchSample({ rollout }, model, { batch, promptTokens, newTokens, warmup, runs }) {
+  const V = model.config.vocab_size;
+  const prompts = Array.from({ length: batch }, (_, b) => Array.from(randomIds(promptTokens, V, 100 + b)));
+  const options = { maxNewTokens: newTokens, temperature: 1, stopTokenIds: [], seed: 1 };
+  for (let i = 0; i < warmup; i++) await rollout.generate(model, prompts, options);
+  const ms = [];
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await rollout.generate(model, prompts, options);
+    ms.push(performance.now() - t0);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    batch,
+    promptTokens,
+    newTokens,
+    runs,
+    ms: round(median(ms)),
+    runsMs: ms.map((x) => round(x)),
+    cpuMsPerRun: round((cpu.user + cpu.system) / 1000 / runs),
+    tokensPerSec: round((batch * newTokens) / (median(ms) / 1000), 0),
+  };
+}
+
+/** Measures one shape; a measurement that throws (a missing kernel, out of memory) is reported as `{ error }`. */
+async function benchShape(mods, shape) {
+  const { tf, lm } = mods;
+  const tensorsBefore = tf.memory().numTensors;
+  const c0 = performance.now();
+  const model = lm.CausalLM.create(shape.config, 0);
+  const entry = {
+    config: shape.config,
+    params: model.numParameters(),
+    createSeconds: round((performance.now() - c0) / 1000, 2),
+  };
+  const attempt = async (key, fn) => {
+    console.error(`bench:gpu: ${shape.name} ${key}...`);
+    try {
+      entry[key] = await fn();
+    } catch (err) {
+      entry[key] = { error: String(err?.message ?? err).split('\n')[0] };
+    }
+  };
+  try {
+    await attempt('train', () => benchTrain(mods, model, shape.train));
+    await attempt('sample', () => benchSample(mods, model, shape.sample));
+  } finally {
+    model.dispose();
+  }
+  entry.leakedTensors = tf.memory().numTensors - tensorsBefore;
+  return entry;
+}
+
+function build(root) {
+  const r = spawnSync(
+    process.execPath,
+    [
+      resolve(root, 'node_modules/turbo/bin/turbo'),
+      'run',
+      'build',
+      '--filter=@relign/rollout...',
+      '--output-logs=errors-only',
+    ],
+    { cwd: root, stdio: ['ignore', 2, 2] },
+  );
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+async function main() {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        'skip-124m': { type: 'boolean', default: false },
+        'force-124m': { type: 'boolean', default: false },
+        'no-build': { type: 'boolean', default: false },
+        steps: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+    }).values;
+  } catch (err) {
+    console.error(`bench:gpu: ${err.message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (args.help) {
+    console.error(USAGE);
+    return;
+  }
+  if (args['skip-124m'] && args['force-124m']) {
+    console.error(`bench:gpu: --skip-124m and --force-124m contradict each other.\n${USAGE}`);
+    process.exit(2);
+  }
+  const steps = args.steps === undefined ? undefined : Number(args.steps);
+  if (steps !== undefined && !(Number.isInteger(steps) && steps >= 1)) {
+    console.error(`bench:gpu: --steps must be an integer >= 1 (got '${args.steps}').\n${USAGE}`);
+    process.exit(2);
+  }
+  const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+  if (!args['no-build']) build(root);
+  // Imported after the build: the packages resolve to their dist.
+  const tensor = await import('@relign/tensor');
+  const mods = {
+    tensor,
+    tf: await import('@tensorflow/tfjs-core'),
+    lm: await import('@relign/lm'),
+    rollout: await import('@relign/rollout'),
+  };
+  const info = await tensor.initBackend();
+  // initBackend reports the WebGPU adapter (vendor, architecture, description, software or not).
+  const adapter = info.adapter ?? null;
+  console.error(
+    `bench:gpu: backend ${info.name} (${info.package})${adapter ? `, adapter ${JSON.stringify(adapter)}` : ''}`,
+  );
+  const result = {
+    bench: 'bench:gpu',
+    backend: { name: info.name, package: info.package, gpu: info.gpu, reason: info.reason },
+    adapter,
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    // CPU time next to wall time, and the load: on a shared machine a CPU backend's wall time includes waiting.
+    host: {
+      cpu: cpus()[0]?.model ?? '',
+      cores: availableParallelism(),
+      loadavg1mStart: round(loadavg()[0], 2),
+    },
+    shapes: {},
+  };
+  const bigSkip = bigShapeSkipReason(info, adapter, {
+    skip: args['skip-124m'],
+    force: args['force-124m'],
+  });
+  for (const shape of GPU_BENCH_SHAPES) {
+    if (shape.big && bigSkip) {
+      console.error(`bench:gpu: ${shape.name} skipped: ${bigSkip}`);
+      result.shapes[shape.name] = { config: shape.config, skipped: bigSkip };
+      continue;
+    }
+    const timed =
+      steps === undefined
+        ? shape
+        : { ...shape, train: { ...shape.train, steps }, sample: { ...shape.sample, runs: steps } };
+    result.shapes[shape.name] = await benchShape(mods, timed);
+  }
+  result.host.loadavg1mEnd = round(loadavg()[0], 2);
+  console.log(JSON.stringify(result, null, 2));
+}
+
+await main();
