@@ -222,6 +222,37 @@ if (has('@relign/tensor')) {
     "import tensor = require('@relign/tensor');\nexport const p: Promise<tensor.BackendInfo> = tensor.initBackend('cpu');\n",
   );
 }
+// The plugin typing a user relies on (issue: typed plugins): `registerPlugin(p3oV2)`, the conformance suite and a
+// Trainer whose `pluginConfig` is typed from the plugin, so that a misspelled key is a compile error (the
+// `@ts-expect-error` lines fail the check if the error ever goes away).
+if (has('@relign/core') && has('@relign/p3o-v2') && has('@relign/lm')) {
+  writeFileSync(
+    join(typesDir, 'plugin-typing.mts'),
+    `import { registerPlugin, Trainer, type ConfigOf } from '@relign/core';
+import { describeConformance } from '@relign/core/testing';
+import type { CausalLM } from '@relign/lm';
+import p3oV2 from '@relign/p3o-v2';
+import { describe, it } from 'vitest';
+
+registerPlugin(p3oV2);
+describeConformance({ describe, it }, p3oV2, { config: { clipRange: 0.1 } });
+declare const policy: CausalLM;
+const common = {
+  policy,
+  prompts: [[1, 2, 3]],
+  reward: () => 0,
+  generation: { maxNewTokens: 4, stopTokenIds: [0] },
+  promptsPerIteration: 1,
+  iterations: 1,
+};
+export const ok = new Trainer({ ...common, plugin: p3oV2, pluginConfig: { lr: 1e-4 } });
+// @ts-expect-error: 'lrr' is not a key of P3O-V2's config
+export const typo = new Trainer({ ...common, plugin: p3oV2, pluginConfig: { lrr: 1e-4 } });
+// @ts-expect-error: lr is a number
+export const wrongType: Partial<ConfigOf<typeof p3oV2>> = { lr: 'fast' };
+`,
+  );
+}
 // Doc blocks: one folder per document (an ES module package, so top-level await compiles), one file per block.
 const written = new Map();
 let skippedBlocks = 0;
