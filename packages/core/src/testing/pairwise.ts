@@ -106,6 +106,11 @@ export interface RewardTranslationOptions {
    * r1 − r2 of the shifted scores equal to the unshifted one (float32 rounds 1e5 + 0.3 to a multiple of 1/128).
    */
   rewards?: 'integer' | 'fractional';
+  /**
+   * The config that `config` is spread over. Default `{ lr: 1e-2, epochs: 2, pairsPerMinibatch: 2 }` (the
+   * pairwise plugins' keys); a plugin whose strict schema lacks one of them passes its own base here.
+   */
+  baseConfig?: Record<string, unknown>;
 }
 
 /**
@@ -141,7 +146,7 @@ export async function rewardTranslationRun(
           )
         : countTokenReward(3, shifted ? (p) => 100 * promptIndex(p) - 300 : undefined),
     plugin,
-    pluginConfig: { lr: 1e-2, epochs: 2, pairsPerMinibatch: 2, ...config },
+    pluginConfig: { ...(options.baseConfig ?? { lr: 1e-2, epochs: 2, pairsPerMinibatch: 2 }), ...config },
     generation: { maxNewTokens: 6, stopTokenIds: [0] },
     promptsPerIteration: 4,
     iterations: 4,
