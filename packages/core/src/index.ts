@@ -24,6 +24,7 @@ export {
   type RolloutRequirements,
   type Metrics,
 } from './plugin.js';
+export { loadOptimizerPluginState, optimizerPluginState, type PluginCounters } from './plugin-state.js';
 export {
   configSchema,
   numberField,

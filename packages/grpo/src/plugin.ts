@@ -10,6 +10,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  loadOptimizerPluginState,
+  optimizerPluginState,
   checkKlCoef,
   configSchema,
   definePlugin,
@@ -24,7 +26,7 @@ import {
 } from '@relign/core';
 import type { CausalLM } from '@relign/lm';
 import { computeLogprobs, ReplayBuffer, responseMask, type RolloutMinibatch } from '@relign/rollout';
-import { AdamW, createRng, rngFromState, type Rng, type RngState } from '@relign/tensor';
+import { AdamW, createRng, type Rng } from '@relign/tensor';
 import { groupAdvantages } from './advantages.js';
 import { GRPO_LOSS_TYPES, grpoLoss } from './loss.js';
 import { MetricSums, rolloutMetrics } from './metrics.js';
@@ -296,29 +298,12 @@ class Grpo implements AlgorithmInstance {
   }
 
   state(): PluginState {
-    const { step, tensors } = this.optimizer.state();
-    const out = new Map<string, tf.Tensor>();
-    for (const [k, t] of tensors) out.set(`optimizer.${k}`, t);
-    return {
-      json: { optimizerStep: step, rng: this.rng.state(), updates: this.updates, skipped: this.skipped },
-      tensors: out,
-    };
+    return optimizerPluginState(this.optimizer, this.rng, { updates: this.updates, skipped: this.skipped });
   }
 
   load(state: PluginState): void {
-    const { optimizerStep, rng, updates, skipped } = state.json as {
-      optimizerStep: number;
-      rng: RngState;
-      updates: number;
-      skipped: number;
-    };
-    const tensors = new Map<string, tf.Tensor>();
-    for (const [k, t] of state.tensors) {
-      if (!k.startsWith('optimizer.')) throw new Error(`grpo.load: unexpected state tensor '${k}'.`);
-      tensors.set(k.slice('optimizer.'.length), t);
-    }
-    this.optimizer.load({ step: optimizerStep, tensors });
-    this.rng = rngFromState(rng);
+    const { rng, updates, skipped } = loadOptimizerPluginState('grpo', state, this.optimizer);
+    this.rng = rng;
     this.updates = updates;
     this.skipped = skipped;
   }

@@ -8,6 +8,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  loadOptimizerPluginState,
+  optimizerPluginState,
   booleanField,
   checkKlCoef,
   configSchema,
@@ -25,7 +27,7 @@ import {
 } from '@relign/core';
 import type { CausalLM } from '@relign/lm';
 import { computeLogprobs, ReplayBuffer, type RolloutMinibatch } from '@relign/rollout';
-import { AdamW, createRng, rngFromState, type Rng, type RngState } from '@relign/tensor';
+import { AdamW, createRng, type Rng } from '@relign/tensor';
 import { rlooAdvantages, whitenAdvantages } from './advantages.js';
 import { rlooLoss, type RlooLossType } from './loss.js';
 
@@ -261,29 +263,12 @@ class Rloo implements AlgorithmInstance {
   }
 
   state(): PluginState {
-    const { step, tensors } = this.optimizer.state();
-    const out = new Map<string, tf.Tensor>();
-    for (const [key, t] of tensors) out.set(`optimizer.${key}`, t);
-    return {
-      json: { optimizerStep: step, rng: this.rng.state(), updates: this.updates, skipped: this.skipped },
-      tensors: out,
-    };
+    return optimizerPluginState(this.optimizer, this.rng, { updates: this.updates, skipped: this.skipped });
   }
 
   load(state: PluginState): void {
-    const { optimizerStep, rng, updates, skipped } = state.json as {
-      optimizerStep: number;
-      rng: RngState;
-      updates: number;
-      skipped: number;
-    };
-    const tensors = new Map<string, tf.Tensor>();
-    for (const [key, t] of state.tensors) {
-      if (!key.startsWith('optimizer.')) throw new Error(`rloo.load: unexpected state tensor '${key}'.`);
-      tensors.set(key.slice('optimizer.'.length), t);
-    }
-    this.optimizer.load({ step: optimizerStep, tensors });
-    this.rng = rngFromState(rng);
+    const { rng, updates, skipped } = loadOptimizerPluginState('rloo', state, this.optimizer);
+    this.rng = rng;
     this.updates = updates;
     this.skipped = skipped;
   }

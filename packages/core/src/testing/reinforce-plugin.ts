@@ -12,9 +12,10 @@
  * A non-finite loss or gradient skips the step (`train/skipped_steps`), so NaN never reaches the weights.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, createRng, rngFromState, type Rng, type RngState } from '@relign/tensor';
+import { AdamW, createRng, type Rng } from '@relign/tensor';
 import { computeLogprobs, ReplayBuffer, type RolloutMinibatch } from '@relign/rollout';
 import type { CausalLM } from '@relign/lm';
+import { loadOptimizerPluginState, optimizerPluginState } from '../plugin-state.js';
 import { booleanField, configSchema, integerField, numberField, type InferConfig } from '../config.js';
 import {
   definePlugin,
@@ -228,29 +229,12 @@ class Reinforce implements AlgorithmInstance {
   }
 
   state(): PluginState {
-    const { step, tensors } = this.optimizer.state();
-    const out = new Map<string, tf.Tensor>();
-    for (const [k, t] of tensors) out.set(`optimizer.${k}`, t);
-    return {
-      json: { optimizerStep: step, rng: this.rng.state(), updates: this.updates, skipped: this.skipped },
-      tensors: out,
-    };
+    return optimizerPluginState(this.optimizer, this.rng, { updates: this.updates, skipped: this.skipped });
   }
 
   load(state: PluginState): void {
-    const { optimizerStep, rng, updates, skipped } = state.json as {
-      optimizerStep: number;
-      rng: RngState;
-      updates: number;
-      skipped: number;
-    };
-    const tensors = new Map<string, tf.Tensor>();
-    for (const [k, t] of state.tensors) {
-      if (!k.startsWith('optimizer.')) throw new Error(`reinforce.load: unexpected state tensor '${k}'.`);
-      tensors.set(k.slice('optimizer.'.length), t);
-    }
-    this.optimizer.load({ step: optimizerStep, tensors });
-    this.rng = rngFromState(rng);
+    const { rng, updates, skipped } = loadOptimizerPluginState('reinforce', state, this.optimizer);
+    this.rng = rng;
     this.updates = updates;
     this.skipped = skipped;
   }
