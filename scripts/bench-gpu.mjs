@@ -16,6 +16,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { benchEnvironment } from './bench-env.mjs';
 
 const USAGE = 'usage: npm run bench:gpu -- [--skip-124m | --force-124m] [--steps N] [--no-build]';
 
@@ -244,13 +245,16 @@ async function main() {
   const info = await tensor.initBackend();
   // initBackend reports the WebGPU adapter (vendor, architecture, description, software or not).
   const adapter = info.adapter ?? null;
+  const { threads, threadsNote } = await benchEnvironment(info);
   console.error(
-    `bench:gpu: backend ${info.name} (${info.package})${adapter ? `, adapter ${JSON.stringify(adapter)}` : ''}`,
+    `bench:gpu: backend ${info.name} (${info.package}), threads ${threads ?? '-'}${adapter ? `, adapter ${JSON.stringify(adapter)}` : ''}`,
   );
   const result = {
     bench: 'bench:gpu',
     backend: { name: info.name, package: info.package, gpu: info.gpu, reason: info.reason },
     adapter,
+    threads,
+    ...(threadsNote ? { threadsNote } : {}),
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     // CPU time next to wall time, and the load: on a shared machine a CPU backend's wall time includes waiting.

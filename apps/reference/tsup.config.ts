@@ -7,5 +7,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
-  external: [/^@tensorflow\//, /^@relign\//],
+  // puppeteer-core is loaded on first use by src/report/browser.ts, from the user's install (a dev dependency).
+  external: [/^@tensorflow\//, /^@relign\//, 'puppeteer-core'],
 });

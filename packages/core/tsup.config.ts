@@ -1,11 +1,15 @@
 import { defineConfig } from 'tsup';
+import { browserBuild, CLEAN_KEEP_BROWSER } from '../../tsup.browser';
 
-export default defineConfig({
-  entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' },
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  external: [/^@tensorflow\//, /^@relign\//],
-});
+export default defineConfig([
+  {
+    entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' },
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    clean: CLEAN_KEEP_BROWSER,
+    target: 'node20',
+    external: [/^@tensorflow\//, /^@relign\//],
+  },
+  browserBuild(),
+]);

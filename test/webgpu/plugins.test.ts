@@ -10,6 +10,8 @@ import { ppoMaxPlugin } from '@relign/ppo-max';
 import { onlineDpoPlugin } from '@relign/dpo';
 import { p3oV1Plugin } from '@relign/p3o-v1';
 import { p3oV2Plugin } from '@relign/p3o-v2';
+import { grpoPlugin } from '@relign/grpo';
+import { rlooPlugin } from '@relign/rloo';
 import { itHasAdapter, startWebGPU } from './adapter.js';
 
 const webgpu = await startWebGPU('plugins.test.ts');
@@ -34,6 +36,20 @@ const PLUGINS = [
   ],
   ['p3o-v1', () => conformanceChecks(p3oV1Plugin, { config: { pairsPerMinibatch: 2, lr: 1e-3 }, ...FEWER })],
   ['p3o-v2', () => conformanceChecks(p3oV2Plugin, { config: { pairsPerMinibatch: 2, lr: 1e-3 }, ...FEWER })],
+  // GRPO with the paper's β = 0.04 and per-completion loss: the reference log-probs and k3 term run too.
+  [
+    'grpo',
+    () =>
+      conformanceChecks(grpoPlugin, {
+        config: { numGenerations: 4, groupsPerMinibatch: 2, beta: 0.04, lossType: 'grpo', lr: 1e-3 },
+        klCoef: 0.04,
+        ...FEWER,
+      }),
+  ],
+  [
+    'rloo',
+    () => conformanceChecks(rlooPlugin, { config: { rlooK: 4, promptsPerMinibatch: 2, lr: 1e-3 }, ...FEWER }),
+  ],
 ] as const;
 
 itHasAdapter(webgpu);

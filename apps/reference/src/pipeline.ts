@@ -4,11 +4,12 @@
  * stages already done are skipped and an interrupted one continues from its checkpoint.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { resolvePluginConfig } from '@relign/core';
 import type { RelignConfig } from './config/schema.js';
 import { ConfigError, validateConfig } from './config/validate.js';
 import { InterruptedError, type StageContext } from './context.js';
+import { baseModelProblem } from './model-source.js';
 import { FIRST_PARTY_PLUGINS, pluginFor } from './plugins.js';
 import { formatDuration, Progress } from './progress.js';
 import { CONFIG_JSON_FIX, readJson, RunDir, writeJson, type StageRecord } from './run-dir.js';
@@ -99,8 +100,6 @@ export async function runStage(ctx: StageContext, stage: PipelineStage): Promise
   return 'done';
 }
 
-const MODEL_DIR_FILES = ['config.json', 'model.safetensors', 'vocab.json', 'merges.txt'];
-
 /**
  * Checks, before the first stage, what the stages will need that the config names, so that a typo fails
  * in a second rather than after minutes of earlier stages: every optimizer they train (`train.algos`)
@@ -132,17 +131,8 @@ export async function checkBeforeStages(
       );
     }
   } else if (names.has('sft') && !['default', 'scratch', 'pretrain'].includes(base)) {
-    const dir = resolve(base);
-    const missing = MODEL_DIR_FILES.filter((f) => !existsSync(join(dir, f)));
-    if (!existsSync(dir)) {
-      problems.push(
-        `model.base: ${dir} does not exist. Use 'default', 'scratch', 'pretrain' or a GPT-2-family checkpoint directory.`,
-      );
-    } else if (missing.length > 0) {
-      problems.push(
-        `model.base: ${dir} lacks ${missing.join(', ')} (a GPT-2-family checkpoint directory has ${MODEL_DIR_FILES.join(', ')})`,
-      );
-    }
+    const problem = baseModelProblem(base); // a model folder or a Hub id (./model-source.ts)
+    if (problem) problems.push(problem);
   }
   if (problems.length > 0) throw new ConfigError('config', problems);
 }

@@ -4,17 +4,21 @@
  */
 import { resolvePlugin, type AnyAlgorithmPlugin } from '@relign/core';
 import dpoPlugin from '@relign/dpo';
+import grpoPlugin from '@relign/grpo';
 import p3oV1Plugin from '@relign/p3o-v1';
 import p3oV2Plugin from '@relign/p3o-v2';
 import { createPpoMaxPlugin, ppoMaxPlugin } from '@relign/ppo-max';
 import type { RewardModel } from '@relign/reward-model';
+import rlooPlugin from '@relign/rloo';
 
-/** The four first-party plugins by name (PPO-max without a reward model attached). */
+/** The first-party plugins by name (PPO-max without a reward model attached). */
 export const FIRST_PARTY_PLUGINS: Readonly<Record<string, AnyAlgorithmPlugin>> = {
   'ppo-max': ppoMaxPlugin,
   dpo: dpoPlugin,
   'p3o-v1': p3oV1Plugin,
   'p3o-v2': p3oV2Plugin,
+  grpo: grpoPlugin,
+  rloo: rlooPlugin,
 };
 
 /**

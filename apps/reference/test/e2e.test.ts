@@ -17,7 +17,7 @@ import { readMetrics } from '../src/metrics-file.js';
 import { Progress, type ProgressTask } from '../src/progress.js';
 import type { StageRecord } from '../src/run-dir.js';
 
-const ALGOS = ['ppo-max', 'dpo', 'p3o-v1', 'p3o-v2'];
+const ALGOS = ['ppo-max', 'dpo', 'p3o-v1', 'p3o-v2', 'grpo', 'rloo'];
 const tiny = PRESETS.tiny;
 const ITER = tiny.train!.iterations!;
 

@@ -6,17 +6,10 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BpeTokenizer, CausalLM } from '@relign/lm';
+import type { BaseModel, LoadBaseModelOptions } from './files.js';
 
-/** A model with its tokenizer. */
-export interface BaseModel {
-  model: CausalLM;
-  tokenizer: BpeTokenizer;
-}
-
-export interface LoadBaseModelOptions {
-  /** Whether the weights are trainable variables (a policy to fine-tune). Default `true`. */
-  trainable?: boolean;
-}
+// Browser-safe: file URLs, and loading from URLs, bytes or Files (the whole API of the browser entry).
+export * from './files.js';
 
 /**
  * The directory holding the model in the Hugging Face GPT-2 layout; pass it wherever a model directory is

@@ -4,16 +4,23 @@
  * `@relign/tensor`'s `writeCheckpointDir`, with kind "trainer"; a checkpoint directory holds
  * ```
  * policy/config.json, policy/model.safetensors   policy weights (CausalLM.save: loadable with fromPretrained)
+ *   or, for a LoRA policy, policy/adapter_config.json, policy/adapter_model.safetensors (a PEFT adapter)
  * plugin.json, plugin.safetensors                 the plugin's state() (optimizer moments, RNG, statistics)
  * buffer/                                         the replay buffer (ReplayBuffer.save)
  * trainer_state.json                              counters, trainer RNG, KL controller, prompt position, ...
  * ```
  * Checkpoints of earlier relign versions (format version 1) still load.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CONFIG_FILE, WEIGHTS_FILE, type CausalLM } from '@relign/lm';
+import {
+  ADAPTER_CONFIG_FILE,
+  CONFIG_FILE,
+  WEIGHTS_FILE,
+  loadLoraWeights,
+  loraAdapterOf,
+  saveLoraAdapter,
+  type CausalLM,
+} from '@relign/lm';
 import { ReplayBuffer } from '@relign/rollout';
 import {
   readCheckpointState,
@@ -21,10 +28,16 @@ import {
   writeCheckpointDir,
   writeFileAtomic,
   type RngState,
+  nodeFs,
+  nodePath,
 } from '@relign/tensor';
 import type { KlControllerState } from './kl.js';
 import type { SerializedPluginState } from './state-io.js';
 import { validateTrainerState } from './trainer-state.js';
+
+// File access through @relign/tensor: node:fs in Node.js, a stand-in that rejects in a browser bundle.
+const { readFile } = nodeFs;
+const { join } = nodePath;
 
 export { latestCheckpoint, LATEST_FILE, TRAINER_STATE_FILE } from '@relign/tensor';
 export const PLUGIN_JSON_FILE = 'plugin.json';
@@ -91,7 +104,10 @@ export async function writeCheckpoint(
         step: parts.state.step,
         state: parts.state,
         write: async (tmp) => {
-          await parts.policy.save(join(tmp, POLICY_DIR));
+          // A LoRA policy's base never changes: only its adapter is saved (the run's base is passed on resume).
+          const adapter = loraAdapterOf(parts.policy);
+          if (adapter) await saveLoraAdapter(adapter, join(tmp, POLICY_DIR));
+          else await parts.policy.save(join(tmp, POLICY_DIR));
           await writeFileAtomic(join(tmp, PLUGIN_JSON_FILE), parts.plugin.json);
           await writeFileAtomic(join(tmp, PLUGIN_TENSORS_FILE), parts.plugin.tensors);
           await parts.buffer.save(join(tmp, BUFFER_DIR));
@@ -136,10 +152,27 @@ export async function readCheckpoint(
 }
 
 /**
- * Assigns the weights saved in `<checkpoint>/policy` to `policy`'s variables (same names and shapes).
+ * Assigns the weights saved in `<checkpoint>/policy` to `policy`'s variables (same names and shapes), or
+ * for a LoRA policy the saved adapter to its adapter's A and B.
  * @throws Error naming the missing, extra or wrong-shape tensor.
  */
 export async function loadPolicyWeights(policy: CausalLM, checkpoint: string): Promise<void> {
+  const adapter = loraAdapterOf(policy);
+  const hasAdapter = await readFile(join(checkpoint, POLICY_DIR, ADAPTER_CONFIG_FILE)).then(
+    () => true,
+    () => false,
+  );
+  if (adapter || hasAdapter) {
+    if (!adapter || !hasAdapter) {
+      throw new Error(
+        `Trainer: checkpoint ${checkpoint} ${hasAdapter ? 'holds a LoRA adapter but the policy has none (attachLora it as in the original run)' : 'holds full policy weights but the policy has a LoRA adapter'}.`,
+      );
+    }
+    await loadLoraWeights(adapter, join(checkpoint, POLICY_DIR)).catch((err: Error) => {
+      throw new Error(`Trainer: ${err.message}`, { cause: err });
+    });
+    return;
+  }
   const file = join(checkpoint, POLICY_DIR, WEIGHTS_FILE);
   const { tensors } = await readSafetensors(file, { finite: true });
   const vars = policy.variables();

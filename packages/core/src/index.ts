@@ -105,6 +105,7 @@ export {
   type KlControlOptions,
   type PromptData,
 } from './trainer.js';
+export type { PromptRecord, PromptsInput, PromptEncoder } from './prompts.js';
 export { validatePairBatch, splitPairs, pairTensors, type PairBatch } from './pairs/batch.js';
 export { checkPairRollout, oldLogRatios, pairRewardDifferences, sequenceLogRatios } from './pairs/rollout.js';
 export {

@@ -20,13 +20,15 @@
  * | `eval/*`                     | the same reward/KL/length statistics on the evaluation prompts          |
  * plus every metric the plugin returns (`loss/policy`, `policy/clipfrac`, `train/lr`, ...).
  */
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { writeFileAtomic } from '@relign/tensor';
+import { writeFileAtomic, nodeFs, nodePath } from '@relign/tensor';
 import type { RolloutBatch } from '@relign/rollout';
 import { sequenceKl } from './kl.js';
 import { sequenceSums } from './collect.js';
 import type { Metrics } from './plugin.js';
+
+// File access through @relign/tensor: node:fs in Node.js, a stand-in that rejects in a browser bundle.
+const { appendFile, mkdir, readFile } = nodeFs;
+const { dirname } = nodePath;
 
 /** Reward, KL, entropy and length statistics of one scored rollout (metric names with `prefix`). */
 export function rolloutMetrics(

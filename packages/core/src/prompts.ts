@@ -4,12 +4,16 @@
  * dataset's columns to its reward functions. Each prompt's record goes to the reward function with every
  * response to it (`ScoreOptions.records`, `RowInfo.record` of @relign/reward-model).
  */
+import { checkMessages, type ChatMessage, type ChatTemplateOptions } from '@relign/lm';
 import type { PromptTokens } from '@relign/rollout';
 
 /** A prompt with any fields a reward function reads, e.g. `{ prompt: '2+3=', answer: '5' }`. */
 export interface PromptRecord {
-  /** The prompt: text (encoded with the Trainer's `tokenizer`) or token ids. */
-  prompt: string | PromptTokens;
+  /**
+   * The prompt: text (encoded with the Trainer's `tokenizer`), token ids, or chat messages (TRL's
+   * conversational prompts: rendered with the tokenizer's chat template, the generation prompt added).
+   */
+  prompt: string | PromptTokens | readonly ChatMessage[];
 }
 
 /** Prompts as token arrays, with their texts when known (handed to text reward functions). */
@@ -23,11 +27,13 @@ export interface PromptData {
  * `R` is the records' type; it flows to the reward function (`RewardFunction<R>`).
  */
 export type PromptsInput<R extends PromptRecord = PromptRecord> =
-  readonly (R | string | PromptTokens)[] | PromptData;
+  readonly (R | string | PromptTokens | readonly ChatMessage[])[] | PromptData;
 
 /** Encodes prompt texts (`BpeTokenizer` of @relign/lm fits). */
 export interface PromptEncoder {
   encode(text: string): ArrayLike<number>;
+  /** Renders chat-message prompts (`HfTokenizer` of @relign/lm, from a folder with a chat template). */
+  applyChatTemplate?(messages: readonly ChatMessage[], options?: ChatTemplateOptions): string;
 }
 
 /** Prompts resolved to token ids, with one record per prompt (the record given, or `{ prompt }`). */
@@ -38,8 +44,13 @@ export interface ResolvedPrompts {
   records: readonly PromptRecord[];
 }
 
+/** A list of chat messages (objects), as opposed to token ids (numbers). */
+function isMessages(v: unknown): v is readonly ChatMessage[] {
+  return Array.isArray(v) && v.length > 0 && v[0] !== null && typeof v[0] === 'object';
+}
+
 function isTokens(v: unknown): v is PromptTokens {
-  return Array.isArray(v) || v instanceof Int32Array;
+  return (Array.isArray(v) && !isMessages(v)) || v instanceof Int32Array;
 }
 
 function checkTokens(t: PromptTokens, where: string): PromptTokens {
@@ -102,6 +113,20 @@ export function resolvePrompts(
       `${at} encoded`,
     );
   };
+  const render = (messages: unknown, at: string): string => {
+    const checked = checkMessages(messages, at);
+    if (typeof tokenizer?.applyChatTemplate !== 'function') {
+      throw new Error(
+        `${at} is a list of chat messages: pass options.tokenizer with a chat template (loadTokenizer of ` +
+          "@relign/lm on an instruct model's folder), or give the prompt as text.",
+      );
+    }
+    try {
+      return tokenizer.applyChatTemplate(checked, { addGenerationPrompt: true });
+    } catch (e) {
+      throw new Error(`${at}: ${(e as Error).message}`, { cause: e });
+    }
+  };
   const tokens: PromptTokens[] = [];
   const texts: string[] = [];
   const records: PromptRecord[] = [];
@@ -109,7 +134,7 @@ export function resolvePrompts(
     const at = `${where}[${i}]`;
     let prompt: unknown = item;
     let record: PromptRecord = { prompt: item as string | PromptTokens };
-    if (item !== null && typeof item === 'object' && !isTokens(item)) {
+    if (item !== null && typeof item === 'object' && !isTokens(item) && !isMessages(item)) {
       if (!('prompt' in item)) {
         throw new Error(`${at} is a record without a 'prompt' field; records are { prompt, ...fields }.`);
       }
@@ -120,11 +145,15 @@ export function resolvePrompts(
     if (typeof prompt === 'string') {
       tokens.push(encode(prompt, rat));
       texts.push(prompt);
+    } else if (isMessages(prompt)) {
+      const text = render(prompt, rat);
+      tokens.push(encode(text, rat));
+      texts.push(text);
     } else if (isTokens(prompt)) {
       tokens.push(checkTokens(prompt, rat));
     } else {
       throw new Error(
-        `${rat} must be a string or an array of token ids, got ${prompt === null ? 'null' : typeof prompt}.`,
+        `${rat} must be a string, an array of token ids or a list of chat messages, got ${prompt === null ? 'null' : typeof prompt}.`,
       );
     }
     records.push(record);

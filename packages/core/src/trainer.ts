@@ -9,9 +9,8 @@
  * is checkpointed, so a run interrupted after step k and resumed ends with the same parameters as an
  * uninterrupted one (same backend, same seed).
  */
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
-import type { CausalLM } from '@relign/lm';
+import { loraAdapterOf, loraBaseModel, type CausalLM } from '@relign/lm';
 import { collateGroups, ReplayBuffer, type RolloutBatch } from '@relign/rollout';
 import { rewardFunction, type RewardFunction, type RowInfo } from '@relign/reward-model';
 import {
@@ -21,6 +20,7 @@ import {
   ensureBackend,
   rngFromState,
   type Rng,
+  createSha256,
 } from '@relign/tensor';
 import { collectRollout, type GenerationOptions, type TextDecoder } from './collect.js';
 import {
@@ -87,7 +87,10 @@ export interface TrainerOptions<C = Record<string, unknown>, R extends PromptRec
    * the checkpoint's weights are loaded into it.
    */
   policy: CausalLM;
-  /** The frozen reference (the SFT model). Default: `policy.clone({trainable: false})` made at start. */
+  /**
+   * The frozen reference (the SFT model). Default: `policy.clone({trainable: false})` made at start; for a
+   * LoRA policy (`attachLora`), the policy with its adapters disabled (`loraBaseModel`: no copy of the weights).
+   */
   reference?: CausalLM;
   /**
    * Encodes text prompts and decodes tokens for reward functions that work on text (`BpeTokenizer` of
@@ -232,7 +235,7 @@ export async function weightsFingerprint(model: CausalLM): Promise<string> {
   } finally {
     samples.dispose();
   }
-  const hash = createHash('sha256');
+  const hash = createSha256();
   let offset = 0;
   vars.forEach(([name, v], j) => {
     hash.update(`${name}:${v.shape.join('x')};`);
@@ -387,6 +390,9 @@ export class Trainer<
     if (problem !== true) throw new Error(`Trainer: options.plugin is not an AlgorithmPlugin: ${problem}.`);
     if (o.reference) {
       this.reference = o.reference;
+    } else if (loraAdapterOf(o.policy)) {
+      // The base under the adapters is the reference, sharing the policy's frozen weights (TRL with PEFT).
+      this.reference = loraBaseModel(o.policy);
     } else {
       this.reference = o.policy.clone({ trainable: false });
       this.ownsReference = true;
@@ -726,7 +732,9 @@ export class Trainer<
    * policy as first checked (before the first update), whichever is larger. Reductions on the device, one read.
    */
   private async weightProblem(): Promise<string | undefined> {
-    const vars = [...this.options.policy.variables()];
+    // With an adapter (LoRA) its weights are the ones that train, so they are checked too.
+    const policy = this.options.policy;
+    const vars = [...new Map([...policy.variables(), ...policy.trainableVariables()])];
     if (this.weightLimit === undefined) {
       const initial = (await checkWeights(vars, Infinity)).maxAbs;
       this.weightLimit = Number.isFinite(initial)

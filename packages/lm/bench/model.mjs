@@ -1,7 +1,7 @@
 // Benchmark of the GPT-2 causal LM (forward, training step, KV-cached decoding) on the active tfjs backend.
 // `benchModel(lm)` takes the built @relign/lm module object; the bench CLI selects the backend first.
-// Reference figures for the same models: /work/shared/notes/tfjs-on-node.md ("Reference figures": PyTorch 1.13,
-// CPU, OpenBLAS, 1 thread, on the machine kind CI runs on).
+// Absolute figures of this run only: a comparison with PyTorch (or another backend) means running both on the
+// same machine in one session, not dividing by figures measured elsewhere.
 import * as tf from '@tensorflow/tfjs-core';
 
 const B = 16;
@@ -15,12 +15,10 @@ export const MODEL_BENCH_CONFIGS = [
   {
     name: 'tiny-l4',
     config: { vocab_size: 256, n_positions: 128, n_embd: 128, n_layer: 4, n_head: 4 },
-    pytorch: { trainStepMs: 93, decodeTokensPerSec: 7200 },
   },
   {
     name: 'tiny-l2',
     config: { vocab_size: 256, n_positions: 128, n_embd: 128, n_layer: 2, n_head: 4 },
-    pytorch: { trainStepMs: 52, decodeTokensPerSec: 14900 },
   },
 ];
 
@@ -236,10 +234,8 @@ function boundsOf(config, entry) {
 /**
  * @param lm the @relign/lm module (needs `CausalLM`).
  * @returns { backend, batch, seqLen, newTokens, promptTokens, configs: { [name]: { params,
- *   forwardTokensPerSec, trainStepMs, decodeTokensPerSec, trainStepVsPyTorch, decodeVsPyTorch, bounds,
- *   forward, train, decode, leakedTensors } } }; a measurement that throws (e.g. a missing kernel) is
- *   reported as `{ error }`. `*VsPyTorch`: trainStepMs / PyTorch's ms (lower is better), decode tok/s /
- *   PyTorch's tok/s (higher is better).
+ *   forwardTokensPerSec, trainStepMs, trainTokensPerSec, decodeTokensPerSec, bounds, forward, train, decode,
+ *   leakedTensors } } }; a measurement that throws (e.g. a missing kernel) is reported as `{ error }`.
  */
 export async function benchModel(lm) {
   const result = {
@@ -250,7 +246,7 @@ export async function benchModel(lm) {
     promptTokens: PROMPT,
     configs: {},
   };
-  for (const { name, config, pytorch } of MODEL_BENCH_CONFIGS) {
+  for (const { name, config } of MODEL_BENCH_CONFIGS) {
     console.error(`bench: model ${name}`);
     const model = lm.CausalLM.create(config, 0);
     const ids = randomIds(B, T, config.vocab_size, 1);
@@ -272,16 +268,12 @@ export async function benchModel(lm) {
     const summary = { params: entry.params };
     if (entry.forward.tokensPerSec !== undefined)
       summary.forwardTokensPerSec = round(entry.forward.tokensPerSec, 0);
-    if (entry.train.ms !== undefined) summary.trainStepMs = round(entry.train.ms);
+    if (entry.train.ms !== undefined) {
+      summary.trainStepMs = round(entry.train.ms);
+      summary.trainTokensPerSec = round((B * T) / (entry.train.ms / 1000), 0);
+    }
     if (entry.decode.tokensPerSec !== undefined)
       summary.decodeTokensPerSec = round(entry.decode.tokensPerSec, 0);
-    if (summary.trainStepMs !== undefined) {
-      summary.trainStepVsPyTorch = round(summary.trainStepMs / pytorch.trainStepMs, 2);
-    }
-    if (summary.decodeTokensPerSec !== undefined) {
-      summary.decodeVsPyTorch = round(summary.decodeTokensPerSec / pytorch.decodeTokensPerSec, 2);
-    }
-    summary.pytorchReference = pytorch;
     summary.bounds = boundsOf(config, { ...entry, trainStepMs: summary.trainStepMs });
     result.configs[name] = { ...summary, ...entry };
   }

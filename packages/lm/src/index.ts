@@ -1,9 +1,12 @@
 /**
- * @relign/lm — language models for relign: GPT-2-compatible byte-level BPE tokenizers, a GPT-2-architecture
- * causal LM with KV cache and scalar heads, SFT, and the recipe for the small default base model.
+ * @relign/lm — language models for relign: GPT-2-compatible byte-level BPE tokenizers, a causal LM (GPT-2,
+ * Llama, Qwen2, Qwen3) with KV cache and scalar heads, SFT, and the recipe for the small default base model.
  */
 export * from './tokenizer/index.js';
 export * from './model/index.js';
+export * from './lora/index.js';
+// Hugging Face Hub downloads into the shared cache (Node only: not in ./browser.ts).
+export * from './hub/index.js';
 export { readPromptCompletionJsonl, type PromptCompletion } from './data/jsonl.js';
 export {
   readJsonl,
@@ -20,6 +23,22 @@ export {
   type TokenizeResult,
 } from './data/tokenize.js';
 export { collate, type CollatedBatch, type CollateOptions } from './data/collate.js';
+export {
+  asChatTokenizer,
+  renderChatPromptCompletion,
+  renderChatPreference,
+  tokenizeConversation,
+  type ChatTokenizer,
+  type TokenizedConversation,
+} from './data/chat.js';
+export {
+  readSftJsonl,
+  parseSftRow,
+  tokenizeSftRows,
+  type SftRow,
+  type ChatPromptCompletion,
+  type Conversation,
+} from './data/sft-rows.js';
 export {
   detokenizeBrown,
   brownParagraphs,
@@ -71,6 +90,8 @@ export {
 } from './train/checkpoint.js';
 // The checkpoint-folder format is @relign/tensor's; re-exported for the callers of earlier versions.
 export { latestCheckpoint, LATEST_FILE, TRAINER_STATE_FILE } from '@relign/tensor';
+// Models and tokenizers from a URL, bytes or a File (browser-safe; also in ./browser.ts).
+export * from './browser/load.js';
 export {
   pretrain,
   DEFAULT_PRETRAIN_MODEL,

@@ -38,9 +38,9 @@ export class Critic {
     }
     if (source.backbone.isDisposed || source.head.isDisposed)
       throw new Error('Critic: the critic source was disposed.');
-    if (source.head.hiddenSize !== source.backbone.config.n_embd) {
+    if (source.head.hiddenSize !== source.backbone.dims.hiddenSize) {
       throw new Error(
-        `Critic: the head's hidden size ${source.head.hiddenSize} differs from the backbone's n_embd ${source.backbone.config.n_embd}.`,
+        `Critic: the head's hidden size ${source.head.hiddenSize} differs from the backbone's n_embd ${source.backbone.dims.hiddenSize}.`,
       );
     }
     const backbone = source.backbone.clone({ trainable: true });
@@ -58,7 +58,7 @@ export class Critic {
     try {
       return new Critic(
         backbone,
-        ScalarHead.create(backbone.config.n_embd, { seed, prefix: 'v_head', bias: true }),
+        ScalarHead.create(backbone.dims.hiddenSize, { seed, prefix: 'v_head', bias: true }),
       );
     } catch (err) {
       backbone.dispose();

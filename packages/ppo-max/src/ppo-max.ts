@@ -55,7 +55,7 @@ export class PpoMax implements AlgorithmInstance {
     if (!(context?.policy instanceof CausalLM))
       throw new TypeError(`${NAME}: context.policy must be a CausalLM.`);
     this.policy = context.policy;
-    const { vocab_size: vocabSize, n_positions: nPositions } = this.policy.config;
+    const { vocabSize, maxPositions: nPositions } = this.policy.dims;
     this.ptxExamples = context.ptxExamples ?? [];
     this.ptxPadId = context.ptxPadId ?? 0;
     checkPtxExamples(this.ptxExamples, {

@@ -3,13 +3,15 @@
 // (RELIGN_BACKEND to choose). Progress goes to stderr.
 import { initBackend } from '@relign/tensor';
 import * as rmlib from '../dist/index.js';
+import { benchEnvironment } from '../../../scripts/bench-env.mjs';
 
 const CONFIG = { vocab_size: 256, n_positions: 128, n_embd: 128, n_layer: 2, n_head: 4 };
 const PAIRS = 16; // pairs per training step (32 sequences)
 const LEN = 64; // tokens per sequence
 
 const backend = await initBackend();
-console.error(`bench: backend ${backend.name} (${backend.package})`);
+const environment = await benchEnvironment(backend);
+console.error(`bench: backend ${backend.name} (${backend.package}), threads ${environment.threads ?? '-'}`);
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -61,6 +63,7 @@ console.log(
     {
       package: '@relign/reward-model',
       backend: backend.name,
+      environment,
       config: CONFIG,
       seqLen: LEN,
       pairs: PAIRS,

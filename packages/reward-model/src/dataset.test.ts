@@ -51,11 +51,42 @@ describe('readPreferenceJsonl on text', () => {
     await expect(
       bad(line({ prompt: 'p', chosen: [{ role: 'assistant', content: 'hi' }], rejected: 'r' })),
     ).rejects.toThrow(
-      /line 3: field "chosen" must be a string, got an array \(the conversational format is not supported/,
+      /line 3: field "chosen" must be a string, got an array \(conversational rows need a tokenizer with a chat template/,
     );
     await expect(bad(line({ prompt: 'p', chosen: 'c', rejected: 'r', margin: 'big' }))).rejects.toThrow(
       /line 3: field "margin" must be a finite number/,
     );
+  });
+
+  it("renders conversational rows (message lists) with the tokenizer's chat template", async () => {
+    // A toy template: "<role>content</s>" per message, "<assistant>" as the generation prompt; </s> is the EOS.
+    const chat = {
+      ...wordTokenizer,
+      idToToken: (id: number) => (id === 0 ? '</s>' : undefined),
+      applyChatTemplate: (
+        msgs: readonly { role: string; content: string }[],
+        o: { addGenerationPrompt?: boolean } = {},
+      ) =>
+        msgs.map((m) => `<${m.role}> ${m.content} </s> `).join('') +
+        (o.addGenerationPrompt ? '<assistant> ' : ''),
+    };
+    const row = {
+      prompt: [{ role: 'user', content: 'the food was' }],
+      chosen: [{ role: 'assistant', content: 'good' }],
+      rejected: [{ role: 'assistant', content: 'bad' }],
+    };
+    const ds = await readPreferenceJsonl({ text: line(row), source: 'c.jsonl' }, { tokenizer: chat });
+    expect(ds.pairs).toEqual([
+      { prompt: '<user> the food was </s> <assistant> ', chosen: 'good ', rejected: 'bad ' },
+    ]);
+    await expect(
+      readPreferenceJsonl(
+        { text: line({ ...row, rejected: [{ role: 'robot', content: 'x' }] }), source: 'c.jsonl' },
+        {
+          tokenizer: chat,
+        },
+      ),
+    ).rejects.toThrow(/c\.jsonl line 1: field "rejected"\[0\]\.role is "robot"/);
   });
 
   it('skips and counts pairs whose chosen equals rejected, or rejects them on request', async () => {

@@ -3,7 +3,13 @@
  * `{"prompt": "...", "chosen": "...", "rejected": "..."}`, with an optional numeric `"margin"` (TRL's
  * reward-trainer column).
  */
-import { jsonTypeName, readJsonl, type JsonlText } from '@relign/lm';
+import {
+  jsonTypeName,
+  readJsonl,
+  renderChatPreference,
+  type JsonlText,
+  type TextTokenizer,
+} from '@relign/lm';
 import type { PreferencePair } from './label-pairs.js';
 
 /** One parsed example. */
@@ -19,6 +25,11 @@ export interface ReadPreferenceOptions {
    * lists its line in `identicalLines`; `'error'` throws.
    */
   identical?: 'skip' | 'error';
+  /**
+   * Renders TRL's conversational rows (`prompt`, `chosen`, `rejected` as message lists) with its chat template
+   * into the text form (`renderChatPreference` of @relign/lm). Without it such rows are an error.
+   */
+  tokenizer?: TextTokenizer;
 }
 
 /** A parsed dataset. */
@@ -36,8 +47,9 @@ const SHAPE = '{"prompt": string, "chosen": string, "rejected": string}';
  *
  * Rules: blank lines are skipped; every other line must be a JSON object with string fields `prompt`,
  * `chosen` and `rejected` (the prompt may be "" for prompt-free data); `margin`, when present, must be a
- * finite number; other fields are ignored. TRL's conversational form (lists of messages) is rejected:
- * apply a chat template and store text. A `\r\n` line end and a UTF-8 BOM are accepted.
+ * finite number; other fields are ignored. TRL's conversational form (message lists) is rendered with
+ * `options.tokenizer`'s chat template: the prompt with the generation prompt, each response without its final
+ * EOS (the tokenizing step appends it). A `\r\n` line end and a UTF-8 BOM are accepted.
  *
  * @throws Error `"<path> line <n>: field \"<name>\" ..."` naming the 1-based line, the field and the fix;
  *   `"<path> is empty ..."` when the data holds no pair at all (only blank lines).
@@ -57,7 +69,7 @@ export async function readPreferenceJsonl(
     shape: SHAPE,
     caller: 'readPreferenceJsonl',
   })) {
-    const example = preferenceExample(obj, where);
+    const example = preferenceExample(obj, where, options.tokenizer);
     if (example.chosen === example.rejected) {
       if (identical === 'error') {
         throw new Error(
@@ -81,7 +93,14 @@ export async function readPreferenceJsonl(
 }
 
 /** The checked example of one line's object. */
-function preferenceExample(obj: Record<string, unknown>, where: string): PreferenceExample {
+function preferenceExample(
+  obj: Record<string, unknown>,
+  where: string,
+  tokenizer: TextTokenizer | undefined,
+): PreferenceExample {
+  if (tokenizer !== undefined && ['prompt', 'chosen', 'rejected'].some((f) => Array.isArray(obj[f]))) {
+    obj = { ...obj, ...renderChatPreference(tokenizer, obj as never, where) };
+  }
   for (const field of ['prompt', 'chosen', 'rejected'] as const) {
     if (!(field in obj)) {
       throw new Error(
@@ -94,7 +113,7 @@ function preferenceExample(obj: Record<string, unknown>, where: string): Prefere
       throw new Error(
         `${where}: field "${field}" must be a string, got ${jsonTypeName(v)}` +
           (Array.isArray(v)
-            ? ' (the conversational format is not supported: apply a chat template and store the text).'
+            ? ' (conversational rows need a tokenizer with a chat template: pass options.tokenizer).'
             : '.'),
       );
     }

@@ -2,15 +2,18 @@
  * Reward processing of PPO-max (docs/algorithms.md §2.3): running-moments scaling or normalisation, then clipping, with
  * statistics that are saved next to the reward model (`reward_stats.json`) and restored on load.
  */
-import { readFile } from 'node:fs/promises';
 import {
   RUNNING_MOMENTS_EPS,
   RunningMoments,
   writeFileAtomic,
   type BatchMoments,
   type RunningMomentsState,
+  nodeFs,
 } from '@relign/tensor';
 import { checkScores, type RewardFunction } from './reward-function.js';
+
+// File access through @relign/tensor: node:fs in Node.js, a stand-in that rejects in a browser bundle.
+const { readFile } = nodeFs;
 
 /** The file that holds a normaliser inside a reward-model directory. */
 export const REWARD_STATS_FILE = 'reward_stats.json';

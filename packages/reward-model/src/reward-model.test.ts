@@ -115,7 +115,7 @@ describe.each(TEST_BACKENDS)('RewardModel on %s', (backend) => {
 
     // The backbone alone loads with the LM's loader (the head is an extra tensor).
     const lm = await CausalLM.fromPretrained(out, { strict: false });
-    expect(lm.config.n_embd).toBe(TINY_RM_CONFIG.n_embd);
+    expect(lm.dims.hiddenSize).toBe(TINY_RM_CONFIG.n_embd);
     lm.dispose();
     await expect(CausalLM.fromPretrained(out)).rejects.toThrow(
       /unexpected tensors: score\.bias, score\.weight/,

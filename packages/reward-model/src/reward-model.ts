@@ -13,10 +13,8 @@
  * files are not written here; save the tokenizer into the same folder if you want one folder for all.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
-import { CausalLM, ScalarHead, WEIGHTS_FILE, type GPT2Config, type GPT2ConfigInput } from '@relign/lm';
-import { writeSafetensors } from '@relign/tensor';
+import { CausalLM, ScalarHead, WEIGHTS_FILE, type ModelConfig, type ModelConfigInput } from '@relign/lm';
+import { writeSafetensors, nodeFs, nodePath } from '@relign/tensor';
 import { resolveInputs, type RewardInputs, type RewardTokenizer, type TokenIds } from './inputs.js';
 import { REWARD_STATS_FILE, RewardNormalizer, type RewardNormalizerOptions } from './normalizer.js';
 import { checkScoreOptions, checkScores, type RewardFunction, type ScoreOptions } from './reward-function.js';
@@ -28,6 +26,10 @@ import {
   type PaddingSide,
   type SequenceTensors,
 } from './sequence-batch.js';
+
+// File access through @relign/tensor: node:fs in Node.js, a stand-in that rejects in a browser bundle.
+const { access } = nodeFs;
+const { join } = nodePath;
 
 /** Tensor-name prefix of the head in `model.safetensors`. */
 export const HEAD_PREFIX = 'score';
@@ -78,9 +80,9 @@ export class RewardModel implements RewardFunction {
   #disposed = false;
 
   private constructor(backbone: CausalLM, head: ScalarHead, options: RewardModelOptions) {
-    if (head.hiddenSize !== backbone.config.n_embd) {
+    if (head.hiddenSize !== backbone.dims.hiddenSize) {
       throw new Error(
-        `RewardModel: the head has hidden size ${head.hiddenSize} but the backbone has n_embd=${backbone.config.n_embd}.`,
+        `RewardModel: the head has hidden size ${head.hiddenSize} but the backbone has n_embd=${backbone.dims.hiddenSize}.`,
       );
     }
     const truncation = options.truncation ?? 'error';
@@ -100,7 +102,7 @@ export class RewardModel implements RewardFunction {
   }
 
   /** A new reward model with a freshly initialised backbone (seeded) and head. */
-  static create(config: GPT2ConfigInput, options: CreateRewardModelOptions = {}): RewardModel {
+  static create(config: ModelConfigInput, options: CreateRewardModelOptions = {}): RewardModel {
     const seed = options.seed ?? 0;
     return RewardModel.fromBackbone(CausalLM.create(config, seed), options);
   }
@@ -112,7 +114,7 @@ export class RewardModel implements RewardFunction {
   static fromBackbone(backbone: CausalLM, options: CreateRewardModelOptions = {}): RewardModel {
     if (!(backbone instanceof CausalLM))
       throw new TypeError('RewardModel.fromBackbone: backbone must be a CausalLM.');
-    const head = ScalarHead.create(backbone.config.n_embd, {
+    const head = ScalarHead.create(backbone.dims.hiddenSize, {
       prefix: HEAD_PREFIX,
       bias: options.bias ?? false,
       seed: `${String(options.seed ?? 0)}/reward-head`,
@@ -159,7 +161,7 @@ export class RewardModel implements RewardFunction {
   }
 
   /** The backbone's configuration. */
-  get config(): GPT2Config {
+  get config(): ModelConfig {
     return this.backbone.config;
   }
 
@@ -290,7 +292,7 @@ export class RewardModel implements RewardFunction {
   }
 
   #fit(s: TokenIds, row: number): TokenIds {
-    const { n_positions: maxLen, vocab_size: V } = this.backbone.config;
+    const { maxPositions: maxLen, vocabSize: V } = this.backbone.dims;
     if (s.length === 0)
       throw new Error(`RewardModel: row ${row} is empty (prompt and response have no token).`);
     for (let t = 0; t < s.length; t++) {

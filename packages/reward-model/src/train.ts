@@ -243,10 +243,10 @@ export async function trainRewardModel(
   check(pairs.length > 0, 'no preference pairs given (the list is empty; is the pairs file empty?).');
   check(tokenizer !== undefined && typeof tokenizer.encode === 'function', 'options.tokenizer is required.');
   check(evalFraction >= 0 && evalFraction < 1, `evalFraction must be in [0, 1) (got ${evalFraction}).`);
-  const maxLength = options.maxLength ?? rm.config.n_positions;
+  const maxLength = options.maxLength ?? rm.backbone.dims.maxPositions;
   check(
-    Number.isInteger(maxLength) && maxLength >= 2 && maxLength <= rm.config.n_positions,
-    `maxLength must be an integer in [2, n_positions=${rm.config.n_positions}] (got ${maxLength}).`,
+    Number.isInteger(maxLength) && maxLength >= 2 && maxLength <= rm.backbone.dims.maxPositions,
+    `maxLength must be an integer in [2, n_positions=${rm.backbone.dims.maxPositions}] (got ${maxLength}).`,
   );
   const tok = tokenizePreferencePairs(pairs, tokenizer, { maxLength, addBos });
   let trainSet: TokenizedPair[];

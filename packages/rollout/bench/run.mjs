@@ -5,18 +5,17 @@
 //
 // `modelOnly` is the same decode loop without rollout's work (device argmax, one read per step): the gap
 // between it and `generate` is the cost of downloading [B, V] logits and sampling on the host.
-// Reference (/work/shared/notes/tfjs-on-node.md): PyTorch, 1 thread, tiny-l4, batch 16: ~7200 tok/s.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, createRng } from '@relign/tensor';
 import { CausalLM } from '@relign/lm';
 import { generate } from '../dist/index.js';
+import { benchEnvironment } from '../../../scripts/bench-env.mjs';
 
 const BATCHES = [1, 8, 16, 32];
 const NEW_TOKENS = 64;
 const PROMPT_LEN = 8;
-const PYTORCH_TINY_L4_B16 = 7200;
 
 const DEFAULT_DIR = fileURLToPath(new URL('../../base-model/model', import.meta.url));
 const DEFAULT_CONFIG = { vocab_size: 1024, n_positions: 128, n_embd: 128, n_layer: 4, n_head: 4 };
@@ -100,7 +99,8 @@ async function benchModel(name, model, source) {
 }
 
 const backend = await initBackend();
-console.error(`bench: backend ${backend.name} (${backend.package})`);
+const environment = await benchEnvironment(backend);
+console.error(`bench: backend ${backend.name} (${backend.package}), threads ${environment.threads ?? '-'}`);
 const results = {};
 {
   const found = existsSync(`${DEFAULT_DIR}/config.json`) && existsSync(`${DEFAULT_DIR}/model.safetensors`);
@@ -117,19 +117,15 @@ const results = {};
   results['tiny-l4'] = await benchModel('tiny-l4', model, 'random init');
   model.dispose();
 }
-const b16 = results['tiny-l4'].batches.find((r) => r.batch === 16);
 console.log(
   JSON.stringify(
     {
       package: '@relign/rollout',
       backend: backend.name,
+      environment,
       newTokens: NEW_TOKENS,
       promptLength: PROMPT_LEN,
       models: results,
-      reference: {
-        pytorchTinyL4Batch16TokensPerSec: PYTORCH_TINY_L4_B16,
-        tinyL4Batch16VsPytorch: b16 ? Number((b16.tokensPerSec / PYTORCH_TINY_L4_B16).toFixed(3)) : null,
-      },
       tensorsLeft: tf.memory().numTensors,
     },
     null,

@@ -37,18 +37,22 @@
  * manifest (atomically) switches to it; older data files are deleted only after that. A crash at any
  * point leaves a manifest that names a complete data file of the same save.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   readSafetensors,
   writeFileAtomic,
   writeSafetensors,
   type AnyTensorData,
   type TensorData,
+  nodeFs,
+  nodePath,
+  randomHex,
 } from '@relign/tensor';
 import { checkDistribution, type SamplingOptions } from './options.js';
 import type { RolloutGroup } from './replay-buffer.js';
+
+// File access through @relign/tensor: node:fs in Node.js, a stand-in that rejects in a browser bundle.
+const { mkdir, readdir, readFile, rm } = nodeFs;
+const { join } = nodePath;
 
 export const BUFFER_MANIFEST = 'buffer.json';
 const FORMAT = 'relign-replay-buffer';
@@ -225,7 +229,7 @@ export async function writeBufferDir(dir: string, state: BufferState): Promise<v
     );
 
   await mkdir(dir, { recursive: true });
-  const data = `buffer-${randomBytes(8).toString('hex')}.safetensors`;
+  const data = `buffer-${randomHex(8)}.safetensors`;
   await writeSafetensors(join(dir, data), tensors, { format: FORMAT, version: String(VERSION) });
   const manifest = {
     format: FORMAT,

@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '@relign/lm';
 import { assertNoLeaks, TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RolloutBatch } from './batch.js';
 import { generate } from './generate.js';
-import type { GenerateOptions } from './options.js';
+import { tokenizerStopOptions, type GenerateOptions } from './options.js';
+import { responseMaskArray, type RolloutBatch } from './batch.js';
 import { computeLogprobs, truncationSupport } from './scoring.js';
 import { logSoftmaxAt, rowReference, testModel } from './test-helpers.js';
 
@@ -192,6 +192,37 @@ describe.each(TEST_BACKENDS)('generate on %s', (backend) => {
         seq.push(next);
       }
     }
+  });
+
+  it("ends a row at any of a tokenizer's stop ids (the second one too) and pads it with padId", async () => {
+    const greedy = { ...BASE, temperature: 0, responsesPerPrompt: 1, maxNewTokens: 6 };
+    const free = await generate(model, PROMPTS, { ...greedy, stopTokenIds: [] });
+    const row0 = [...free.responseTokens.subarray(0, 6)];
+    // The second stop id: row 0's first token that did not occur before it; EOS: an id no row produces.
+    const at = row0.findIndex((y, t) => t > 0 && !row0.slice(0, t).includes(y));
+    const second = row0[at]!;
+    const used = new Set(free.responseTokens);
+    const eos = [...Array(47).keys()].find((id) => !used.has(id) && id !== second)!;
+    const pad = 47;
+    expect(tokenizerStopOptions({ eosId: 5 })).toEqual({ stopTokenIds: [5], padTokenId: 5 });
+    const opts = tokenizerStopOptions({ eosId: eos, stopIds: [eos, second], padId: pad });
+    expect(opts).toEqual({ stopTokenIds: [eos, second], padTokenId: pad });
+    const batch = await generate(model, PROMPTS, { ...greedy, ...opts });
+    const Tr = batch.responseWidth;
+    expect(batch.responseLengths[0]).toBe(at + 1);
+    expect(batch.endedWithEos[0]).toBe(1);
+    expect(batch.truncated[0]).toBe(0);
+    expect([...batch.responseTokens.subarray(0, at + 1)]).toEqual(row0.slice(0, at + 1));
+    const mask = responseMaskArray(batch);
+    for (let t = at + 1; t < Tr; t++) {
+      expect(batch.responseTokens[t]).toBe(pad);
+      expect(mask[t]).toBe(0);
+    }
+    expect(mask[at]).toBe(1); // the stop token itself counts (docs/algorithms.md §0)
+    // EOS alone (what the app passed before) does not end the row: it runs to maxNewTokens.
+    const eosOnly = await generate(model, PROMPTS, { ...greedy, ...tokenizerStopOptions({ eosId: eos }) });
+    expect(eosOnly.responseLengths[0]).toBe(6);
+    expect(eosOnly.truncated[0]).toBe(1);
   });
 
   it('leaks no tensors across calls', async () => {

@@ -4,8 +4,10 @@
  * One prefill over the left-padded prompts, then one decode step per new token. Each step downloads the
  * last-position logits `[B, V]` once and draws every row's token on the host with the seeded RNG
  * (see {@link TokenDistribution}): sampling is dispatch-bound on tfjs, so the device does only the model's
- * own ops. Rows that have stopped keep decoding (their input is the pad id and their output is ignored)
- * until every row has stopped or `maxNewTokens` is reached; nothing after a row's first stop token counts.
+ * own ops. Rows that have stopped leave the batch: before the next decode step the KV cache is compacted to
+ * the rows still running (`KVCache.gather`), so later steps cost only those rows. The host keeps every
+ * output in the original row order and draws the RNG per original row (one uniform per running row per
+ * step, in row order), so compaction changes no token, log-prob or length (tested bit for bit).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM, KVCache } from '@relign/lm';
@@ -37,6 +39,19 @@ export async function generate(
   prompts: readonly PromptTokens[],
   options: GenerateOptions,
 ): Promise<RolloutBatch> {
+  return generateRows(model, prompts, options, true);
+}
+
+/**
+ * {@link generate} with batch compaction switchable (`compact` false: finished rows keep decoding pad ids,
+ * the behaviour before compaction). Internal: the tests compare both; not exported from the package.
+ */
+export async function generateRows(
+  model: CausalLM,
+  prompts: readonly PromptTokens[],
+  options: GenerateOptions,
+  compact: boolean,
+): Promise<RolloutBatch> {
   const V = model.config.vocab_size;
   const opts = resolveGenerateOptions(options, V, FN);
   const { maxNewTokens, responsesPerPrompt: G, padTokenId: pad, policyVersion } = opts;
@@ -61,7 +76,7 @@ export async function generate(
     }
     Tp = Math.max(Tp, p.length);
   });
-  const nPos = model.config.n_positions;
+  const nPos = model.dims.maxPositions;
   if (Tp + maxNewTokens > nPos) {
     throw new Error(
       `${FN}: the longest prompt (${Tp} tokens) + options.maxNewTokens (${maxNewTokens}) exceeds the model's ` +
@@ -96,6 +111,9 @@ export async function generate(
   const ended = new Uint8Array(B);
   const next = new Int32Array(B).fill(pad);
   let running = B;
+  // Row i of the cache (and of each step's logits) is original row live[i]; ascending, so walking the
+  // cache rows visits the running rows in original order, the order the RNG is drawn in.
+  let live = Array.from({ length: B }, (_, b) => b);
 
   let cache: KVCache | undefined;
   try {
@@ -126,9 +144,18 @@ export async function generate(
       } finally {
         last.dispose();
       }
-      for (let b = 0; b < B; b++) {
-        if (ended[b]) continue; // stopped at an earlier step: padding from here on
-        const { token, logprob } = dist.sample(data, b * V, opts.temperature === 0 ? 0 : rng.uniform());
+      // A short logits buffer reads as undefined past its end, which sampling would report as "every logit
+      // of a row is -Infinity": name the real fault (a step's logits lost rows) instead.
+      if (data.length !== live.length * V) {
+        throw new Error(
+          `${FN}: step ${step} returned logits for ${data.length / V} rows but ${live.length} rows are ` +
+            `decoding (model.forward lost batch rows; a bug in the model or its kernels)`,
+        );
+      }
+      for (let i = 0; i < live.length; i++) {
+        const b = live[i]!;
+        if (ended[b]) continue; // stopped at an earlier step (not compacted away): padding from here on
+        const { token, logprob } = dist.sample(data, i * V, opts.temperature === 0 ? 0 : rng.uniform());
         tokens[b * maxNewTokens + step] = token;
         logprobs[b * maxNewTokens + step] = logprob;
         lengths[b] = step + 1;
@@ -140,9 +167,25 @@ export async function generate(
         }
       }
       if (running === 0 || step + 1 === maxNewTokens) break;
+      if (compact && running < live.length) {
+        // Drop the finished rows from the cache: one gather per layer now instead of their share of every
+        // later step (a decode step's cost is proportional to its rows).
+        const keep: number[] = [];
+        live.forEach((b, i) => {
+          if (!ended[b]) keep.push(i);
+        });
+        const smaller = cache!.gather(keep);
+        cache!.dispose();
+        cache = smaller;
+        live = keep.map((i) => live[i]!);
+      }
       // Decode step: feed each row's last token (pad for stopped rows); positions and the padding mask
       // continue from the cache (see CausalLM.forward).
-      const ids = tf.tensor2d(next, [B, 1], 'int32');
+      const ids = tf.tensor2d(
+        live.map((b) => next[b]!),
+        [live.length, 1],
+        'int32',
+      );
       let out;
       try {
         out = model.forward(ids, { cache });

@@ -6,6 +6,8 @@
 export { generate, type PromptTokens } from './generate.js';
 export {
   resolveGenerateOptions,
+  tokenizerStopOptions,
+  type StopTokenSource,
   type GenerateOptions,
   type SamplingOptions,
   type DistributionOptions,

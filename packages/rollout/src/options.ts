@@ -151,3 +151,29 @@ export function checkDistribution(d: DistributionOptions, fn: string): void {
     throw new Error(`${fn}: topP must be in (0, 1] (1 = off), got ${String(d.topP)}`);
   }
 }
+
+/** The token roles of a tokenizer that decide when a response ends and what fills the padding. */
+export interface StopTokenSource {
+  eosId: number;
+  /**
+   * Every id that ends a response (`HfTokenizer.stopIds`: EOS plus generation_config.json's `eos_token_id`
+   * list, e.g. Llama-3 instruct's `<|eot_id|>` and `<|end_of_text|>`). Default `[eosId]`.
+   */
+  stopIds?: readonly number[];
+  /** Padding id. Default `eosId`. */
+  padId?: number;
+}
+
+/**
+ * `stopTokenIds` and `padTokenId` for {@link GenerateOptions} from a tokenizer: an instruct model ends its turn
+ * with a token other than its EOS (Llama-3's `<|eot_id|>`), so stopping on `eosId` alone would run every
+ * response to `maxNewTokens`. A GPT-2 tokenizer (no `stopIds`, pad = EOS) gives `[eosId]` and `eosId`, the
+ * settings relign always used.
+ */
+export function tokenizerStopOptions(tokenizer: StopTokenSource): {
+  stopTokenIds: number[];
+  padTokenId: number;
+} {
+  const stops = tokenizer.stopIds && tokenizer.stopIds.length > 0 ? tokenizer.stopIds : [tokenizer.eosId];
+  return { stopTokenIds: [...new Set(stops)], padTokenId: tokenizer.padId ?? tokenizer.eosId };
+}

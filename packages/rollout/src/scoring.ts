@@ -65,10 +65,10 @@ export function sequenceInputs(
 ): { ids: tf.Tensor2D; mask: tf.Tensor2D | undefined } {
   const { batchSize: B, promptWidth: Tp, responseWidth: Tr } = batch;
   const W = Tp + Tr - 1;
-  if (W > model.config.n_positions) {
+  if (W > model.dims.maxPositions) {
     throw new Error(
       `${fn}: promptWidth ${Tp} + responseWidth ${Tr} − 1 = ${W} exceeds the model's n_positions=` +
-        `${model.config.n_positions}`,
+        `${model.dims.maxPositions}`,
     );
   }
   const ids = new Int32Array(B * W);
@@ -288,9 +288,9 @@ export function computeLogprobsAndEntropy(
 export function computeValues(model: CausalLM, head: ScalarHead, batch: RolloutBatch): tf.Tensor2D {
   const FN = 'computeValues';
   validateRolloutBatch(batch, FN, model.config.vocab_size);
-  if (head.hiddenSize !== model.config.n_embd) {
+  if (head.hiddenSize !== model.dims.hiddenSize) {
     throw new Error(
-      `${FN}: the head's hiddenSize ${head.hiddenSize} differs from the model's n_embd ${model.config.n_embd}`,
+      `${FN}: the head's hiddenSize ${head.hiddenSize} differs from the model's n_embd ${model.dims.hiddenSize}`,
     );
   }
   const { batchSize: B, promptWidth: Tp, responseWidth: Tr } = batch;
@@ -298,7 +298,7 @@ export function computeValues(model: CausalLM, head: ScalarHead, batch: RolloutB
   try {
     return tf.tidy(() => {
       const { hidden } = model.forwardHidden(ids, mask ? { attentionMask: mask } : {});
-      const h = tf.slice(hidden, [0, Tp - 1, 0], [B, Tr, model.config.n_embd]);
+      const h = tf.slice(hidden, [0, Tp - 1, 0], [B, Tr, model.dims.hiddenSize]);
       return tf.mul(head.apply(h), tf.tensor2d(responseMaskArray(batch), [B, Tr]));
     });
   } finally {

@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { initBackend } from '../dist/index.js';
+import { benchEnvironment } from '../../../scripts/bench-env.mjs';
 
 const TARGET_RATIO = 1.3;
 const log = (...args) => console.error('[bench]', ...args);
@@ -182,6 +183,7 @@ try {
 
 const info = await initBackend();
 report.backend = { name: info.name, package: info.package, gpu: info.gpu, reason: info.reason };
+report.environment = await benchEnvironment(info);
 log(`active backend: ${info.name} (${info.package}, ${info.reason})`);
 report.matmul = benchMatMul(info.name, info.name === 'cpu' ? { rounds: 1 } : {});
 report.gather_fwd_bwd_ms = benchGather(info.name);

@@ -13,11 +13,17 @@ export {
   type GpuAdapterReport,
 } from './webgpu.js';
 export { registerWasmKernels } from './wasm/index.js';
+export { fusedGelu, fusedLayerNorm } from './wasm/fused-ops.js';
+export { getWasmThreads, setWasmThreads, wasmThreadsReady } from './wasm/threads.js';
 export * from './numerics/index.js';
 export * from './validate.js';
 export * from './rng.js';
 export * from './optim/adamw.js';
 export * from './optim/schedule.js';
 export * from './io/safetensors.js';
+export * from './io/safetensors-dir.js';
+export { bfloat16ToFloat32, float32ToBfloat16Bits, float32ToFloat16Bits } from './io/safetensors-half.js';
 export * from './io/atomic.js';
 export * from './io/checkpoint-dir.js';
+// File access through `#platform` (Node.js fs, or a stand-in that rejects in a browser bundle).
+export * from './platform/index.js';

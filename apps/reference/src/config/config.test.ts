@@ -24,7 +24,7 @@ describe('validateConfig', () => {
     const cfg = validateConfig({ sft: { steps: 7 } }, FIRST_PARTY_PLUGINS);
     expect(cfg.sft.steps).toBe(7);
     expect(cfg.sft.batchSize).toBe(schemaDefaults().sft.batchSize);
-    expect(cfg.train.algos).toEqual(['ppo-max', 'dpo', 'p3o-v1', 'p3o-v2']);
+    expect(cfg.train.algos).toEqual(['ppo-max', 'dpo', 'p3o-v1', 'p3o-v2', 'grpo', 'rloo']);
   });
 
   it('rejects an unknown key, naming it with the closest known key', () => {

@@ -1,5 +1,5 @@
 /**
- * Building the effective config: schema defaults ← preset ← config file (YAML or JSON) ← flags
+ * Building the effective config: schema defaults ← preset (← the task's overlay, `TASK_PRESETS`) ← config file (YAML or JSON) ← flags
  * (`--sft.steps 100`, `--train.algos p3o-v2,dpo`, `--algos.p3o-v2.lr 1e-5`), then validation.
  */
 import { readFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { extname } from 'node:path';
 import YAML from 'yaml';
 import { describeField, type AnyAlgorithmPlugin } from '@relign/core';
 import { FIRST_PARTY_PLUGINS } from '../plugins.js';
-import { PRESETS, PRESET_NAMES, type PresetName } from './presets.js';
+import { PRESETS, PRESET_NAMES, TASK_PRESETS, type PresetName } from './presets.js';
 import {
   assertSafeKeys,
   ConfigError,
@@ -161,7 +161,17 @@ export function buildConfig(options: BuildConfigOptions = {}): RelignConfig {
       `unknown preset '${presetName}'; presets: ${PRESET_NAMES.join(', ')}`,
     ]);
   }
-  const preset = PRESETS[presetName as PresetName] as Record<string, unknown>;
+  let preset = PRESETS[presetName as PresetName] as Record<string, unknown>;
+  // A task's overlay of the preset (its own run directory, model and lengths); an unknown task is left to
+  // the validation below, which names the tasks.
+  const task =
+    (typeof overrides.task === 'string' ? overrides.task : undefined) ??
+    (typeof options.config?.task === 'string' ? options.config.task : undefined) ??
+    (typeof fromFile.task === 'string' ? fromFile.task : undefined);
+  if (task !== undefined && Object.hasOwn(TASK_PRESETS, task)) {
+    const overlay = TASK_PRESETS[task as keyof typeof TASK_PRESETS][presetName as PresetName];
+    preset = deepMerge(preset, overlay as Record<string, unknown>);
+  }
   let merged = deepMerge(preset, fromFile);
   if (options.config) {
     assertSafeKeys(options.config, 'options.config');

@@ -2,6 +2,7 @@ import { checkModelSize, loadDefaultPretrainCorpus, parameterCount, resolveConfi
 import { describe, expect, it } from 'vitest';
 import { pipelineStages } from '../pipeline.js';
 import { pretrainTokenizer } from '../stages/pretrain.js';
+import { fitRow, KNOWN_MODELS } from '../fit.js';
 import { buildConfig } from './load.js';
 
 /** GPT-2 small (Hugging Face `gpt2`): 124,439,808 parameters. */
@@ -18,15 +19,14 @@ describe('the gpu preset', () => {
     n_head: p.nHead,
   };
 
-  it('pretrains a model of GPT-2 small’s shape, then runs every stage', () => {
-    expect(cfg.model.base).toBe('pretrain');
-    expect(shape).toEqual(GPT2_SMALL);
-    // The shape builds (closed-form count, no 124M allocation in a test) and fits this machine's memory.
-    const config = resolveConfig(shape, 'gpu preset');
-    expect(parameterCount(config)).toBe(124_439_808);
-    expect(() => checkModelSize(config, 'gpu preset')).not.toThrow();
+  it('trains SmolLM2-135M-Instruct from the Hub through LoRA, and runs every stage', () => {
+    expect(cfg.model.base).toBe('HuggingFaceTB/SmolLM2-135M-Instruct');
+    expect(cfg.lora).toMatchObject({ enabled: true, r: 16, alpha: 32 });
+    // 134.5M parameters (from its config.json shape), 4.9M of them in the r-16 adapters; fits wasm even fully.
+    const fit = fitRow(cfg.model.base, KNOWN_MODELS[cfg.model.base]!);
+    expect(fit.params).toBe(134_515_008);
+    expect(fit.loraParams).toBe(4_884_480);
     expect(pipelineStages(cfg).map((s) => s.name)).toEqual([
-      'pretrain',
       'sft',
       'label',
       'reward',
@@ -34,15 +34,22 @@ describe('the gpu preset', () => {
       'train:dpo',
       'train:p3o-v1',
       'train:p3o-v2',
+      'train:grpo',
+      'train:rloo',
       'eval',
       'frontier',
       'report',
     ]);
   });
 
-  it('takes a checkpoint the user brings instead of pretraining', () => {
-    const own = buildConfig({ preset: 'gpu', config: { model: { base: '/models/gpt2' } } });
-    expect(pipelineStages(own).map((s) => s.name)).not.toContain('pretrain');
+  it("with model.base 'pretrain', pretrains a model of GPT-2 small’s shape first", () => {
+    const own = buildConfig({ preset: 'gpu', config: { model: { base: 'pretrain' } } });
+    expect(pipelineStages(own).map((s) => s.name)[0]).toBe('pretrain');
+    expect(shape).toEqual(GPT2_SMALL);
+    // The shape builds (closed-form count, no 124M allocation in a test) and fits this machine's memory.
+    const config = resolveConfig(shape, 'gpu preset');
+    expect(parameterCount(config)).toBe(124_439_808);
+    expect(() => checkModelSize(config, 'gpu preset')).not.toThrow();
   });
 
   it("reaches the 50257-token vocabulary on the pretrain stage's corpus", async () => {

@@ -22,8 +22,11 @@ import {
   type InferConfig,
 } from '@relign/core';
 
-/** The four first-party optimizers, in report order. */
-export const FIRST_PARTY_ALGOS = ['ppo-max', 'dpo', 'p3o-v1', 'p3o-v2'] as const;
+/** The first-party optimizers, in report order. */
+export const FIRST_PARTY_ALGOS = ['ppo-max', 'dpo', 'p3o-v1', 'p3o-v2', 'grpo', 'rloo'] as const;
+
+/** The tasks of `relign run --task`: the reviews (default) and a checkable-reward arithmetic task. */
+export const TASKS = ['reviews', 'arithmetic'] as const;
 
 const int = (def: number, min: number, description: string, max?: number): ConfigField<number> =>
   integerField({ default: def, min, max, description });
@@ -42,6 +45,13 @@ export const CONFIG_SCHEMA = configSchema({
       'the preset the config starts from (demo: CPU minutes; tiny: CI seconds; gpu: a larger model)',
   }),
   runDir: stringField({ default: 'runs/demo', description: 'the run directory (layout in the README)' }),
+  task: enumField({
+    default: 'reviews',
+    values: [...TASKS],
+    description:
+      "the task: 'reviews' (make the model write positive reviews; a learned reward model) or 'arithmetic' " +
+      '(answer "a+b=" problems; the checkable reward, accuracy on held-out problems as the gold metric)',
+  }),
   seed: int(0, 0, 'seed of every stage (data splits, initialisation, sampling, labels, training)'),
   backend: enumField({
     default: 'auto',
@@ -55,7 +65,12 @@ export const CONFIG_SCHEMA = configSchema({
       description:
         "starting model: 'default' (the base model of @relign/base-model), 'scratch' (a fresh model of " +
         "model.scratch's shape and a BPE tokenizer trained on the reviews), 'pretrain' (the run's own pretrain " +
-        'stage), or a GPT-2-family checkpoint directory (config.json, model.safetensors, vocab.json, merges.txt)',
+        'stage), a model folder (gpt2/llama/qwen2/qwen3 config.json, safetensors, tokenizer.json or vocab.json + ' +
+        'merges.txt) or a Hugging Face Hub id such as HuggingFaceTB/SmolLM2-135M-Instruct (cached; HF_TOKEN, HF_HUB_OFFLINE)',
+    }),
+    revision: stringField({
+      default: 'main',
+      description: 'branch, tag or commit of a Hub model.base (ignored for folders)',
     }),
     scratch: sectionField({
       vocabSize: int(512, 260, "BPE vocabulary of a 'scratch' model (256 bytes + merges + <|endoftext|>)"),
@@ -63,6 +78,21 @@ export const CONFIG_SCHEMA = configSchema({
       nEmbd: int(64, 1, "hidden width of a 'scratch' model (divisible by nHead)"),
       nHead: int(2, 1, "attention heads of a 'scratch' model"),
       nPositions: int(64, 8, "context length of a 'scratch' model"),
+    }),
+  }),
+  lora: sectionField({
+    enabled: booleanField({
+      default: false,
+      description:
+        'train the policy through LoRA adapters (sft and train stages); saved policies are merged weights plus the PEFT adapter in adapter/',
+    }),
+    r: int(8, 1, 'LoRA rank'),
+    alpha: pos(16, 'LoRA alpha: the update is (alpha / r) B A x'),
+    dropout: numberField({ default: 0, min: 0, max: 0.99, description: "dropout on the adapters' input" }),
+    targetModules: stringListField({
+      default: [],
+      description:
+        "module names that get adapters (e.g. q_proj,v_proj); empty: the architecture's default (attention and MLP projections)",
     }),
   }),
   data: sectionField({
@@ -78,6 +108,21 @@ export const CONFIG_SCHEMA = configSchema({
       1,
       'held-out prompts used for evaluation (the other held-out prompts train the policy)',
     ),
+  }),
+  arithmetic: sectionField({
+    maxOperand: int(
+      19,
+      1,
+      'task arithmetic: operands a, b of "a+b=" range over 0..maxOperand (data.evalPrompts of the problems are held out)',
+      999,
+    ),
+    formatReward: numberField({
+      default: 0,
+      min: 0,
+      max: 1,
+      description:
+        'task arithmetic: reward added for a well-formed answer (digits only), right or wrong; the right answer earns 1',
+    }),
   }),
   pretrain: sectionField({
     steps: int(3000, 1, 'pretraining steps (model.base: pretrain)'),
@@ -95,6 +140,18 @@ export const CONFIG_SCHEMA = configSchema({
     nHead: int(4, 1, 'attention heads of the pretrained model'),
     nPositions: int(128, 8, 'context length of the pretrained model'),
     evalEvery: int(500, 1, 'held-out evaluation interval of pretraining (steps)'),
+    evalBlocks: int(
+      128,
+      1,
+      'held-out blocks scored by the periodic pretraining evaluation (a seeded subset)',
+    ),
+    heldOutBlocks: int(
+      0,
+      0,
+      'held-out blocks scored by the final pretraining evaluation and its unigram baseline (a seeded subset; 0: all)',
+    ),
+    samples: int(6, 0, 'samples written after pretraining (prompts "", "The", "It was a", ...)', 6),
+    sampleTokens: int(48, 1, 'tokens per pretraining sample'),
   }),
   sft: sectionField({
     steps: int(200, 1, 'SFT steps on review sentences (prompt = first words, completion = the rest)'),
@@ -151,7 +208,7 @@ export const CONFIG_SCHEMA = configSchema({
       default: [...FIRST_PARTY_ALGOS],
       minItems: 1,
       description:
-        'optimizers run by `relign run` (first-party: ppo-max, dpo, p3o-v1, p3o-v2; or any installed plugin)',
+        'optimizers run by `relign run` (first-party: ppo-max, dpo, p3o-v1, p3o-v2, grpo, rloo; or any installed plugin)',
     }),
     iterations: int(60, 1, 'RL iterations (rollout + update) per optimizer'),
     promptsPerIteration: int(16, 1, 'prompts per iteration (pairwise optimizers sample two responses each)'),

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CausalLM, trainBpe, type BpeTokenizer } from '@relign/lm';
 import { rewardFunction, RewardModel } from '@relign/reward-model';
+import { generate } from '@relign/rollout';
 import { TEST_BACKENDS, assertNoLeaks, useBackend } from '@relign/tensor/testing';
 import { evaluatePolicy, type EvaluatePolicyOptions } from './evaluate-policy.js';
 import { goldLabeler, judgeLabeler } from './labelers.js';
@@ -54,6 +55,37 @@ describe.each(TEST_BACKENDS)('evaluatePolicy (%s)', (backend) => {
   afterAll(() => {
     sft.dispose();
     policy.dispose();
+  });
+
+  it('greedyGold: gold scores the greedy answers, goldSampled the sampled ones', async () => {
+    // Gold = the first response token's id: deterministic, so the greedy answers' gold is known exactly.
+    const gold = rewardFunction(
+      (_p: readonly number[] | Int32Array, r: readonly number[] | Int32Array) => r[0]!,
+      { inputKind: 'tokens', name: 'first token' },
+    );
+    // SFT (a random, flat model): its samples differ from its greedy answers.
+    const o = { ...base, gold, name: 'sft', algo: 'sft', step: 0, policy: sft };
+    const { result, samples } = await evaluatePolicy({ ...o, greedyGold: true });
+    const argmax = await generate(sft, base.prompts.tokens, {
+      ...base.generation,
+      temperature: 0,
+      responsesPerPrompt: 1,
+      seed: 0,
+    });
+    const greedy = Array.from(
+      { length: argmax.batchSize },
+      (_, b) => argmax.responseTokens[b * argmax.responseWidth]!,
+    );
+    expect(result.gold.mean).toBeCloseTo(greedy.reduce((a, b) => a + b, 0) / greedy.length, 12);
+    expect(result.goldSampled!.mean).toBeCloseTo(
+      samples.reduce((a, r) => a + r.gold, 0) / samples.length,
+      12,
+    );
+    // The sampled answers differ from the greedy ones (else this test could not tell them apart).
+    expect(samples.map((r) => r.gold)).not.toEqual(greedy);
+    const plain = await evaluatePolicy(o);
+    expect(plain.result.goldSampled).toBeUndefined();
+    expect(plain.result.gold).toEqual(result.goldSampled);
   });
 
   it('evaluates SFT itself: KL exactly 0, win rate ½, scores consistent with the samples', async () => {

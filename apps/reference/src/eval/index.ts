@@ -5,6 +5,8 @@
 export {
   goldLabeler,
   judgeLabeler,
+  taskLabelers,
+  type TaskLabelers,
   type LabelScope,
   type LabelerOptions,
   type JudgeOptions,

@@ -8,6 +8,8 @@ import { rewardFunction, type RewardFunction } from '@relign/reward-model';
 import vader from 'vader-sentiment';
 import wink from 'wink-sentiment';
 import Sentiment from 'sentiment';
+import type { RelignConfig } from '../config/schema.js';
+import { accuracyLabeler, arithmeticReward, leadingNumberJudge } from '../task/arithmetic.js';
 
 /** What a labeler reads. */
 export type LabelScope = 'full' | 'response';
@@ -66,4 +68,29 @@ export function judgeLabeler(options: JudgeOptions = {}): RewardFunction {
     });
   }
   throw new Error(`judgeLabeler: options.kind must be 'wink' or 'afinn', got ${JSON.stringify(kind)}.`);
+}
+
+/** The scorers of a task. */
+export interface TaskLabelers {
+  /** The gold metric (reviews: VADER; arithmetic: accuracy). */
+  gold: RewardFunction;
+  /** The independent judge (reviews: wink-sentiment; arithmetic: the leading number is right). */
+  judge: RewardFunction;
+  /** Labels the preference pairs (reviews: the gold labeler; arithmetic: the training reward). */
+  labeler: RewardFunction;
+  /**
+   * The reward RL optimises when it is not the learned reward model: task arithmetic's checkable reward
+   * (right answer 1, plus `arithmetic.formatReward` for a well-formed one). Undefined for the reviews.
+   */
+  checkable?: RewardFunction;
+}
+
+/** The labelers of `cfg.task`. The arithmetic ones read each prompt's record (`{ prompt, answer }`). */
+export function taskLabelers(cfg: RelignConfig): TaskLabelers {
+  if (cfg.task === 'arithmetic') {
+    const reward = arithmeticReward({ formatReward: cfg.arithmetic.formatReward });
+    return { gold: accuracyLabeler(), judge: leadingNumberJudge(), labeler: reward, checkable: reward };
+  }
+  const gold = goldLabeler();
+  return { gold, judge: judgeLabeler(), labeler: gold };
 }

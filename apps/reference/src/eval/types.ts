@@ -26,8 +26,13 @@ export interface EvalResult {
   seed?: number | string;
   /** Number of prompts (one response each). */
   n: number;
-  /** Gold labeler (VADER compound) of the responses. */
+  /**
+   * Gold labeler (VADER compound) of the responses. Task arithmetic: accuracy of the greedy (τ = 0) answers
+   * (`greedyGold` of evaluatePolicy), the sampled answers' accuracy in {@link goldSampled}.
+   */
   gold: MeanStd;
+  /** Task arithmetic: accuracy of the sampled answers (one per prompt at the eval temperature). */
+  goldSampled?: MeanStd;
   /** Independent judge of the responses. */
   judge: MeanStd;
   /** Proxy reward model (what RL optimised). */

@@ -1,6 +1,6 @@
 /**
  * The report in a real browser (issue 9): headless Chromium opens it and must see no console error, no
- * exception, no network request, and every chart rendered with a size. Chromium comes from Debian's
+ * exception, no network request, and every chart rendered with a size. puppeteer-core drives Debian's
  * `chromium` package (`.ci/run` installs it); without it the test is skipped with a message, unless
  * RELIGN_REQUIRE_BROWSER=1 (then it fails).
  */

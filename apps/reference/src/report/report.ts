@@ -14,7 +14,7 @@ import { loadRunData, type RunData, type StageRecord } from './run-data.js';
 import { barChart, lineChart, type ChartSeries } from './svg-chart.js';
 
 /** The optimizers of the default pipeline, in display order. */
-export const DEFAULT_ALGOS = ['ppo-max', 'dpo', 'p3o-v1', 'p3o-v2'] as const;
+export const DEFAULT_ALGOS = ['ppo-max', 'dpo', 'p3o-v1', 'p3o-v2', 'grpo', 'rloo'] as const;
 
 const COLORS: Record<string, string> = {
   sft: '#7f7f7f',
@@ -22,8 +22,10 @@ const COLORS: Record<string, string> = {
   dpo: '#1f77b4',
   'p3o-v1': '#2ca02c',
   'p3o-v2': '#9467bd',
+  grpo: '#ff7f0e',
+  rloo: '#17becf',
 };
-const EXTRA_COLORS = ['#ff7f0e', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#393b79'];
+const EXTRA_COLORS = ['#8c564b', '#e377c2', '#bcbd22', '#393b79', '#637939', '#843c39'];
 
 /** The report's colour of a series (fixed for the built-in optimizers, then a palette in order). */
 export function algoColor(algo: string, others: readonly string[] = []): string {
@@ -126,7 +128,37 @@ function table(head: readonly string[], rows: readonly (readonly string[])[], cl
 const ms = (m: { mean: number; std: number } | undefined): string =>
   m === undefined ? '–' : `${fmt(m.mean)} <span class="std">± ${fmt(m.std)}</span>`;
 
-function summarySection(evals: readonly EvalResult[], order: string[]): string {
+/** What the scores of a run's task are called (`config.task`; the reviews when absent). */
+interface TaskWords {
+  task: string;
+  proxy: string;
+  gold: string;
+  proxyChart: string;
+  goldChart: string;
+}
+
+const REVIEW_WORDS: TaskWords = {
+  task: 'make the model write positive reviews',
+  proxy: 'proxy reward (what RL optimised)',
+  gold: 'gold score (the labeler behind the preferences)',
+  proxyChart: 'Proxy reward (reward model) vs KL',
+  goldChart: 'Gold score (VADER) vs KL',
+};
+
+/** Task arithmetic: RL optimised the checkable reward; the gold score is accuracy on held-out problems. */
+const ARITHMETIC_WORDS: TaskWords = {
+  task: 'answer "a+b=" problems (checkable reward)',
+  proxy: 'reward (the checkable reward RL optimised)',
+  gold: 'held-out accuracy',
+  proxyChart: 'Reward (checkable) vs KL',
+  goldChart: 'Held-out accuracy vs KL',
+};
+
+function taskWords(data: RunData): TaskWords {
+  return data.config?.['task'] === 'arithmetic' ? ARITHMETIC_WORDS : REVIEW_WORDS;
+}
+
+function summarySection(evals: readonly EvalResult[], order: string[], words = REVIEW_WORDS): string {
   const finals = evals.filter((r) => isFinal(r.name) && r.algo !== 'sft');
   const sft = evals.find((r) => r.name === 'sft');
   if (finals.length === 0) {
@@ -152,7 +184,7 @@ function summarySection(evals: readonly EvalResult[], order: string[]): string {
   return section(
     'summary',
     'Summary',
-    `<ul>${line('proxy', 'proxy reward (what RL optimised)')}${line('gold', 'gold score (the labeler behind the preferences)')}${line('judge', 'judge score (independent labeler)')}</ul>` +
+    `<ul>${line('proxy', words.proxy)}${line('gold', words.gold)}${line('judge', 'judge score (independent labeler)')}</ul>` +
       table(
         ['policy', 'KL to SFT', 'proxy', 'gold', 'judge', 'win vs SFT (proxy)', 'win vs SFT (judge)'],
         rows,
@@ -187,7 +219,7 @@ function missingSection(data: RunData, algos: readonly string[]): string {
   return section('missing', 'Missing pieces', `<div class="missing">${body}</div>`);
 }
 
-function frontierSection(points: readonly FrontierPoint[], algos: string[]): string {
+function frontierSection(points: readonly FrontierPoint[], algos: string[], words = REVIEW_WORDS): string {
   const intro =
     '<p>One point per evaluated checkpoint, one series per optimizer (line: the series’ frontier, the best reward ' +
     'reached at each KL budget). x: KL to the SFT model per sequence, the mean k1 estimate on the policy’s own ' +
@@ -196,8 +228,8 @@ function frontierSection(points: readonly FrontierPoint[], algos: string[]): str
     'frontier',
     'KL–reward frontier',
     intro +
-      `<div id="frontier-charts" class="charts">${frontierChart('frontier-proxy', 'Proxy reward (reward model) vs KL', 'proxy reward', points, algos, (p) => p.proxy)}` +
-      `${frontierChart('frontier-gold', 'Gold score (VADER) vs KL', 'gold score', points, algos, (p) => p.gold)}</div>` +
+      `<div id="frontier-charts" class="charts">${frontierChart('frontier-proxy', words.proxyChart, 'proxy reward', points, algos, (p) => p.proxy)}` +
+      `${frontierChart('frontier-gold', words.goldChart, words === ARITHMETIC_WORDS ? 'accuracy' : 'gold score', points, algos, (p) => p.gold)}</div>` +
       `<div class="charts">${frontierChart('frontier-judge', 'Judge score vs KL', 'judge score', points, algos, (p) => p.judge)}</div>`,
   );
 }
@@ -476,8 +508,9 @@ export function renderReport(data: RunData, options: ReportOptions = {}): string
   const points = data.evals.length > 0 ? frontierPoints(data.evals) : (data.frontierFile ?? []);
   const order = orderAlgos([...points.map((p) => p.algo), ...data.evals.map((r) => r.algo), ...algos], algos);
   const title = options.title ?? 'relign run report';
+  const words = taskWords(data);
   const sections = [
-    summarySection(data.evals, order),
+    summarySection(data.evals, order, words),
     missingSection(data, algos),
     frontierSection(
       points,
@@ -485,6 +518,7 @@ export function renderReport(data: RunData, options: ReportOptions = {}): string
         points.map((p) => p.algo),
         algos,
       ),
+      words,
     ),
     evalTableSection(data.evals, order),
     winRateSection(data.evals, order),
@@ -501,7 +535,7 @@ export function renderReport(data: RunData, options: ReportOptions = {}): string
     '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">' +
     '<meta name="viewport" content="width=device-width, initial-scale=1">' +
     `<title>${escapeHtml(title)}</title><style>${CSS}</style></head><body>` +
-    `<header><h1>${escapeHtml(title)}</h1><p>Run directory <code>${escapeHtml(data.runDir)}</code> · task: make the model write positive reviews · ` +
+    `<header><h1>${escapeHtml(title)}</h1><p>Run directory <code>${escapeHtml(data.runDir)}</code> · task: ${escapeHtml(words.task)} · ` +
     `optimizers: ${escapeHtml(algos.join(', '))}</p></header>` +
     `<nav>${nav}</nav><main>${sections.join('\n')}</main></body></html>\n`
   );

@@ -1,24 +1,27 @@
 /**
  * `relign eval`: evaluates the SFT model and every trained policy (final and, with `eval.checkpoints`, each
- * snapshot in `evalpoints/`) on the same held-out prompts with the same sampling seed: gold (VADER), judge
- * (wink), proxy reward, KL to SFT, length, EOS rate, collapse signs and win rates (`evaluatePolicy` of
+ * snapshot in `evalpoints/`) on the same held-out prompts with the same sampling seed: gold (VADER; task
+ * arithmetic: accuracy), judge (wink; arithmetic: the leading number), proxy reward (the reward model;
+ * arithmetic: the checkable reward RL optimised), KL to SFT, length, EOS rate, collapse signs and win rates (`evaluatePolicy` of
  * `src/eval`), then head-to-head win rates among the final policies. Writes `eval/<name>.json` and
  * `samples/<name>.jsonl`.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CausalLM } from '@relign/lm';
+import type { RewardFunction } from '@relign/reward-model';
+import { tokenizerStopOptions } from '@relign/rollout';
 import {
   evaluatePolicy,
-  goldLabeler,
-  judgeLabeler,
   readSamples,
+  taskLabelers,
   updateHeadToHead,
   writeEvaluation,
   type SampleRecord,
 } from '../eval/index.js';
 import { checkAborted, type StageContext } from '../context.js';
 import { readJson } from '../run-dir.js';
+import { promptRecords } from '../task/data.js';
 import { loadModelDir } from '../task/models.js';
 import { loadRewardModel, loadSft, taskData } from './shared.js';
 import { trainRunDone, type TrainRunResult } from './train.js';
@@ -79,14 +82,19 @@ export async function evaluateTargets(
   const { cfg, run } = ctx;
   const data = await taskData(cfg);
   const { model: sft, tokenizer } = await loadSft(run, false);
-  const proxy = await loadRewardModel(run);
-  const gold = goldLabeler();
-  const judge = judgeLabeler();
-  const prompts = { tokens: data.evalPrompts.map((p) => tokenizer.encode(p)), texts: data.evalPrompts };
+  const { gold, judge, checkable } = taskLabelers(cfg);
+  // The proxy is what RL optimised: the reward model, or a task's checkable reward.
+  const rm = checkable ? undefined : await loadRewardModel(run);
+  const proxy: RewardFunction = checkable ?? rm!;
+  const prompts = {
+    tokens: data.evalPrompts.map((p) => tokenizer.encode(p)),
+    texts: data.evalPrompts,
+    ...(data.answers ? { records: promptRecords(data, data.evalPrompts) } : {}),
+  };
   const generation = {
     maxNewTokens: cfg.eval.maxNewTokens,
     temperature: cfg.eval.temperature,
-    stopTokenIds: [tokenizer.eosId],
+    stopTokenIds: tokenizerStopOptions(tokenizer).stopTokenIds,
   };
   const seed = `${cfg.seed}/eval`;
   const done: string[] = [];
@@ -122,6 +130,7 @@ export async function evaluateTargets(
           prompts,
           generation,
           seed,
+          greedyGold: cfg.task === 'arithmetic',
           ...(baseline ? { baseline: { samples: baseline } } : {}),
           ...(target.klCoef !== undefined ? { klCoef: target.klCoef } : {}),
           ...(target.seed !== undefined ? { trainSeed: target.seed } : {}),
@@ -140,7 +149,7 @@ export async function evaluateTargets(
     task.finish(`${all.length} policies (${done.length} evaluated now) on ${prompts.texts.length} prompts`);
   } finally {
     sft.dispose();
-    proxy.dispose();
+    rm?.dispose();
   }
   return done;
 }
@@ -161,6 +170,14 @@ export async function evalStage(ctx: StageContext): Promise<void> {
   const sft = results.find((r) => r.name === 'sft');
   for (const r of results) {
     if (r.name === 'sft') continue;
+    if (ctx.cfg.task === 'arithmetic') {
+      ctx.progress.line(
+        `  ${r.name.padEnd(10)} held-out accuracy ${r.gold.mean.toFixed(3)} greedy (SFT ${sft?.gold.mean.toFixed(3) ?? '-'}), ` +
+          `${r.goldSampled?.mean.toFixed(3) ?? '-'} sampled (SFT ${sft?.goldSampled?.mean.toFixed(3) ?? '-'}), ` +
+          `reward ${r.proxy.mean.toFixed(3)}, KL ${r.klToSft.mean.toFixed(2)}`,
+      );
+      continue;
+    }
     ctx.progress.line(
       `  ${r.name.padEnd(10)} gold ${r.gold.mean.toFixed(3)} (SFT ${sft?.gold.mean.toFixed(3) ?? '-'}), judge ${r.judge.mean.toFixed(3)}, ` +
         `proxy ${r.proxy.mean.toFixed(3)}, KL ${r.klToSft.mean.toFixed(2)}, win vs SFT (judge) ${(100 * r.winRates.vsSft.judge).toFixed(0)}%`,

@@ -5,8 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { BpeTokenizer, CausalLM } from '@relign/lm';
-import { generate } from '@relign/rollout';
+import { CausalLM, loadTokenizer } from '@relign/lm';
+import { generate, tokenizerStopOptions } from '@relign/rollout';
+import { mergeSavedAdapter } from '../lora.js';
 import type { RunDir } from '../run-dir.js';
 import { defaultBaseModelDir } from '../task/models.js';
 
@@ -52,14 +53,15 @@ export async function generateFrom(
 ): Promise<{ dir: string; rows: { prompt: string; response: string; eos: boolean }[] }> {
   const dir = resolveModelDir(request.model, run);
   const tokDir = request.tokenizer ? resolve(request.tokenizer) : dir;
-  if (!existsSync(join(tokDir, 'vocab.json'))) {
+  if (!existsSync(join(tokDir, 'vocab.json')) && !existsSync(join(tokDir, 'tokenizer.json'))) {
     throw new Error(
-      `generate: ${tokDir} has no vocab.json/merges.txt; pass --tokenizer <dir> (e.g. the run's sft/).`,
+      `generate: ${tokDir} has no tokenizer.json or vocab.json/merges.txt; pass --tokenizer <dir> (e.g. the run's sft/).`,
     );
   }
-  const tokenizer = await BpeTokenizer.fromDirectory(tokDir);
+  const tokenizer = await loadTokenizer(tokDir);
   const model = await CausalLM.fromPretrained(dir, { trainable: false, strict: false });
   try {
+    await mergeSavedAdapter(model, dir, false); // a LoRA policy's adapter/, if any
     const prompts = request.prompts.length > 0 ? request.prompts : ['The food was', 'This movie', 'I would'];
     const tokens = prompts.map((p) => {
       const ids = tokenizer.encode(p);
@@ -70,7 +72,7 @@ export async function generateFrom(
       temperature: request.temperature ?? 1,
       topK: request.topK ?? 0,
       topP: request.topP ?? 1,
-      stopTokenIds: [tokenizer.eosId],
+      ...tokenizerStopOptions(tokenizer),
       responsesPerPrompt: request.n ?? 1,
       seed: request.seed ?? 0,
     });

@@ -2,15 +2,17 @@
  * `relign label`: preference pairs for the reward model. The SFT model samples two responses for each
  * labelling prompt (first words of training sentences); the gold labeler (VADER compound of prompt +
  * response) labels each pair by Bradley–Terry sampling, `P(A ≻ B) = σ((s_A − s_B)/τ)` (`labelPairs` of
- * @relign/reward-model): an imperfect, noisy "human". Writes `labels/pairs.jsonl` (TRL format
+ * @relign/reward-model): an imperfect, noisy "human". Task arithmetic labels with its checkable reward instead
+ * (reading each prompt's answer from its record). Writes `labels/pairs.jsonl` (TRL format
  * `{prompt, chosen, rejected}`) and `labels/stats.json`.
  */
 import { join } from 'node:path';
 import { labelPairs } from '@relign/reward-model';
-import { generate } from '@relign/rollout';
+import { generate, tokenizerStopOptions } from '@relign/rollout';
 import { writeFileAtomic } from '@relign/tensor';
 import { REVIEW_DATA_ATTRIBUTION } from '@relign/lm';
-import { goldLabeler } from '../eval/index.js';
+import { taskLabelers } from '../eval/index.js';
+import { promptRecords } from '../task/data.js';
 import { checkAborted, type StageContext } from '../context.js';
 import { writeJson } from '../run-dir.js';
 import { loadSft, round, taskData } from './shared.js';
@@ -27,7 +29,6 @@ export async function labelStage(ctx: StageContext): Promise<void> {
     const a: string[] = [];
     const b: string[] = [];
     const task = ctx.progress.task('label: sampling pairs', prompts.length);
-    const eos = tokenizer.eosId;
     for (let start = 0; start < prompts.length; start += CHUNK) {
       checkAborted(ctx, 'label');
       const chunk = prompts.slice(start, start + CHUNK);
@@ -37,7 +38,7 @@ export async function labelStage(ctx: StageContext): Promise<void> {
         {
           maxNewTokens: cfg.label.maxNewTokens,
           temperature: cfg.label.temperature,
-          stopTokenIds: [eos],
+          ...tokenizerStopOptions(tokenizer),
           responsesPerPrompt: 2,
           seed: `${cfg.seed}/label/${start}`,
         },
@@ -52,11 +53,13 @@ export async function labelStage(ctx: StageContext): Promise<void> {
       }
       task.update(Math.min(prompts.length, start + CHUNK));
     }
-    const gold = goldLabeler();
+    // Task arithmetic labels with its checkable reward, which reads each prompt's answer from its record.
+    const gold = taskLabelers(cfg).labeler;
+    const records = data.answers ? promptRecords(data, prompts) : undefined;
     // Pairs the labeler is (nearly) indifferent about are left out: their Bradley-Terry label would be a coin
-    // flip (two neutral responses score 0 each), i.e. pure label noise.
-    const sa = await gold.score(prompts, a);
-    const sb = await gold.score(prompts, b);
+    // flip (two neutral responses score 0 each; two right or two wrong answers), i.e. pure label noise.
+    const sa = await gold.score(prompts, a, records ? { records } : undefined);
+    const sb = await gold.score(prompts, b, records ? { records } : undefined);
     const keep = prompts.map((_, i) => i).filter((i) => Math.abs(sa[i]! - sb[i]!) >= cfg.label.minGap);
     const indifferent = prompts.length - keep.length;
     const labelled = await labelPairs(
@@ -67,6 +70,12 @@ export async function labelStage(ctx: StageContext): Promise<void> {
       {
         temperature: cfg.label.btTemperature,
         seed: `${cfg.seed}/bradley-terry`,
+        ...(records
+          ? {
+              scoreOptionsA: { records: keep.map((i) => records[i]!) },
+              scoreOptionsB: { records: keep.map((i) => records[i]!) },
+            }
+          : {}),
       },
     );
     // How often the sampled label agrees with the labeler's own ranking (1 at τ = 0): the label noise.
@@ -97,11 +106,11 @@ export async function labelStage(ctx: StageContext): Promise<void> {
       agreementWithLabeler: decided > 0 ? round(agree / decided) : null,
       meanGoldScore: round(all.reduce((s, x) => s + x, 0) / Math.max(1, all.length)),
       sampling: { temperature: cfg.label.temperature, maxNewTokens: cfg.label.maxNewTokens },
-      data: REVIEW_DATA_ATTRIBUTION,
+      ...(cfg.task === 'reviews' ? { data: REVIEW_DATA_ATTRIBUTION } : {}),
     };
     await writeJson(join(run.labelsDir, 'stats.json'), stats);
     task.finish(
-      `${stats.pairs} pairs (${indifferent} indifferent and ${stats.identical} identical left out), labels agree with VADER's ranking ` +
+      `${stats.pairs} pairs (${indifferent} indifferent and ${stats.identical} identical left out), labels agree with ${gold.name}'s ranking ` +
         `${stats.agreementWithLabeler !== null ? (100 * stats.agreementWithLabeler).toFixed(0) : '-'}%`,
     );
     if (labelled.pairs.length === 0) {

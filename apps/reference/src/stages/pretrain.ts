@@ -4,7 +4,13 @@
  * The default pipeline starts from the base model of @relign/base-model instead; set `model.base: pretrain` to use this.
  */
 import { join } from 'node:path';
-import { loadDefaultPretrainCorpus, pretrain, trainBpe, type TrainTokenizer } from '@relign/lm';
+import {
+  DEFAULT_SAMPLE_PROMPTS,
+  loadDefaultPretrainCorpus,
+  pretrain,
+  trainBpe,
+  type TrainTokenizer,
+} from '@relign/lm';
 import { InterruptedError, type StageContext } from '../context.js';
 import { MetricsFile } from '../metrics-file.js';
 import { writeJson } from '../run-dir.js';
@@ -32,6 +38,10 @@ export async function pretrainStage(ctx: StageContext): Promise<void> {
     warmupSteps: Math.min(p.warmupSteps, p.steps),
     maxSteps: p.steps,
     evalEvery: p.evalEvery,
+    evalBlocks: p.evalBlocks,
+    ...(p.heldOutBlocks > 0 ? { heldOutBlocks: p.heldOutBlocks } : {}),
+    samplePrompts: DEFAULT_SAMPLE_PROMPTS.slice(0, p.samples),
+    sampleTokens: p.sampleTokens,
     seed: cfg.seed,
     outDir: run.pretrainDir,
     checkpointDir: join(run.pretrainDir, 'checkpoints'),

@@ -6,17 +6,18 @@
  * `eval.json`.
  */
 import { join } from 'node:path';
+import { saveTokenizer } from '@relign/lm';
 import {
   readPreferenceJsonl,
   RewardModel,
   trainRewardModel,
   type RewardFunction,
 } from '@relign/reward-model';
-import { goldLabeler, judgeLabeler } from '../eval/index.js';
+import { taskLabelers } from '../eval/index.js';
 import { InterruptedError, type StageContext } from '../context.js';
 import { MetricsFile } from '../metrics-file.js';
 import { writeJson } from '../run-dir.js';
-import type { SplitSentence } from '../task/data.js';
+import { promptRecords, type SplitSentence, type TaskData } from '../task/data.js';
 import { loadSft, requireFile, round, taskData } from './shared.js';
 
 /**
@@ -71,18 +72,27 @@ function median(xs: readonly number[]): number {
 async function scoreSentences(
   fn: RewardFunction,
   sentences: readonly SplitSentence[],
+  data?: TaskData,
 ): Promise<Float64Array | Float32Array> {
+  const prompts = sentences.map((s) => s.prompt);
+  // Task arithmetic's labelers read each prompt's answer from its record.
+  const records = data?.answers ? promptRecords(data, prompts) : undefined;
   return fn.score(
-    sentences.map((s) => s.prompt),
+    prompts,
     sentences.map((s) => s.completion),
+    records ? { records } : undefined,
   );
 }
 
 export async function rewardStage(ctx: StageContext): Promise<void> {
   const { cfg, run } = ctx;
   requireFile(run.pairsPath, 'label');
-  const { pairs } = await readPreferenceJsonl(run.pairsPath);
   const { model, tokenizer } = await loadSft(run, true);
+  // The tokenizer renders conversational pair files (message lists) with its chat template.
+  const { pairs } = await readPreferenceJsonl(run.pairsPath, { tokenizer }).catch((e: unknown) => {
+    model.dispose();
+    throw e;
+  });
   const rm = RewardModel.fromBackbone(model, { tokenizer, seed: `${cfg.seed}/reward` });
   try {
     const r = cfg.reward;
@@ -121,13 +131,16 @@ export async function rewardStage(ctx: StageContext): Promise<void> {
     // Sentences longer than the model's context cannot be scored whole: left out (counted in the record).
     const fits = (x: SplitSentence) =>
       tokenizer.encode(x.prompt).length + tokenizer.encode(x.completion).length + 1 <=
-      model.config.n_positions;
+      model.dims.maxPositions;
     const held = data.heldOut.filter(fits);
     const labels = held.map((s) => s.label);
     const rmScores = await scoreSentences(rm, held);
     const rmAgree = humanAgreement(rmScores, labels, median(Array.from(rmScores)));
-    const goldAgree = humanAgreement(await scoreSentences(goldLabeler(), held), labels, 0);
-    const judgeAgree = humanAgreement(await scoreSentences(judgeLabeler(), held), labels, 0);
+    const { gold, judge } = taskLabelers(cfg);
+    // The reviews' labelers score in [-1, 1] (threshold 0); arithmetic's in {0, 1} (threshold ½).
+    const cut = cfg.task === 'arithmetic' ? 0.5 : 0;
+    const goldAgree = humanAgreement(await scoreSentences(gold, held, data), labels, cut);
+    const judgeAgree = humanAgreement(await scoreSentences(judge, held, data), labels, cut);
     const evalRecord = {
       heldOutAccuracy: result.eval ? round(result.eval.accuracy) : null,
       heldOutMargin: result.eval ? round(result.eval.meanMargin) : null,
@@ -141,14 +154,20 @@ export async function rewardStage(ctx: StageContext): Promise<void> {
       humanSentences: held.length,
       humanSentencesTooLong: data.heldOut.length - held.length,
       humanThreshold: 'median reward-model score (the held-out labels are balanced 1:1)',
+      ...(cfg.task === 'arithmetic'
+        ? {
+            humanLabels:
+              'task arithmetic: each held-out problem with its right answer (1) and a near miss (0)',
+          }
+        : {}),
       labelers: {
         gold: {
-          name: 'gold:vader',
+          name: gold.name,
           humanAccuracy: round(goldAgree.accuracy),
           humanPairAccuracy: round(goldAgree.pairAccuracy),
         },
         judge: {
-          name: 'judge:wink',
+          name: judge.name,
           humanAccuracy: round(judgeAgree.accuracy),
           humanPairAccuracy: round(judgeAgree.pairAccuracy),
         },
@@ -158,10 +177,10 @@ export async function rewardStage(ctx: StageContext): Promise<void> {
     };
     task.finish(
       `held-out pair accuracy ${evalRecord.heldOutAccuracy ?? '-'}, human-label accuracy ${evalRecord.humanAccuracy} ` +
-        `(ranking ${evalRecord.humanPairAccuracy}; VADER itself ${evalRecord.labelers.gold.humanAccuracy})`,
+        `(ranking ${evalRecord.humanPairAccuracy}; ${gold.name} itself ${evalRecord.labelers.gold.humanAccuracy})`,
     );
     await rm.save(run.rewardDir);
-    await tokenizer.save(run.rewardDir);
+    await saveTokenizer(tokenizer, run.rewardDir);
     await writeJson(join(run.rewardDir, 'eval.json'), evalRecord);
     await run.removeOwned('reward', 'checkpoints');
   } finally {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { sft } from '@relign/lm';
 import { InterruptedError, type StageContext } from '../context.js';
 import { MetricsFile } from '../metrics-file.js';
+import { attachConfiguredLora, disposeWithAdapter } from '../lora.js';
 import { writeJson } from '../run-dir.js';
 import { loadStartingModel, saveModelDir } from '../task/models.js';
 import { round, taskData } from './shared.js';
@@ -19,6 +20,8 @@ export async function sftStage(ctx: StageContext): Promise<void> {
   if (start.warning) ctx.progress.line(`  warning: ${start.warning}`);
   const { model, tokenizer } = start;
   try {
+    // lora.enabled: SFT trains adapters only; sft/ then holds the base weights + adapter/ (see ../lora.ts).
+    attachConfiguredLora(model, cfg, `${cfg.seed}/sft/lora`, start.dir ?? '');
     ctx.progress.line(
       `  starting model: ${start.source}${start.dir ? ` (${start.dir})` : ''}, ${model.numParameters()} parameters, ` +
         `vocabulary ${tokenizer.vocabSize}; ${data.sftPairs.length} SFT pairs`,
@@ -74,6 +77,6 @@ export async function sftStage(ctx: StageContext): Promise<void> {
     });
     await run.removeOwned('sft', 'checkpoints');
   } finally {
-    model.dispose();
+    disposeWithAdapter(model);
   }
 }

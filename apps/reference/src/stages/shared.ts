@@ -9,13 +9,13 @@ import type { RelignConfig } from '../config/schema.js';
 import type { RunDir } from '../run-dir.js';
 import { loadTaskData, type TaskData } from '../task/data.js';
 import { loadModelDir, type ModelAndTokenizer } from '../task/models.js';
-import { BpeTokenizer } from '@relign/lm';
+import { loadTokenizer } from '@relign/lm';
 
 let cached: { key: string; data: Promise<TaskData> } | undefined;
 
 /** The task data of a config (loaded once per process for the same seed and data settings). */
 export function taskData(cfg: RelignConfig): Promise<TaskData> {
-  const key = JSON.stringify([cfg.seed, cfg.data, cfg.label.prompts]);
+  const key = JSON.stringify([cfg.task, cfg.seed, cfg.data, cfg.label.prompts, cfg.arithmetic.maxOperand]);
   if (cached?.key !== key) cached = { key, data: loadTaskData(cfg) };
   return cached.data;
 }
@@ -38,7 +38,7 @@ export async function loadSft(run: RunDir, trainable = true): Promise<ModelAndTo
 /** The run's reward model (frozen), with its tokenizer attached for text inputs. */
 export async function loadRewardModel(run: RunDir): Promise<RewardModel> {
   requireFile(join(run.rewardDir, 'model.safetensors'), 'reward');
-  const tokenizer = await BpeTokenizer.fromDirectory(run.rewardDir);
+  const tokenizer = await loadTokenizer(run.rewardDir);
   return RewardModel.fromPretrained(run.rewardDir, { tokenizer, trainable: false });
 }
 

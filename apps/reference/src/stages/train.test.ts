@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { definePlugin, registerPlugin, unregisterPlugin } from '@relign/core';
 import { reinforcePlugin, type ReinforceConfig } from '@relign/core/testing';
 import { RewardModel } from '@relign/reward-model';
+import { saveTokenizer } from '@relign/lm';
 import { useBackend } from '@relign/tensor/testing';
 import { main } from '../cli/main.js';
 import { buildConfig } from '../config/load.js';
@@ -65,7 +66,7 @@ describe('relign train', () => {
       await saveModelDir(run.sftDir, start);
       const rm = RewardModel.fromBackbone(start.model, { tokenizer: start.tokenizer, seed: 'test/reward' });
       await rm.save(run.rewardDir);
-      await start.tokenizer.save(run.rewardDir);
+      await saveTokenizer(start.tokenizer, run.rewardDir);
       rm.dispose();
     });
   });

@@ -1,7 +1,8 @@
 /**
  * `relign train --algo <name>`: RL from the SFT model against the proxy reward model with one optimizer
- * (any plugin: `ppo-max`, `dpo` (online), `p3o-v1`, `p3o-v2`, or an installed one), driven by the Trainer of
- * @relign/core on the RL prompts (first words of held-out sentences not used for evaluation).
+ * (any plugin: `ppo-max`, `dpo` (online), `p3o-v1`, `p3o-v2`, `grpo`, `rloo`, or an installed one), driven by
+ * the Trainer of @relign/core on the RL prompts (first words of held-out sentences not used for evaluation;
+ * task arithmetic: the training problems as records `{ prompt, answer }`, rewarded by the checkable reward).
  *
  * `<runDir>/train/<run>/` receives `metrics.jsonl` (one line per iteration), `checkpoints/` (the Trainer's:
  * every `train.checkpointEvery` iterations, at the end and on Ctrl-C; `--resume` continues from the latest
@@ -12,9 +13,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolvePluginConfig, Trainer, type KlControlOptions } from '@relign/core';
+import type { RewardFunction } from '@relign/reward-model';
+import { tokenizerStopOptions } from '@relign/rollout';
 import { InterruptedError, type StageContext } from '../context.js';
+import { taskLabelers } from '../eval/index.js';
+import { attachConfiguredLora, disposeWithAdapter } from '../lora.js';
 import { pluginFor } from '../plugins.js';
+import { promptRecords } from '../task/data.js';
 import { writeJson } from '../run-dir.js';
+import { saveModelDir } from '../task/models.js';
 import { loadRewardModel, loadSft, requireFile, round, taskData } from './shared.js';
 
 /** One RL run. */
@@ -62,16 +69,27 @@ export async function trainStage(ctx: StageContext, spec: TrainRunSpec): Promise
   const klCoef = spec.klCoef ?? t.klCoef;
   const seed = spec.seed ?? cfg.seed;
   const dir = run.trainDir(name);
-  requireFile(join(run.rewardDir, 'model.safetensors'), 'reward');
   const data = await taskData(cfg);
-  const rewardModel = await loadRewardModel(run);
+  // Task arithmetic trains on its checkable reward: the reward model only starts PPO-max's critic.
+  const { checkable } = taskLabelers(cfg);
+  const needsRewardModel = !checkable || spec.algo === 'ppo-max';
+  if (needsRewardModel) requireFile(join(run.rewardDir, 'model.safetensors'), 'reward');
+  const rewardModel = needsRewardModel ? await loadRewardModel(run) : undefined;
   const { model: policy, tokenizer } = await loadSft(run, true);
-  let trainer: Trainer | undefined;
+  // Typed loosely: the Trainer's record type differs by task.
+  let owned: { dispose(): void } | undefined;
   try {
+    // lora.enabled: only the adapters train; the Trainer's reference is the base with them disabled.
+    attachConfiguredLora(policy, cfg, `${seed}/train/${spec.algo}/lora`, run.sftDir);
     const plugin = await pluginFor(spec.algo, rewardModel);
     const pluginConfig: Record<string, unknown> = { ...(cfg.algos[spec.algo] ?? {}) };
-    // DPO's β is its KL coefficient (docs/algorithms.md §3.1): a KL sweep moves it.
-    if (spec.algo === 'dpo' && (spec.klCoef !== undefined || pluginConfig.beta === undefined)) {
+    // DPO's β is its KL coefficient (docs/algorithms.md §3.1): a KL sweep moves it. GRPO's `beta` (default 0,
+    // TRL's) decides whether it asks for reference log-probs, without which the run's β cannot apply: it
+    // follows the run's KL coefficient too unless set.
+    if (
+      (spec.algo === 'dpo' || spec.algo === 'grpo') &&
+      (spec.klCoef !== undefined || pluginConfig.beta === undefined)
+    ) {
       pluginConfig.beta = klCoef;
     }
     const kl: KlControlOptions =
@@ -81,17 +99,23 @@ export async function trainStage(ctx: StageContext, spec: TrainRunSpec): Promise
     // A fresh run starts clean, removing only what relign wrote there before (never the user's files).
     if (!ctx.resume) await run.removeOwned('train', name);
     const prompts = data.rlPrompts;
-    trainer = new Trainer({
+    // Task arithmetic: the checkable reward, reading each prompt's answer from its record (as TRL hands a
+    // dataset's columns to reward functions).
+    const reward: RewardFunction = checkable ?? rewardModel!;
+    const promptInput = data.answers
+      ? promptRecords(data, prompts)
+      : { tokens: prompts.map((p) => tokenizer.encode(p)), texts: prompts };
+    const trainer = new Trainer({
       policy,
       tokenizer,
-      prompts: { tokens: prompts.map((p) => tokenizer.encode(p)), texts: prompts },
-      reward: rewardModel,
+      prompts: promptInput,
+      reward,
       plugin,
       pluginConfig,
       generation: {
         maxNewTokens: t.maxNewTokens,
         temperature: t.temperature,
-        stopTokenIds: [tokenizer.eosId],
+        ...tokenizerStopOptions(tokenizer),
       },
       promptsPerIteration: t.promptsPerIteration,
       iterations: t.iterations,
@@ -105,6 +129,7 @@ export async function trainStage(ctx: StageContext, spec: TrainRunSpec): Promise
       signal: ctx.signal,
       metricsPath: join(dir, 'metrics.jsonl'),
     });
+    owned = trainer;
     // Skipped updates, settings changed on resume, ...: the user must see them (registered before init,
     // which emits the resume warnings).
     trainer.on('warning', ({ step, message }) =>
@@ -129,8 +154,7 @@ export async function trainStage(ctx: StageContext, spec: TrainRunSpec): Promise
       });
       if (step % t.evalEvery === 0 && step < t.iterations) {
         const snap = join(dir, 'evalpoints', `step-${step}`);
-        await policy.save(snap);
-        await tokenizer.save(snap);
+        await saveModelDir(snap, { model: policy, tokenizer });
       }
     }
     // Writes the last checkpoint (at the end, or now when Ctrl-C stopped the loop).
@@ -139,8 +163,8 @@ export async function trainStage(ctx: StageContext, spec: TrainRunSpec): Promise
       throw new InterruptedError(`train ${name}`, `at iteration ${trainer.stepsDone}/${t.iterations}`);
     }
     const finalDir = join(dir, 'final');
-    await policy.save(finalDir);
-    await tokenizer.save(finalDir);
+    // With LoRA: the SFT weights unchanged + the PEFT adapter in final/adapter/ (see ../lora.ts).
+    await saveModelDir(finalDir, { model: policy, tokenizer });
     const evalpoints: number[] = [];
     for (let s = t.evalEvery; s < t.iterations; s += t.evalEvery) evalpoints.push(s);
     const result: TrainRunResult = {
@@ -165,8 +189,8 @@ export async function trainStage(ctx: StageContext, spec: TrainRunSpec): Promise
     );
     return result;
   } finally {
-    trainer?.dispose();
-    policy.dispose();
-    rewardModel.dispose();
+    owned?.dispose();
+    disposeWithAdapter(policy);
+    rewardModel?.dispose();
   }
 }

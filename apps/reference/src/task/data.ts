@@ -12,6 +12,7 @@
 import { createRng } from '@relign/tensor';
 import { loadReviewSentences, type PromptCompletion, type ReviewSentence } from '@relign/lm';
 import type { RelignConfig } from '../config/schema.js';
+import { nearMiss, splitProblems, type ArithmeticRecord } from './arithmetic.js';
 
 /** A sentence split into prompt and completion, with its human label. */
 export interface SplitSentence extends PromptCompletion {
@@ -20,7 +21,19 @@ export interface SplitSentence extends PromptCompletion {
 }
 
 export interface TaskData {
+  /** `cfg.task`. */
+  task: RelignConfig['task'];
+  /**
+   * Task arithmetic: the answer of every prompt (its per-prompt data; see {@link promptRecords}). For the
+   * reviews the split sentences' labels play that part and this is absent.
+   */
+  answers?: ReadonlyMap<string, string>;
+  /** Training sentences (task arithmetic: the training problems written out, label 1). */
   train: SplitSentence[];
+  /**
+   * Held-out sentences with their human labels, the reward model's check (task arithmetic: each held-out
+   * problem with its right answer, label 1, and with a near miss, label 0).
+   */
   heldOut: SplitSentence[];
   /** Prompt/completion pairs of the training sentences. */
   sftPairs: PromptCompletion[];
@@ -57,8 +70,62 @@ function splitAll(sentences: readonly ReviewSentence[], cfg: RelignConfig, strea
   return out;
 }
 
-/** Loads and splits the task data for a config (deterministic in `seed` and `data.*`). */
+/**
+ * The records of prompts, as the Trainer and the reward functions take them: `{ prompt, answer }` for task
+ * arithmetic, `{ prompt }` otherwise.
+ * @throws Error for an arithmetic prompt without an answer.
+ */
+export function promptRecords(
+  data: TaskData,
+  prompts: readonly string[],
+): ArithmeticRecord[] | { prompt: string }[] {
+  const answers = data.answers;
+  if (!answers) return prompts.map((prompt) => ({ prompt }));
+  return prompts.map((prompt) => {
+    const answer = answers.get(prompt);
+    if (answer === undefined)
+      throw new Error(`task arithmetic: no answer for the prompt ${JSON.stringify(prompt)}.`);
+    return { prompt, answer };
+  });
+}
+
+/**
+ * Task arithmetic's data: the held-out problems evaluate (`evalPrompts`); the training problems are the SFT
+ * pairs ("a+b=" → "c"), the RL prompts and, cycled in seeded order up to `label.prompts`, the labelling
+ * prompts.
+ */
+function arithmeticTaskData(cfg: RelignConfig): TaskData {
+  const { train, heldOut } = splitProblems(cfg);
+  const answers = new Map([...train, ...heldOut].map((r) => [r.prompt, r.answer]));
+  const rng = createRng(`task/arithmetic/near-miss/${cfg.seed}`);
+  const order = createRng(`task/arithmetic/label-prompts/${cfg.seed}`);
+  const labelPrompts: string[] = [];
+  while (labelPrompts.length < cfg.label.prompts) {
+    for (const i of order.permutation(train.length)) {
+      if (labelPrompts.length < cfg.label.prompts) labelPrompts.push(train[i]!.prompt);
+    }
+  }
+  const written = (r: ArithmeticRecord, answer: string, label: 0 | 1): SplitSentence => ({
+    prompt: r.prompt,
+    completion: answer,
+    label,
+    source: 'arithmetic',
+  });
+  return {
+    task: 'arithmetic',
+    answers,
+    train: train.map((r) => written(r, r.answer, 1)),
+    heldOut: heldOut.flatMap((r) => [written(r, r.answer, 1), written(r, nearMiss(r.answer, rng), 0)]),
+    sftPairs: train.map((r) => ({ prompt: r.prompt, completion: r.answer })),
+    labelPrompts,
+    rlPrompts: train.map((r) => r.prompt),
+    evalPrompts: heldOut.map((r) => r.prompt),
+  };
+}
+
+/** Loads and splits the task data for a config (deterministic in `seed`, `data.*` and the task's settings). */
 export async function loadTaskData(cfg: RelignConfig): Promise<TaskData> {
+  if (cfg.task === 'arithmetic') return arithmeticTaskData(cfg);
   const reviews = await loadReviewSentences({ seed: cfg.seed, heldOutFraction: cfg.data.heldOutFraction });
   const train = splitAll(reviews.train, cfg, 'train');
   const heldOut = splitAll(reviews.heldOut, cfg, 'held-out');
@@ -75,6 +142,7 @@ export async function loadTaskData(cfg: RelignConfig): Promise<TaskData> {
   const order = createRng(`task/label-prompts/${cfg.seed}`).permutation(train.length);
   const labelPrompts = order.slice(0, Math.min(cfg.label.prompts, train.length)).map((i) => train[i]!.prompt);
   return {
+    task: 'reviews',
     train,
     heldOut,
     sftPairs: train.map(({ prompt, completion }) => ({ prompt, completion })),

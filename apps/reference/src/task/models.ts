@@ -3,9 +3,19 @@
  * the pipeline (a `CausalLM.save` + `BpeTokenizer.save` folder, the Hugging Face GPT-2 layout).
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { baseModelDir } from '@relign/base-model';
-import { BpeTokenizer, CausalLM, DEFAULT_PRETRAIN_MODEL, GPT2_EOS, trainBpe } from '@relign/lm';
+import {
+  CausalLM,
+  DEFAULT_PRETRAIN_MODEL,
+  GPT2_EOS,
+  loadTokenizer,
+  saveTokenizer,
+  trainBpe,
+  type LmTokenizer,
+} from '@relign/lm';
+import { mergeSavedAdapter, saveAdapterIfAny } from '../lora.js';
+import { resolveBaseModelDir, saveGenerationConfig } from '../model-source.js';
 import type { RelignConfig } from '../config/schema.js';
 import type { RunDir } from '../run-dir.js';
 import type { TaskData } from './data.js';
@@ -13,7 +23,7 @@ import type { TaskData } from './data.js';
 /** A language model with its tokenizer. */
 export interface ModelAndTokenizer {
   model: CausalLM;
-  tokenizer: BpeTokenizer;
+  tokenizer: LmTokenizer;
 }
 
 /** The default base model: the directory of `@relign/base-model` (`baseModelDir()`). */
@@ -21,7 +31,11 @@ export function defaultBaseModelDir(): string {
   return baseModelDir();
 }
 
-/** Loads a model directory (config.json, model.safetensors, vocab.json, merges.txt). */
+/**
+ * Loads a model directory: config.json + safetensors of any architecture CausalLM reads, its tokenizer
+ * (`loadTokenizer`: tokenizer.json first, else GPT-2 vocab.json + merges.txt) and, for a LoRA-trained policy,
+ * its `adapter/` merged into the weights.
+ */
 export async function loadModelDir(
   dir: string,
   options: { trainable?: boolean } = {},
@@ -29,8 +43,15 @@ export async function loadModelDir(
   if (!existsSync(join(dir, 'config.json'))) {
     throw new Error(`${dir} is not a model directory (no config.json).`);
   }
-  const tokenizer = await BpeTokenizer.fromDirectory(dir);
-  const model = await CausalLM.fromPretrained(dir, { trainable: options.trainable ?? true, strict: false });
+  const tokenizer = await loadTokenizer(dir);
+  const trainable = options.trainable ?? true;
+  const model = await CausalLM.fromPretrained(dir, { trainable, strict: false });
+  try {
+    await mergeSavedAdapter(model, dir, trainable);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   if (tokenizer.vocabSize > model.config.vocab_size) {
     model.dispose();
     throw new Error(
@@ -40,20 +61,22 @@ export async function loadModelDir(
   return { model, tokenizer };
 }
 
-/** Saves a model and its tokenizer into one directory. */
+/** Saves a model and its tokenizer into one directory (a LoRA policy: base weights + `adapter/`). */
 export async function saveModelDir(dir: string, m: ModelAndTokenizer): Promise<void> {
   await m.model.save(dir);
-  await m.tokenizer.save(dir);
+  await saveTokenizer(m.tokenizer, dir);
+  await saveGenerationConfig(m.tokenizer, dir);
+  await saveAdapterIfAny(m.model, dir);
 }
 
-/** A fresh model of the given shape with a byte-level BPE vocabulary trained on the training sentences. */
+/** A fresh model of the given shape with a byte-level BPE vocabulary trained on the SFT texts. */
 function scratchModel(
   data: TaskData,
   shape: { vocabSize: number; nLayer: number; nEmbd: number; nHead: number; nPositions: number },
   seed: number,
 ): ModelAndTokenizer {
   const tokenizer = trainBpe(
-    data.train.map((s) => s.prompt + s.completion),
+    data.sftPairs.map((s) => s.prompt + s.completion),
     {
       vocabSize: shape.vocabSize,
       specialTokens: [GPT2_EOS],
@@ -91,7 +114,7 @@ export interface StartingModel extends ModelAndTokenizer {
  *   with a note: the pipeline still runs, the samples are then noise);
  * - `'scratch'`: a fresh model of `model.scratch`'s shape and a tokenizer trained on the reviews;
  * - `'pretrain'`: the run's `pretrain/` directory (`relign pretrain`);
- * - a path: any GPT-2-family checkpoint directory with its tokenizer files.
+ * - a model folder (gpt2, llama, qwen2, qwen3) or a Hub id (`model.revision`; see ../model-source.ts).
  */
 export async function loadStartingModel(
   cfg: RelignConfig,
@@ -129,11 +152,6 @@ export async function loadStartingModel(
     }
     return { ...(await loadModelDir(dir)), source: 'pretrain', dir };
   }
-  const dir = resolve(base);
-  if (!existsSync(dir)) {
-    throw new Error(
-      `model.base: ${dir} does not exist. Use 'default', 'scratch', 'pretrain' or a GPT-2-family checkpoint directory.`,
-    );
-  }
+  const dir = await resolveBaseModelDir(base, { revision: cfg.model.revision });
   return { ...(await loadModelDir(dir)), source: base, dir };
 }

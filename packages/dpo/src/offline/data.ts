@@ -1,6 +1,6 @@
 /**
- * Preference data for offline DPO: TRL's JSONL `{prompt, chosen, rejected}` (parsed with line-numbered errors
- * by `@relign/reward-model`), tokenized as `prompt ++ response ++ [eos]`, without the pairs whose two sides
+ * Preference data for offline DPO: TRL's JSONL `{prompt, chosen, rejected}`, as text or message lists (parsed
+ * with line-numbered errors by `@relign/reward-model`, conversational rows rendered with the chat template), tokenized as `prompt ++ response ++ [eos]`, without the pairs whose two sides
  * are the same (they carry no preference; skipped and counted).
  */
 import type { TextTokenizer } from '@relign/lm';
@@ -54,7 +54,8 @@ export async function loadPreferencePairs(
   tokenizer: TextTokenizer,
   options: LoadPreferencePairsOptions,
 ): Promise<PreferencePairs> {
-  const data = await readPreferenceJsonl(input, { identical: 'skip' });
+  // The tokenizer also renders conversational rows (message lists) with its chat template.
+  const data = await readPreferenceJsonl(input, { identical: 'skip', tokenizer });
   const tokenized = tokenizePreferencePairs(data.pairs, tokenizer, {
     maxLength: options.maxLength,
     addBos: options.addBos ?? false,

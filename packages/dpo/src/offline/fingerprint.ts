@@ -2,9 +2,9 @@
  * Content fingerprints that key the reference log-prob cache: a change of the reference weights (or its
  * configuration) or of the tokenized data gives a different key, so stale values are never reused.
  */
-import { createHash } from 'node:crypto';
 import type { CausalLM } from '@relign/lm';
 import type { TokenizedPair } from '@relign/reward-model';
+import { createSha256 } from '@relign/tensor';
 
 /**
  * SHA-256 (hex) of a model's configuration and **every** parameter value (names sorted, shapes, float32 bit
@@ -13,7 +13,7 @@ import type { TokenizedPair } from '@relign/reward-model';
  * Each parameter is read asynchronously in turn (never the whole model on the host at once).
  */
 export async function modelFingerprint(model: CausalLM): Promise<string> {
-  const hash = createHash('sha256');
+  const hash = createSha256();
   hash.update(`config:${JSON.stringify(model.config)};`);
   const vars = [...model.variables()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (const [name, v] of vars) {
@@ -29,7 +29,7 @@ export async function modelFingerprint(model: CausalLM): Promise<string> {
  * response tokens whose log-probs are summed start there). Text, margins and other fields do not enter.
  */
 export function pairsFingerprint(pairs: readonly TokenizedPair[]): string {
-  const hash = createHash('sha256');
+  const hash = createSha256();
   hash.update(`pairs:${pairs.length};`);
   for (const p of pairs) {
     for (const side of [p.chosen, p.rejected]) {

@@ -8,14 +8,15 @@
  * pairs; a change of either gives a new key, and the stale entry is replaced (invalidated), in memory and on
  * disk. Each named slot (e.g. `'train'`, `'eval'`) holds one entry.
  */
-import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
 import type { CausalLM } from '@relign/lm';
 import type { TokenizedPair } from '@relign/reward-model';
-import { readSafetensors, writeSafetensors } from '@relign/tensor';
+import { readSafetensors, writeSafetensors, createSha256, nodeFs, nodePath } from '@relign/tensor';
 import { modelFingerprint, pairsFingerprint } from './fingerprint.js';
 import { sequenceLogprobSums } from './sequence-logprobs.js';
-import { createHash } from 'node:crypto';
+
+// File access through @relign/tensor: node:fs in Node.js, a stand-in that rejects in a browser bundle.
+const { mkdir } = nodeFs;
+const { join } = nodePath;
 
 /** Reference sums of a data set, one per pair. */
 export interface ReferenceLogprobs {
@@ -61,7 +62,7 @@ export async function referenceCacheKey(
   reference: CausalLM,
   pairs: readonly TokenizedPair[],
 ): Promise<string> {
-  return createHash('sha256')
+  return createSha256()
     .update(`${FORMAT}/${VERSION};`)
     .update(await modelFingerprint(reference))
     .update(pairsFingerprint(pairs))

@@ -120,7 +120,7 @@ function finiteNumber(value: unknown, name: string, ok: (v: number) => boolean, 
 
 /** Checks that every sequence fits the model (vocabulary and positions); names the first offending pair. */
 function checkFits(pairs: readonly TokenizedPair[], model: CausalLM, field: string, which: string): void {
-  const { vocab_size: V, n_positions: P } = model.config;
+  const { vocabSize: V, maxPositions: P } = model.dims;
   pairs.forEach((p, i) => {
     for (const side of ['chosen', 'rejected'] as const) {
       const ex: TokenizedExample | undefined = p?.[side];

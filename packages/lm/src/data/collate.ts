@@ -15,7 +15,7 @@ export interface CollatedBatch {
   attentionMask: Int32Array;
   /**
    * `[B, T]` 1 where token `t` of row `b` is a training target: `max(promptLength, 1) <= t < length`,
-   * i.e. the completion and its EOS. Token 0 is never a target (nothing precedes it). Pair it with the
+   * i.e. the completion and its EOS, or where the example's `targetMask` is 1. Token 0 is never a target (nothing precedes it). Pair it with the
    * causal shift: logits `[:, :-1]` predict ids `[:, 1:]`, weighted by `lossMask[:, 1:]` (docs/algorithms.md §0).
    */
   lossMask: Float32Array;
@@ -63,6 +63,11 @@ export function collate(examples: readonly TokenizedExample[], options: CollateO
         `collate: examples[${i}].promptLength must be in [0, length=${ex.length}] (got ${ex.promptLength}).`,
       );
     }
+    if (ex.targetMask !== undefined && ex.targetMask.length !== ex.length) {
+      throw new Error(
+        `collate: examples[${i}].targetMask has ${ex.targetMask.length} entries, not length=${ex.length}.`,
+      );
+    }
     longest = Math.max(longest, ex.length);
   });
   const T = options.padTo ?? longest;
@@ -81,10 +86,20 @@ export function collate(examples: readonly TokenizedExample[], options: CollateO
     const row = b * T;
     inputIds.set(ex.ids, row);
     attentionMask.fill(1, row, row + ex.length);
-    const first = Math.max(ex.promptLength, 1);
-    if (first < ex.length) {
-      lossMask.fill(1, row + first, row + ex.length);
-      numTargets += ex.length - first;
+    if (ex.targetMask !== undefined) {
+      // Multi-turn conversations: only the assistant turns are targets (token 0 never is).
+      for (let t = 1; t < ex.length; t++) {
+        if (ex.targetMask[t] === 1) {
+          lossMask[row + t] = 1;
+          numTargets++;
+        }
+      }
+    } else {
+      const first = Math.max(ex.promptLength, 1);
+      if (first < ex.length) {
+        lossMask.fill(1, row + first, row + ex.length);
+        numTargets += ex.length - first;
+      }
     }
     lengths[b] = ex.length;
     promptLengths[b] = ex.promptLength;

@@ -4,9 +4,8 @@
  * (blank lines skipped, `\r\n` and a leading UTF-8 byte-order mark accepted) and its messages, which name the
  * file and the 1-based line.
  */
-import { open } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
+// `@relign/tensor`'s file access: node:fs in Node.js, a stand-in that rejects in a browser bundle.
+import { nodeFs } from '@relign/tensor';
 
 /** In-memory JSONL text, with a name for error messages. */
 export interface JsonlText {
@@ -59,12 +58,15 @@ export async function* readJsonl(
   let close = async () => {};
   if (typeof input === 'object' && input !== null && typeof input.text === 'string') {
     source = input.source ?? '<jsonl text>';
-    lines = createInterface({ input: Readable.from([input.text]), crlfDelay: Infinity });
+    // The line breaks readline splits on (\r\n, \n, \r), without node:readline (browser-safe).
+    lines = (async function* () {
+      yield* input.text.split(/\r\n|\n|\r/);
+    })();
   } else if (typeof input === 'string' && input !== '') {
     source = input;
     const cannotRead = (err: unknown) =>
       new Error(`${caller}: cannot read ${input} (${(err as Error).message}).`, { cause: err });
-    const file = await open(input).catch((err: unknown) => {
+    const file = await nodeFs.open(input).catch((err: unknown) => {
       throw cannotRead(err);
     });
     close = () => file.close();

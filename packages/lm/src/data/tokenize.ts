@@ -7,7 +7,10 @@
  */
 import type { PromptCompletion } from './jsonl.js';
 
-/** What the data pipeline needs from a tokenizer (`BpeTokenizer` satisfies it). */
+/**
+ * What the data pipeline needs from a tokenizer: `BpeTokenizer` and `HfTokenizer` (both from `loadTokenizer`)
+ * satisfy it. Conversational rows further need `applyChatTemplate` (`ChatTokenizer`).
+ */
 export interface TextTokenizer {
   encode(text: string): number[];
   readonly eosId: number;
@@ -23,6 +26,11 @@ export interface TokenizedExample {
   promptLength: number;
   /** `ids.length`. */
   length: number;
+  /**
+   * 1 on the tokens that are training targets, when they are not simply `[promptLength, length)`: the
+   * assistant turns of a multi-turn conversation (`tokenizeSftRows`). `collate` uses it when present.
+   */
+  targetMask?: Uint8Array;
 }
 
 export interface TokenizeOptions {
@@ -103,34 +111,62 @@ export function tokenizePromptCompletion(
     ) {
       throw new Error(`tokenizePromptCompletion: data[${i}] must be {prompt: string, completion: string}.`);
     }
-    let prompt = tokenizer.encode(ex.prompt);
-    let completion = tokenizer.encode(ex.completion);
-    const head = bos === undefined ? [] : [bos];
-    let withEos = true;
-    const room = maxLength - head.length; // room for prompt + completion + eos
-    if (completion.length + 1 > room) {
-      if (overflow === 'drop') {
-        result.dropped++;
-        return;
-      }
-      completion = completion.slice(0, room);
-      withEos = false;
-      result.completionTruncated++;
-    }
-    const tail = completion.length + (withEos ? 1 : 0);
-    if (prompt.length + tail > room) {
-      prompt = prompt.slice(prompt.length - (room - tail));
-      result.promptTruncated++;
-    }
-    const promptLength = head.length + prompt.length;
-    const length = promptLength + tail;
-    const ids = new Int32Array(length);
-    ids.set(head, 0);
-    ids.set(prompt, head.length);
-    ids.set(completion, promptLength);
-    if (withEos) ids[length - 1] = tokenizer.eosId;
-    result.examples.push({ ids, promptLength, length });
-    result.kept.push(i);
+    fitExample(
+      result,
+      i,
+      tokenizer.encode(ex.prompt),
+      tokenizer.encode(ex.completion),
+      bos,
+      tokenizer.eosId,
+      {
+        maxLength,
+        overflow,
+      },
+    );
   });
   return result;
+}
+
+/**
+ * Fits one `[bos] ++ prompt ++ completion ++ [eos]` example into `maxLength` by the rules of
+ * {@link tokenizePromptCompletion} and adds it (or the count of its dropping) to `result`.
+ */
+export function fitExample(
+  result: TokenizeResult,
+  index: number,
+  promptIds: number[],
+  completionIds: number[],
+  bos: number | undefined,
+  eosId: number,
+  options: { maxLength: number; overflow: 'drop' | 'truncate' },
+): void {
+  const { maxLength, overflow } = options;
+  let prompt = promptIds;
+  let completion = completionIds;
+  const head = bos === undefined ? [] : [bos];
+  let withEos = true;
+  const room = maxLength - head.length; // room for prompt + completion + eos
+  if (completion.length + 1 > room) {
+    if (overflow === 'drop') {
+      result.dropped++;
+      return;
+    }
+    completion = completion.slice(0, room);
+    withEos = false;
+    result.completionTruncated++;
+  }
+  const tail = completion.length + (withEos ? 1 : 0);
+  if (prompt.length + tail > room) {
+    prompt = prompt.slice(prompt.length - (room - tail));
+    result.promptTruncated++;
+  }
+  const promptLength = head.length + prompt.length;
+  const length = promptLength + tail;
+  const ids = new Int32Array(length);
+  ids.set(head, 0);
+  ids.set(prompt, head.length);
+  ids.set(completion, promptLength);
+  if (withEos) ids[length - 1] = eosId;
+  result.examples.push({ ids, promptLength, length });
+  result.kept.push(index);
 }

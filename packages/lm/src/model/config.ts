@@ -114,7 +114,7 @@ export function resolveConfig(
       source,
       'model_type',
       `is ${JSON.stringify(r.model_type)}, not "gpt2"`,
-      'Only GPT-2-architecture checkpoints can be loaded.',
+      'resolveConfig reads GPT-2 configs only; resolveModelConfig and CausalLM.fromPretrained also read "llama", "qwen2" and "qwen3".',
     );
   }
   const vocab_size = positiveInt(r, 'vocab_size', source);

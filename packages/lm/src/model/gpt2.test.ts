@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, assertNoLeaks, useBackend } from '@relign/tensor/testing';
-import { CausalLM } from './gpt2.js';
+import { CausalLM } from './causal-lm.js';
 import { parameterCount } from './size.js';
+import type { GPT2Config } from './config.js';
 import type { KVCache } from './kv-cache.js';
 import { maxAbsDiff, randomizeWeights, referenceForward, weightsOf } from './test-helpers.js';
 
@@ -47,7 +48,7 @@ describe.each(TEST_BACKENDS)('CausalLM on %s', (backend) => {
     const lg = logits.arraySync();
     const hd = hidden.arraySync();
     for (let b = 0; b < seqs.length; b++) {
-      const ref = referenceForward(m.config, w, seqs[b]!);
+      const ref = referenceForward(m.config as GPT2Config, w, seqs[b]!);
       expect(maxAbsDiff(lg[b]!.flat(), ref.logits.flat())).toBeLessThan(1e-4);
       expect(maxAbsDiff(hd[b]!.flat(), ref.hidden.flat())).toBeLessThan(1e-4);
       // The check is meaningful: logits vary across the vocabulary.
@@ -62,7 +63,7 @@ describe.each(TEST_BACKENDS)('CausalLM on %s', (backend) => {
     const m = CausalLM.create({ ...SMALL, scale_attn_weights: false }, 3);
     randomizeWeights(m, 5);
     const { logits, hidden } = m.forward([[1, 2, 3, 4]]);
-    const ref = referenceForward(m.config, weightsOf(m), [1, 2, 3, 4]);
+    const ref = referenceForward(m.config as GPT2Config, weightsOf(m), [1, 2, 3, 4]);
     expect(maxAbsDiff(logits.arraySync()[0]!.flat(), ref.logits.flat())).toBeLessThan(1e-4);
     tf.dispose([logits, hidden]);
     m.dispose();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, assertNoLeaks, useBackend } from '@relign/tensor/testing';
-import { CausalLM } from './gpt2.js';
+import { CausalLM } from './causal-lm.js';
 import { ScalarHead } from './heads.js';
 import { readSafetensors, writeSafetensors } from './io.js';
 import { maxAbsDiff } from './test-helpers.js';

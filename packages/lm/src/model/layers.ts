@@ -1,38 +1,34 @@
 /**
- * The position-wise layers of GPT-2: LayerNorm, the tanh-form GELU and the Conv1D linear map.
+ * Position-wise layers: GPT-2's LayerNorm, tanh-form GELU and Conv1D linear map; the nn.Linear map and SiLU of
+ * the Llama family (RMSNorm is in rmsnorm.ts); the adapter hook's addition ({@link withDelta}).
  * All work on 2-D activations [N, D] (N = B*T), which keeps matmuls on the backends' fast 2-D path.
  * Callers run them inside `tf.tidy`.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedGelu, fusedLayerNorm } from '@relign/tensor';
+import type { ProjectionHook } from './projection-hook.js';
 
 /**
  * LayerNorm over the last axis with biased variance (as torch.nn.LayerNorm):
- * `(x - mean) / sqrt(var + eps) * gamma + beta`.
+ * `(x - mean) / sqrt(var + eps) * gamma + beta`. One wasm kernel (forward and backward) via @relign/tensor's
+ * `fusedLayerNorm` instead of eight elementwise/reduction ops: decode steps are dispatch-bound (issue 19;
+ * measured: tiny-l4 decode -20 % CPU time, training step -5 %). Equal to the op-by-op form within ~1e-6,
+ * not bitwise; other backends run the op-by-op form.
  *
  * @param x [N, D]; @param gamma [D]; @param beta [D]. @returns [N, D].
  */
 export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor2D {
-  // Written out rather than with tf.moments, which adds a (copying, on wasm) cast and a second subtraction.
-  const centered = tf.sub(x, tf.mean(x, -1, true));
-  const variance = tf.mean(tf.square(centered), -1, true);
-  const normed = tf.mul(centered, tf.rsqrt(tf.add(variance, eps)));
-  return tf.add(tf.mul(normed, gamma), beta) as tf.Tensor2D;
+  return fusedLayerNorm(x, gamma, beta, eps);
 }
-
-/** sqrt(2/pi) * 2: `0.5 x (1 + tanh(u)) = x * sigmoid(2u)`. */
-const GELU_2C = 1.5957691216057308;
-/** GELU_2C * 0.044715, the cubic coefficient inside the sigmoid. */
-const GELU_2C3 = GELU_2C * 0.044715;
 
 /**
  * GPT-2's GELU (`gelu_new`): `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`, computed as the identical
  * `x * sigmoid(x * (1.5957691 + 1.5957691 * 0.044715 * x^2))` because tanh and pow are slow on the wasm
- * backend (notes/tfjs-on-node.md). Six elementwise ops (square, mul, add, mul, sigmoid, mul): each op is
- * a kernel dispatch, which dominates at decode sizes.
+ * backend (notes/tfjs-on-node.md). One wasm kernel via @relign/tensor's `fusedGelu` (six elementwise ops,
+ * each a kernel dispatch, on other backends): dispatch dominates at decode sizes.
  */
 export function gelu<T extends tf.Tensor>(x: T): T {
-  const inner = tf.mul(x, tf.add(tf.mul(tf.square(x), GELU_2C3), GELU_2C));
-  return tf.mul(x, tf.sigmoid(inner)) as T;
+  return fusedGelu(x);
 }
 
 /** Backends whose `_FusedMatMul` kernel takes 2-D operands as they are (see {@link linear}). */
@@ -77,4 +73,45 @@ export function qkvProjection(
   const ws = tf.split(w, 3, 1) as tf.Tensor2D[];
   const bs = tf.split(b, 3, 0) as tf.Tensor1D[];
   return [0, 1, 2].map((i) => linear(x, ws[i]!, bs[i]!)) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+}
+
+/**
+ * `y + hook.delta(name, x)` when a projection hook (an adapter such as LoRA, see projection-hook.ts) is
+ * attached and has a delta for module `name`; `y` itself otherwise, so a model without adapters runs no
+ * extra kernel.
+ */
+export function withDelta(
+  y: tf.Tensor2D,
+  hook: ProjectionHook | null,
+  name: string,
+  x: tf.Tensor2D,
+  training: boolean,
+): tf.Tensor2D {
+  if (hook === null) return y;
+  const delta = hook.delta(name, x, { training });
+  return delta === null ? y : (tf.add(y, delta) as tf.Tensor2D);
+}
+
+/**
+ * torch `nn.Linear`: `x @ w^T (+ b)` with `w` stored [out, in], as in Llama/Qwen checkpoints. Same direct
+ * kernel shortcut as {@link linear} outside a gradient tape.
+ *
+ * @param x [N, in]; @param w [out, in]; @param b [out] or undefined. @returns [N, out].
+ */
+export function linearT(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
+  if (b === undefined) return tf.matMul(x, w, false, true);
+  const engine = tf.engine();
+  if (engine.state.gradientDepth === 0 && DIRECT_FUSED_BACKENDS.has(tf.getBackend())) {
+    return engine.runKernel(
+      '_FusedMatMul',
+      { a: x, b: w, bias: b },
+      { transposeA: false, transposeB: true, activation: 'linear', leakyreluAlpha: 0.2 },
+    ) as tf.Tensor2D;
+  }
+  return tf.fused.matMul({ a: x, b: w, bias: b, transposeB: true }) as tf.Tensor2D;
+}
+
+/** SiLU (swish), `x * sigmoid(x)`: the gate activation of SwiGLU MLPs (`hidden_act: "silu"`). */
+export function silu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(x, tf.sigmoid(x)) as T;
 }

@@ -20,4 +20,9 @@ export interface ProjectionHook {
    * module unchanged. Called inside the model's `tf.tidy`; the model disposes what it returns.
    */
   delta(name: string, x: tf.Tensor2D, ctx: ProjectionContext): tf.Tensor2D | null;
+  /**
+   * The hook's own trainable variables (an adapter's weights). The model's `trainableVariables()` includes
+   * them, so every optimizer that trains `policy.trainableVariables()` trains an adapter too.
+   */
+  trainableVariables?(): Map<string, tf.Variable>;
 }

@@ -3,16 +3,44 @@
  * field, but building it would spend minutes creating parameter specs and tensors and then die out of memory;
  * the closed-form count below rejects it at once, naming the file and the field that makes it too big.
  */
-import { totalmem } from 'node:os';
+import { nodeOs } from '@relign/tensor';
 import { innerDim, type GPT2Config } from './config.js';
+import { llamaLayout, type LlamaConfig } from './llama-config.js';
+import { isGPT2Config, type ModelConfig } from './model-config.js';
 
-/** Parameters of a GPT-2 model with `config` (the closed form of `parameterSpecs`). */
-export function parameterCount(config: GPT2Config): number {
+/** Parameters of a model with `config` (the closed form of its parameter specs). */
+export function parameterCount(config: ModelConfig): number {
   return sizeTerms(config).reduce((a, t) => a + t.count, 0);
 }
 
 /** The parameter count split by the field that scales each part. */
-function sizeTerms(config: GPT2Config): { field: keyof GPT2Config; count: number }[] {
+function sizeTerms(config: ModelConfig): { field: string; count: number }[] {
+  return isGPT2Config(config) ? gpt2Terms(config) : llamaTerms(config);
+}
+
+function llamaTerms(c: LlamaConfig): { field: string; count: number }[] {
+  const { qkvBias, oBias, qkNorm } = llamaLayout(c);
+  const D = c.hidden_size;
+  const F = c.intermediate_size;
+  const Q = c.num_attention_heads * c.head_dim;
+  const KV = c.num_key_value_heads * c.head_dim;
+  // Per layer: 2 norms, q/k/v/o (+ biases), q/k norms, gate/up/down (+ biases).
+  const layer =
+    2 * D +
+    (D * Q + 2 * D * KV + Q * D) +
+    (qkvBias ? Q + 2 * KV : 0) +
+    (oBias ? D : 0) +
+    (qkNorm ? 2 * c.head_dim : 0) +
+    3 * D * F +
+    (c.mlp_bias ? 2 * F + D : 0);
+  return [
+    { field: 'vocab_size', count: c.vocab_size * D * (c.tie_word_embeddings ? 1 : 2) },
+    { field: 'num_hidden_layers', count: c.num_hidden_layers * layer },
+    { field: 'hidden_size', count: D }, // final norm
+  ];
+}
+
+function gpt2Terms(config: GPT2Config): { field: string; count: number }[] {
   const D = config.n_embd;
   const F = innerDim(config);
   // Per block: ln_1, ln_2 (2D each), c_attn (D·3D + 3D), attn c_proj (D·D + D), c_fc (D·F + F), mlp c_proj (F·D + D).
@@ -39,8 +67,8 @@ function gib(bytes: number): string {
  * @param source what the message calls the config (e.g. the config.json path).
  * @throws Error naming `source`, the estimated size, the limit, and the field that contributes most.
  */
-export function checkModelSize(config: GPT2Config, source: string, maxBytes?: number): void {
-  const limit = maxBytes ?? totalmem();
+export function checkModelSize(config: ModelConfig, source: string, maxBytes?: number): void {
+  const limit = maxBytes ?? nodeOs.totalmem();
   if (!(limit > 0)) throw new Error(`${source}: maxParameterBytes must be > 0 (got ${String(maxBytes)}).`);
   const terms = sizeTerms(config);
   const bytes = 4 * terms.reduce((a, t) => a + t.count, 0);
@@ -49,7 +77,7 @@ export function checkModelSize(config: GPT2Config, source: string, maxBytes?: nu
   throw new Error(
     `${source}: the model would have ${parameterCount(config).toExponential(3)} parameters = ` +
       `${gib(bytes)} of float32 weights, more than ${maxBytes === undefined ? "this machine's memory" : 'maxParameterBytes'} ` +
-      `(${gib(limit)}); most of it comes from "${biggest.field}": ${config[biggest.field]}. Fix that field ` +
+      `(${gib(limit)}); most of it comes from "${biggest.field}": ${(config as unknown as Record<string, unknown>)[biggest.field]}. Fix that field ` +
       '(is the config.json damaged?), or pass maxParameterBytes to raise the limit.',
   );
 }

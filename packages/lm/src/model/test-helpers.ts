@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { innerDim, type GPT2Config } from './config.js';
-import type { CausalLM } from './gpt2.js';
+import type { CausalLM } from './causal-lm.js';
 import { createRng, fillNormal } from './init.js';
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useBackend } from '@relign/tensor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CausalLM } from '../model/gpt2.js';
+import { CausalLM } from '../model/causal-lm.js';
 import { bytesToUnicode } from '../tokenizer/byte-unicode.js';
 import { BpeTokenizer, GPT2_EOS } from '../tokenizer/bpe-tokenizer.js';
 import { pretrain } from './pretrain.js';
@@ -97,6 +97,37 @@ describe('pretrain (wasm, tiny)', () => {
     expect(tok.encode(' the cat').length).toBeLessThan(' the cat'.length);
     expect(report.model.config.vocab_size).toBe(280);
     report.model.dispose();
+  });
+
+  it('scores heldOutBlocks of the held-out blocks (seeded), the unigram baseline on the same targets', async () => {
+    const options = {
+      train: Array.from({ length: 40 }, (_, i) => doc(i)),
+      heldOut: Array.from({ length: 12 }, (_, i) => doc(i + 100)),
+      tokenizer: byteTokenizer(),
+      model: { n_layer: 1, n_embd: 16, n_head: 2, n_positions: 16 },
+      warmupSteps: 1,
+      maxSteps: 2,
+      samplePrompts: [],
+    };
+    const all = await pretrain(options);
+    const few = await pretrain({ ...options, heldOutBlocks: 3 });
+    const again = await pretrain({ ...options, heldOutBlocks: 3 });
+    const many = await pretrain({ ...options, heldOutBlocks: 10_000 });
+    for (const r of [all, few, again, many]) r.model.dispose();
+    // Packed 16-token blocks: 15 targets each.
+    expect(all.heldOut.blocks).toBeGreaterThan(10);
+    expect(all.heldOut.targets).toBe(15 * all.heldOut.blocks);
+    expect(few.heldOut).toMatchObject({ blocks: 3, targets: 45 });
+    expect(few.unigram.targets).toBe(45);
+    expect(all.unigram.targets).toBe(all.heldOut.targets);
+    expect(few.heldOut.loss).not.toBe(all.heldOut.loss);
+    expect(again.heldOut).toEqual(few.heldOut);
+    // A budget that covers every block is the default evaluation, to the bit.
+    expect(many.heldOut).toEqual(all.heldOut);
+    expect(many.unigram).toEqual(all.unigram);
+    await expect(pretrain({ ...options, heldOutBlocks: 0 })).rejects.toThrow(
+      /heldOutBlocks must be an integer >= 1 \(got 0\)/,
+    );
   });
 
   it('validates its inputs', async () => {

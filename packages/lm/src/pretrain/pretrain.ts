@@ -3,12 +3,10 @@
  * the token stream into blocks, train a GPT-2-architecture model on them with the SFT training loop, and
  * report held-out perplexity against a unigram baseline, with samples.
  */
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { createRng, writeFileAtomic } from '@relign/tensor';
+import { createRng, writeFileAtomic, nodeFs, nodePath } from '@relign/tensor';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPT2ConfigInput } from '../model/config.js';
-import { CausalLM } from '../model/gpt2.js';
+import { CausalLM } from '../model/causal-lm.js';
 import { BpeTokenizer, GPT2_EOS } from '../tokenizer/bpe-tokenizer.js';
 import { trainBpe, type TrainBpeOptions } from '../tokenizer/train.js';
 import { evaluateLoss } from '../sft/evaluate.js';
@@ -16,6 +14,10 @@ import { trainCausalLM, type TrainMetrics, type TrainResult } from '../train/cau
 import { packDocuments } from './pack.js';
 import { sampleTokens } from './sample.js';
 import { unigramBaseline, type UnigramResult } from './unigram.js';
+
+// Node built-ins through @relign/tensor's platform module: a browser bundle gets stand-ins that fail clearly.
+const { mkdir } = nodeFs;
+const { join } = nodePath;
 
 /** Trains a BPE vocabulary; the tokenizer module's {@link trainBpe} by default. */
 export type TrainTokenizer = (texts: Iterable<string>, options: TrainBpeOptions) => BpeTokenizer;
@@ -62,8 +64,14 @@ export interface PretrainOptions {
   maxSeconds?: number;
   /** Evaluate on (up to `evalBlocks` of) the held-out blocks every this many steps. Default 200. */
   evalEvery?: number;
-  /** Held-out blocks used by the periodic evaluation (the final one uses all). Default 128. */
+  /** Held-out blocks used by the periodic evaluation (a seeded subset). Default 128. */
   evalBlocks?: number;
+  /**
+   * Held-out blocks scored by the final evaluation and the unigram baseline (a seeded subset, the same for
+   * both). Default: all of them. A short run (CI, a slow adapter) sets a few so that the closing evaluation
+   * does not outlast the training.
+   */
+  heldOutBlocks?: number;
   /** Seed of initialisation, data order and sampling. Default 0. */
   seed?: number;
   /** Where to write the model, tokenizer and training.json. */
@@ -90,8 +98,8 @@ export interface PretrainReport {
   model: CausalLM;
   numParameters: number;
   train: TrainResult;
-  /** Final held-out loss over every held-out block. */
-  heldOut: { loss: number; perplexity: number; targets: number };
+  /** Final held-out loss over the held-out blocks (all, or `heldOutBlocks` of them). */
+  heldOut: { loss: number; perplexity: number; targets: number; blocks: number };
   unigram: UnigramResult;
   samples: { prompt: string; text: string }[];
   /** Tokens in the packed train / held-out streams. */
@@ -110,6 +118,16 @@ export const DEFAULT_SAMPLE_PROMPTS = [
   'The food was',
   'I would',
 ] as const;
+
+/** `blocks` when `n` is absent or covers them; else `n` of them chosen by a seeded rng, in their order. */
+function seededSubset<T>(blocks: readonly T[], n: number | undefined, seed: string): readonly T[] {
+  if (n === undefined || blocks.length <= n) return blocks;
+  return createRng(seed)
+    .permutation(blocks.length)
+    .slice(0, n)
+    .sort((a, b) => a - b)
+    .map((i) => blocks[i]!);
+}
 
 /** A tokenizer whose `<|endoftext|>` (or the given EOS) is eos, pad and bos (GPT-2 convention). */
 function withGpt2Specials(tok: BpeTokenizer, eos: string): BpeTokenizer {
@@ -134,8 +152,8 @@ function withGpt2Specials(tok: BpeTokenizer, eos: string): BpeTokenizer {
  *    (`packDocuments`);
  * 3. model: `CausalLM.create({...DEFAULT_PRETRAIN_MODEL, vocab_size}, seed)` trained by `trainCausalLM`
  *    (AdamW, warm-up + cosine, clipping) for `maxSteps` or `maxSeconds`;
- * 4. report: held-out loss/perplexity over all held-out blocks vs the add-one unigram baseline on the same
- *    targets, and samples at temperature 0.8, top-k 40.
+ * 4. report: held-out loss/perplexity over all held-out blocks (or a seeded subset of `heldOutBlocks`) vs
+ *    the add-one unigram baseline on the same targets, and samples at temperature 0.8, top-k 40.
  * `outDir` receives config.json, model.safetensors, vocab.json, merges.txt, special_tokens_map.json and
  * training.json (settings, data, steps, time, losses, perplexities, samples).
  */
@@ -161,6 +179,11 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainReport
     throw new Error('pretrain: heldOut must be a non-empty array of texts.');
   if (options.maxSteps === undefined && options.maxSeconds === undefined)
     throw new Error('pretrain: give maxSteps or maxSeconds.');
+  for (const key of ['evalBlocks', 'heldOutBlocks'] as const) {
+    const n = options[key];
+    if (n !== undefined && !(Number.isInteger(n) && n >= 1))
+      throw new Error(`pretrain: ${key} must be an integer >= 1 (got ${n}).`);
+  }
   const t0 = performance.now();
 
   let tokenizer = options.tokenizer;
@@ -210,7 +233,9 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainReport
       `${heldPack.streamTokens}; ${(options.train.reduce((n, t) => n + t.length, 0) / trainPack.streamTokens).toFixed(2)} chars/token; ` +
       `prep ${prepSeconds.toFixed(1)} s`,
   );
-  const unigram = unigramBaseline(trainPack.blocks, heldPack.blocks, tokenizer.vocabSize);
+  // The final evaluation's blocks; the unigram baseline is scored on the same targets.
+  const finalBlocks = seededSubset(heldPack.blocks, options.heldOutBlocks, `pretrain-final/${seed}`);
+  const unigram = unigramBaseline(trainPack.blocks, finalBlocks, tokenizer.vocabSize);
   log(
     `unigram baseline (add-one): held-out loss ${unigram.loss.toFixed(4)}, perplexity ${unigram.perplexity.toFixed(1)}`,
   );
@@ -218,15 +243,8 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainReport
   const model = CausalLM.create(config, seed);
   try {
     log(`model: ${model.numParameters()} parameters, config ${JSON.stringify(config)}`);
-    // Periodic evaluation on a fixed seeded subset of held-out blocks (cheap); the final one uses all.
-    const evalSubset =
-      heldPack.blocks.length <= evalBlocks
-        ? heldPack.blocks
-        : createRng(`pretrain-eval/${seed}`)
-            .permutation(heldPack.blocks.length)
-            .slice(0, evalBlocks)
-            .sort((a, b) => a - b)
-            .map((i) => heldPack.blocks[i]!);
+    // Periodic evaluation on a fixed seeded subset of held-out blocks (cheap); the final one scores finalBlocks.
+    const evalSubset = seededSubset(heldPack.blocks, evalBlocks, `pretrain-eval/${seed}`);
     let loopSeconds: number | undefined;
     if (options.maxSteps === undefined) {
       // Time the forward pass on a few held-out blocks (twice: the first call sets kernels up) to reserve
@@ -236,7 +254,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainReport
       const p0 = performance.now();
       await evaluateLoss(model, probe, { batchSize: 2 * batchSize, padId: tokenizer.padId });
       const perBlock = (performance.now() - p0) / 1000 / probe.length;
-      const reserve = 1.1 * perBlock * heldPack.blocks.length + 10;
+      const reserve = 1.1 * perBlock * finalBlocks.length + 10;
       loopSeconds = options.maxSeconds! - (performance.now() - t0) / 1000 - reserve;
       if (loopSeconds <= 0) {
         throw new Error(
@@ -286,12 +304,12 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainReport
         options.onMetrics?.(m);
       },
     });
-    const held = await evaluateLoss(model, heldPack.blocks, {
-      batchSize: batchSize * 2,
-      padId: tokenizer.padId,
-    });
+    const held = {
+      ...(await evaluateLoss(model, finalBlocks, { batchSize: batchSize * 2, padId: tokenizer.padId })),
+      blocks: finalBlocks.length,
+    };
     log(
-      `held-out: loss ${held.loss.toFixed(4)}, perplexity ${held.perplexity.toFixed(1)} ` +
+      `held-out (${finalBlocks.length} of ${heldPack.blocks.length} blocks): loss ${held.loss.toFixed(4)}, perplexity ${held.perplexity.toFixed(1)} ` +
         `(unigram ${unigram.perplexity.toFixed(1)}) after ${train.steps} steps, ${train.seconds.toFixed(0)} s`,
     );
 
@@ -351,6 +369,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainReport
           maxSeconds: options.maxSeconds ?? null,
           evalEvery,
           evalBlocks,
+          heldOutBlocks: options.heldOutBlocks ?? null,
           seed,
           sampling: { temperature: 0.8, topK: 40, maxNewTokens: sampleLength },
           reproduce: `set maxSteps = ${train.totalSteps} (same backend) to repeat this run exactly`,
@@ -366,7 +385,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainReport
         trainSeconds: Math.round(train.seconds * 10) / 10,
         prepSeconds: Math.round(prepSeconds * 10) / 10,
         finalTrainLoss: train.trainLoss,
-        heldOut: { loss: held.loss, perplexity: held.perplexity, targets: held.targets },
+        heldOut: { loss: held.loss, perplexity: held.perplexity, targets: held.targets, blocks: held.blocks },
         unigramBaseline: {
           loss: unigram.loss,
           perplexity: unigram.perplexity,

@@ -1,7 +1,7 @@
 import { createRng } from '@relign/tensor';
 import { assertNoLeaks, TEST_BACKENDS, useBackend } from '@relign/tensor/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CausalLM } from '../model/gpt2.js';
+import { CausalLM } from '../model/causal-lm.js';
 import { sampleTokens, sampleTopK } from './sample.js';
 
 describe('sampleTopK', () => {

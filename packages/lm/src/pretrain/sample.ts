@@ -3,7 +3,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@relign/tensor';
-import type { CausalLM } from '../model/gpt2.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import type { KVCache } from '../model/kv-cache.js';
 
 export interface SampleOptions {
@@ -57,7 +57,7 @@ export async function sampleTokens(
   if (promptIds.length === 0)
     throw new Error('sampleTokens: promptIds is empty; start from [eosId] to sample unconditionally.');
   if (!(temperature > 0)) throw new Error(`sampleTokens: temperature must be > 0 (got ${temperature}).`);
-  const limit = model.config.n_positions;
+  const limit = model.dims.maxPositions;
   const prompt = promptIds.length > limit ? promptIds.slice(promptIds.length - limit) : promptIds.slice();
   const out: number[] = [];
   let cache: KVCache | undefined;

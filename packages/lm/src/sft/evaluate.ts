@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { collate } from '../data/collate.js';
 import type { TokenizedExample } from '../data/tokenize.js';
-import type { CausalLM } from '../model/gpt2.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import { batchToTensors, causalLmNllSum, disposeBatchTensors } from './loss.js';
 
 export interface EvaluateOptions {

@@ -3,7 +3,7 @@ import { assertNoLeaks, TEST_BACKENDS, useBackend } from '@relign/tensor/testing
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collate } from '../data/collate.js';
 import { tokenizePromptCompletion } from '../data/tokenize.js';
-import type { CausalLM } from '../model/gpt2.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import { evaluateLoss } from './evaluate.js';
 import { batchToTensors, causalLmLoss, disposeBatchTensors } from './loss.js';
 import { charTokenizer, TINY_DATA, tinyModel } from './test-fixtures.js';

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { logprobsFromLogits, maskedMean, maskedSum } from '@relign/tensor';
 import type { CollatedBatch } from '../data/collate.js';
-import type { CausalLM } from '../model/gpt2.js';
+import type { CausalLM } from '../model/causal-lm.js';
 
 /** A collated batch on the device. The caller disposes it with {@link disposeBatchTensors}. */
 export interface BatchTensors {

@@ -230,6 +230,33 @@ describe('sft checkpoints (cpu)', () => {
     model.dispose();
   });
 
+  it('trains conversational rows; without a chat template they are refused with the row named', async () => {
+    // A toy chat template over the character tokenizer: "q <user text> a <assistant text> " ...
+    const chat = {
+      ...charTokenizer,
+      applyChatTemplate: (
+        msgs: readonly { role: string; content: string }[],
+        o: { addGenerationPrompt?: boolean } = {},
+      ) =>
+        msgs.map((m) => `${m.role === 'user' ? 'q' : 'a'} ${m.content} `).join('') +
+        (o.addGenerationPrompt ? 'a ' : ''),
+    };
+    const rows = TINY_DATA.map((d) => ({
+      messages: [
+        { role: 'user' as const, content: d.prompt },
+        { role: 'assistant' as const, content: d.completion.trim() },
+      ],
+    }));
+    const model = tinyModel(1);
+    const r = await sft(model, rows, { ...BASE, tokenizer: chat, maxSteps: 2, evalFraction: 0 });
+    // "q the sun a is hot " is 19 tokens > n_positions 16: dropped.
+    expect([r.steps, r.numTrain, r.dropped]).toEqual([2, TINY_DATA.length - 1, 1]);
+    await expect(sft(model, rows, { ...BASE, maxSteps: 1 })).rejects.toThrow(
+      /data\[\d\] is conversational \(message lists\) but the tokenizer has no chat template/,
+    );
+    model.dispose();
+  });
+
   it('reads a JSONL dataset and names the bad line', async () => {
     const path = join(dir, 'train.jsonl');
     await writeFile(path, TINY_DATA.map((d) => JSON.stringify(d)).join('\n') + '\n{"prompt": "x"}\n');

@@ -3,13 +3,16 @@
  * that ends them, never the prompt (TRL's `completion_only_loss`).
  */
 import { createRng } from '@relign/tensor';
-import { readPromptCompletionJsonl, type PromptCompletion } from '../data/jsonl.js';
-import { tokenizePromptCompletion, type TextTokenizer, type TokenizeResult } from '../data/tokenize.js';
-import type { CausalLM } from '../model/gpt2.js';
+import { readSftJsonl, tokenizeSftRows, type SftRow } from '../data/sft-rows.js';
+import type { TextTokenizer, TokenizeResult } from '../data/tokenize.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import { trainCausalLM, type TrainLoopOptions, type TrainResult } from '../train/causal-lm.js';
 
-/** Prompt/completion pairs, or the path of a JSONL file of them (`readPromptCompletionJsonl`). */
-export type SftDataset = readonly PromptCompletion[] | string;
+/**
+ * Rows in any TRL SFT format (`{prompt, completion}` as text or message lists, `{messages}`), or the path of a
+ * JSONL file of them (`readSftJsonl`). Conversational rows need a tokenizer with a chat template.
+ */
+export type SftDataset = readonly SftRow[] | string;
 
 export interface SftOptions extends Omit<TrainLoopOptions, 'padId' | 'maxSeconds'> {
   /** Encodes prompts and completions; its `eosId` ends every completion, its `padId` fills batches. */
@@ -42,10 +45,12 @@ export interface SftResult extends TrainResult {
   completionTruncated: number;
 }
 
-async function resolveDataset(data: SftDataset, what: string): Promise<readonly PromptCompletion[]> {
-  if (typeof data === 'string') return readPromptCompletionJsonl(data);
+async function resolveDataset(data: SftDataset, what: string): Promise<readonly SftRow[]> {
+  if (typeof data === 'string') return readSftJsonl(data);
   if (!Array.isArray(data))
-    throw new Error(`sft: ${what} must be an array of {prompt, completion} or a JSONL path.`);
+    throw new Error(
+      `sft: ${what} must be an array of {prompt, completion} / {messages} rows or a JSONL path.`,
+    );
   return data;
 }
 
@@ -74,15 +79,15 @@ export async function sft(model: CausalLM, dataset: SftDataset, options: SftOpti
         `${model.config.vocab_size}; use the tokenizer the model was trained with.`,
     );
   }
-  const maxLength = options.maxLength ?? model.config.n_positions;
-  if (maxLength > model.config.n_positions) {
+  const maxLength = options.maxLength ?? model.dims.maxPositions;
+  if (maxLength > model.dims.maxPositions) {
     throw new Error(
-      `sft: maxLength ${maxLength} exceeds the model's n_positions ${model.config.n_positions}.`,
+      `sft: maxLength ${maxLength} exceeds the model's n_positions ${model.dims.maxPositions}.`,
     );
   }
   const all = await resolveDataset(dataset, 'dataset');
-  let trainPairs: readonly PromptCompletion[] = all;
-  let evalPairs: readonly PromptCompletion[] = [];
+  let trainPairs: readonly SftRow[] = all;
+  let evalPairs: readonly SftRow[] = [];
   if (options.evalDataset !== undefined) {
     evalPairs = await resolveDataset(options.evalDataset, 'evalDataset');
   } else {
@@ -100,8 +105,8 @@ export async function sft(model: CausalLM, dataset: SftDataset, options: SftOpti
       evalPairs = all.filter((_, i) => held.has(i));
     }
   }
-  const tok = (pairs: readonly PromptCompletion[]): TokenizeResult =>
-    tokenizePromptCompletion(pairs, tokenizer, { maxLength, overflow, addBos });
+  const tok = (pairs: readonly SftRow[]): TokenizeResult =>
+    tokenizeSftRows(pairs, tokenizer, { maxLength, overflow, addBos });
   const train = tok(trainPairs);
   const evalSet = tok(evalPairs);
   if (train.examples.length === 0) {

@@ -3,7 +3,7 @@
  * with pad == eos, and a tiny model.
  */
 import type { TextTokenizer } from '../data/tokenize.js';
-import { CausalLM } from '../model/gpt2.js';
+import { CausalLM } from '../model/causal-lm.js';
 
 /** a..z -> 1..26, space -> 27, anything else -> 28; EOS = PAD = 0, as GPT-2's single `<|endoftext|>`. */
 export const charTokenizer: TextTokenizer & { decode(ids: ArrayLike<number>): string } = {

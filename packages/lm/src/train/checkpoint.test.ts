@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useBackend } from '@relign/tensor/testing';
@@ -9,6 +9,8 @@ import { sft, type SftOptions } from '../sft/sft.js';
 import { charTokenizer, snapshot, TINY_DATA, tinyModel } from '../sft/test-fixtures.js';
 import { trainCausalLM } from './causal-lm.js';
 import { parseLoopState } from './checkpoint.js';
+import { attachLora, loraAdapterOf } from '../lora/attach.js';
+import type { CausalLM } from '../model/causal-lm.js';
 
 const BASE: SftOptions = {
   tokenizer: charTokenizer,
@@ -70,6 +72,78 @@ describe('supervised-loop checkpoints (cpu)', () => {
     for (const [name, x] of snapshot(resumed))
       expect(Array.from(x), name).toEqual(Array.from(expected.get(name)!));
     resumed.dispose();
+  });
+
+  describe('LoRA models', () => {
+    const LORA = { r: 2, loraAlpha: 4 };
+    const adapterSnapshot = (m: CausalLM) =>
+      new Map([...loraAdapterOf(m)!.variables()].map(([n, v]) => [n, v.dataSync().slice() as Float32Array]));
+    const loraModel = (seed: number, opts: object = LORA) => {
+      const m = tinyModel(1);
+      attachLora(m, { ...opts, seed });
+      return m;
+    };
+    /** Runs 5 of 8 steps into `ckpt` and stops. */
+    const interrupted = async (model: CausalLM, ckpt: string) => {
+      const controller = new AbortController();
+      await sft(model, TINY_DATA, {
+        ...BASE,
+        checkpointDir: ckpt,
+        signal: controller.signal,
+        onMetrics: (m) => {
+          if (m.step === 5) controller.abort();
+        },
+      });
+      model.dispose();
+    };
+
+    it('checkpoints the adapter (PEFT files) and resumes it bit-identically', async () => {
+      const full = loraModel(5);
+      const ref = await sft(full, TINY_DATA, BASE);
+      const expected = adapterSnapshot(full);
+      const expectedBase = snapshot(full);
+      full.dispose();
+
+      const ckpt = join(dir, 'lora');
+      await interrupted(loraModel(5), ckpt);
+      const files = await readdir(join(ckpt, 'step-00000005'));
+      expect(files).toEqual(expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors']));
+
+      const resumed = loraModel(77); // another A init: the adapter must come from the checkpoint
+      const r = await sft(resumed, TINY_DATA, { ...BASE, checkpointDir: ckpt, resume: true });
+      expect(r.resumedFromStep).toBe(5);
+      expect(r.trainLoss).toBe(ref.trainLoss);
+      expect(r.evalLoss).toBe(ref.evalLoss);
+      const got = adapterSnapshot(resumed);
+      expect([...got.keys()]).toEqual([...expected.keys()]);
+      for (const [name, x] of got) expect(Array.from(x), name).toEqual(Array.from(expected.get(name)!));
+      for (const [name, x] of snapshot(resumed))
+        expect(Array.from(x), name).toEqual(Array.from(expectedBase.get(name)!));
+      resumed.dispose();
+    });
+
+    it('refuses a checkpoint whose adapter the model lacks, or the reverse, or of another rank', async () => {
+      const loraCkpt = join(dir, 'lora-mismatch');
+      await interrupted(loraModel(5), loraCkpt);
+      const plain = tinyModel(1);
+      await expect(sft(plain, TINY_DATA, { ...BASE, checkpointDir: loraCkpt, resume: true })).rejects.toThrow(
+        /holds a LoRA adapter \(adapter_config\.json\) but the model has none; resume with LoRA enabled/,
+      );
+      plain.dispose();
+      const otherRank = loraModel(5, { r: 4, loraAlpha: 4 });
+      await expect(
+        sft(otherRank, TINY_DATA, { ...BASE, checkpointDir: loraCkpt, resume: true }),
+      ).rejects.toThrow(/its LoRA adapter differs from the model's \(checkpoint vs model: r 2 vs 4\)/);
+      otherRank.dispose();
+
+      const fullCkpt = join(dir, 'full-mismatch');
+      await interrupted(tinyModel(1), fullCkpt);
+      const lora = loraModel(5);
+      await expect(sft(lora, TINY_DATA, { ...BASE, checkpointDir: fullCkpt, resume: true })).rejects.toThrow(
+        /holds full weights \(no adapter_config\.json\) but the model has a LoRA adapter/,
+      );
+      lora.dispose();
+    });
   });
 
   it('reads no tensor synchronously: one batched read per step', async () => {

@@ -5,12 +5,13 @@
  * `writeCheckpointDir`; a checkpoint directory holds:
  * ```
  * config.json, model.safetensors, ...   (the model's save(): CausalLM or RewardModel, loadable with fromPretrained)
+ * adapter_config.json, adapter_model.safetensors   (a LoRA model's adapter, in PEFT's layout; the base's
+ *                                       frozen weights are in model.safetensors as well, so the folder is whole)
  * optimizer.safetensors                 (AdamW.state(): m.<param>, v.<param>)
  * trainer_state.json                    (kind "causal-lm" / "reward-model" / ...; state: LoopState)
  * ```
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { join } from 'node:path';
 import {
   latestCheckpoint,
   loadTensors,
@@ -21,8 +22,13 @@ import {
   type AdamW,
   type CheckpointStateFile,
   type RngState,
+  nodeFs,
+  nodePath,
 } from '@relign/tensor';
-import { CausalLM } from '../model/gpt2.js';
+import { CausalLM } from '../model/causal-lm.js';
+import { loraAdapterOf } from '../lora/attach.js';
+import { ADAPTER_CONFIG_FILE } from '../lora/config.js';
+import { loadLoraWeights, readAdapterConfig, saveLoraAdapter } from '../lora/peft.js';
 
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 
@@ -81,7 +87,10 @@ export async function saveTrainingCheckpoint(
         state: { ...state, optimizerStep: opt.step },
         write: async (dir) => {
           await model.save(dir);
-          await saveTensors(join(dir, OPTIMIZER_FILE), opt.tensors, { step: String(opt.step) });
+          // A LoRA model's trained parameters are its adapter's: without them a resume starts a fresh adapter.
+          const adapter = model instanceof CausalLM ? loraAdapterOf(model) : undefined;
+          if (adapter !== undefined) await saveLoraAdapter(adapter, dir);
+          await saveTensors(nodePath.join(dir, OPTIMIZER_FILE), opt.tensors, { step: String(opt.step) });
         },
       },
       { keep: options.keep ?? 1 },
@@ -130,17 +139,61 @@ export async function restoreTrainingCheckpoint(
         );
       }
     }
+    await checkAdapterMatch(dir, model);
     for (const [name, v] of target) v.assign(source.get(name)!);
   } finally {
     saved.dispose();
   }
-  const tensors = await loadTensors(join(dir, OPTIMIZER_FILE));
+  const adapter = model instanceof CausalLM ? loraAdapterOf(model) : undefined;
+  if (adapter !== undefined) await loadLoraWeights(adapter, dir);
+  const tensors = await loadTensors(nodePath.join(dir, OPTIMIZER_FILE));
   try {
     optimizer.load({ step: state.optimizerStep, tensors });
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
   return state;
+}
+
+/**
+ * Refuses a checkpoint whose LoRA adapter the model lacks, or the reverse, or whose adapter has another
+ * rank, alpha or target modules: the run would silently train something else than the checkpoint's.
+ */
+async function checkAdapterMatch(dir: string, model: object): Promise<void> {
+  const adapter = model instanceof CausalLM ? loraAdapterOf(model) : undefined;
+  const hasFile = await nodeFs
+    .stat(nodePath.join(dir, ADAPTER_CONFIG_FILE))
+    .then(() => true)
+    .catch(() => false);
+  if (hasFile && adapter === undefined) {
+    throw new Error(
+      `checkpoint ${dir} holds a LoRA adapter (${ADAPTER_CONFIG_FILE}) but the model has none; ` +
+        'resume with LoRA enabled and the same r, alpha and target modules, or use another checkpointDir.',
+    );
+  }
+  if (adapter === undefined) return;
+  if (!hasFile) {
+    throw new Error(
+      `checkpoint ${dir} holds full weights (no ${ADAPTER_CONFIG_FILE}) but the model has a LoRA adapter; ` +
+        'resume without LoRA, or use another checkpointDir.',
+    );
+  }
+  const saved = await readAdapterConfig(dir);
+  const want = adapter.config;
+  const targets = (t: readonly string[] | string | undefined) => (Array.isArray(t) ? [...t].sort() : t);
+  const diffs: string[] = [];
+  if (saved.r !== want.r) diffs.push(`r ${saved.r} vs ${want.r}`);
+  if (saved.loraAlpha !== want.loraAlpha) diffs.push(`lora_alpha ${saved.loraAlpha} vs ${want.loraAlpha}`);
+  if (JSON.stringify(targets(saved.targetModules)) !== JSON.stringify(targets(want.targetModules)))
+    diffs.push(
+      `target_modules ${JSON.stringify(saved.targetModules)} vs ${JSON.stringify(want.targetModules)}`,
+    );
+  if (diffs.length > 0) {
+    throw new Error(
+      `checkpoint ${dir}: its LoRA adapter differs from the model's (checkpoint vs model: ${diffs.join('; ')}); ` +
+        'resume with the same LoRA settings, or use another checkpointDir.',
+    );
+  }
 }
 
 /**

@@ -4,9 +4,11 @@
  */
 // The default import (the module object) rather than named imports: tests replace `open`/`rename` on it
 // with `vi.spyOn` to simulate a disk failing mid-write, which an ES namespace does not allow.
-import fsp from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+// `#platform` gives `node:fs/promises` itself in Node.js and a stand-in that rejects in a browser bundle.
+import type { FileHandle } from 'node:fs/promises';
+import { nodeFs as fsp, nodePath, randomHex } from '../platform/index.js';
+
+const { basename, dirname, join } = nodePath;
 
 /**
  * Writes `data` to `path` atomically: the bytes go to a temporary file in the same directory (so the
@@ -21,8 +23,8 @@ import { basename, dirname, join } from 'node:path';
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const dir = dirname(path);
   // Hidden, unique per process and call, so concurrent writers to the same path never share a temp file.
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let handle: fsp.FileHandle | undefined;
+  const tmp = join(dir, `.${basename(path)}.${globalThis.process?.pid ?? 0}.${randomHex(6)}.tmp`);
+  let handle: FileHandle | undefined;
   try {
     handle = await fsp.open(tmp, 'wx');
     await handle.writeFile(data);

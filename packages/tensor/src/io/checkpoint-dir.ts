@@ -19,9 +19,7 @@
  * reward-model pointer `{"checkpoint": "step-N-<hex>"}` or the Trainer's `"format": "relign-trainer-checkpoint"`),
  * and a `trainer_state.json` that is the trainer's state itself (see {@link readCheckpointState}).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { nodeFs, nodePath, randomHex } from '../platform/index.js';
 import { writeFileAtomic } from './atomic.js';
 
 export const LATEST_FILE = 'latest.json';
@@ -71,7 +69,7 @@ function stepName(step: number): string {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
+  return nodeFs.stat(path).then(
     () => true,
     () => false,
   );
@@ -97,12 +95,12 @@ export async function writeCheckpointDir(
     throw new Error(`writeCheckpointDir: keep must be an integer >= 1 (got ${String(keep)}).`);
   if (!isCount(contents.step))
     throw new Error(`writeCheckpointDir: step must be an integer >= 0 (got ${String(contents.step)}).`);
-  await mkdir(dir, { recursive: true });
+  await nodeFs.mkdir(dir, { recursive: true });
   const name = stepName(contents.step);
-  const tmp = join(dir, `${name}.tmp-${randomBytes(6).toString('hex')}`);
-  const final = join(dir, name);
+  const tmp = nodePath.join(dir, `${name}.tmp-${randomHex(6)}`);
+  const final = nodePath.join(dir, name);
   try {
-    await mkdir(tmp);
+    await nodeFs.mkdir(tmp);
     await contents.write(tmp);
     const file = {
       format: STATE_FORMAT,
@@ -111,18 +109,18 @@ export async function writeCheckpointDir(
       step: contents.step,
       state: contents.state,
     };
-    await writeFileAtomic(join(tmp, TRAINER_STATE_FILE), JSON.stringify(file, null, 2) + '\n');
+    await writeFileAtomic(nodePath.join(tmp, TRAINER_STATE_FILE), JSON.stringify(file, null, 2) + '\n');
     if (await exists(final)) {
       // Same step saved again (a re-run): move the old one aside first; rename cannot replace a directory.
-      const old = join(dir, `${name}.old-${randomBytes(6).toString('hex')}`);
-      await rename(final, old);
-      await rename(tmp, final);
-      await rm(old, { recursive: true, force: true });
+      const old = nodePath.join(dir, `${name}.old-${randomHex(6)}`);
+      await nodeFs.rename(final, old);
+      await nodeFs.rename(tmp, final);
+      await nodeFs.rm(old, { recursive: true, force: true });
     } else {
-      await rename(tmp, final);
+      await nodeFs.rename(tmp, final);
     }
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    await nodeFs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     throw new Error(`writing checkpoint ${final} failed: ${(err as Error).message}`, { cause: err });
   }
   const latest = {
@@ -131,21 +129,21 @@ export async function writeCheckpointDir(
     checkpoint: name,
     step: contents.step,
   };
-  await writeFileAtomic(join(dir, LATEST_FILE), JSON.stringify(latest, null, 2) + '\n');
+  await writeFileAtomic(nodePath.join(dir, LATEST_FILE), JSON.stringify(latest, null, 2) + '\n');
   await prune(dir, name, keep);
   return final;
 }
 
 /** Removes leftovers of interrupted saves and all but the newest `keep` checkpoints (never `current`). */
 async function prune(dir: string, current: string, keep: number): Promise<void> {
-  const entries = await readdir(dir);
+  const entries = await nodeFs.readdir(dir);
   const steps = entries
     .filter((e) => STEP_RE.test(e))
     .sort((a, b) => Number(STEP_RE.exec(b)![1]) - Number(STEP_RE.exec(a)![1]) || (a < b ? 1 : -1));
   const keepSet = new Set([current, ...steps.slice(0, keep)]);
   for (const e of entries) {
     if (TMP_RE.test(e) || (STEP_RE.test(e) && !keepSet.has(e))) {
-      await rm(join(dir, e), { recursive: true, force: true });
+      await nodeFs.rm(nodePath.join(dir, e), { recursive: true, force: true });
     }
   }
 }
@@ -156,10 +154,10 @@ async function prune(dir: string, current: string, keep: number): Promise<void> 
  * @throws Error naming the file and the field when `latest.json` is not a checkpoint pointer.
  */
 export async function latestCheckpoint(dir: string): Promise<string | undefined> {
-  const path = join(dir, LATEST_FILE);
+  const path = nodePath.join(dir, LATEST_FILE);
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await nodeFs.readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR')
       return undefined;
@@ -194,7 +192,7 @@ export async function latestCheckpoint(dir: string): Promise<string | undefined>
   const name = latest.checkpoint;
   if (typeof name !== 'string' || !STEP_RE.test(name))
     bad('checkpoint', 'the name of a step-N directory', name);
-  return join(dir, name as string);
+  return nodePath.join(dir, name as string);
 }
 
 /**
@@ -210,10 +208,10 @@ export async function readCheckpointState(
   path: string,
   options: { kind?: string | readonly string[] } = {},
 ): Promise<CheckpointStateFile> {
-  const file = join(path, TRAINER_STATE_FILE);
+  const file = nodePath.join(path, TRAINER_STATE_FILE);
   let raw: unknown;
   try {
-    raw = JSON.parse(await readFile(file, 'utf8'));
+    raw = JSON.parse(await nodeFs.readFile(file, 'utf8'));
   } catch (err) {
     throw new Error(`cannot read ${file} (${(err as Error).message}); is ${path} a relign checkpoint?`, {
       cause: err,

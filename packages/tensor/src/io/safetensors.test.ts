@@ -9,6 +9,7 @@ import {
   loadTensors,
   parseSafetensors,
   readSafetensors,
+  readSafetensorsHeader,
   saveTensors,
   serializeSafetensors,
   writeSafetensors,
@@ -511,6 +512,24 @@ describe('round trips', () => {
   it('readSafetensors names a missing file', async () => {
     const p = join(dir, 'nope.safetensors');
     await expect(readSafetensors(p)).rejects.toThrow(`cannot read safetensors file ${p}`);
+  });
+
+  it('readSafetensors { names } reads only those tensors; readSafetensorsHeader reads no data', async () => {
+    const p = join(dir, 'names.safetensors');
+    await writeSafetensors(p, { a: f32([1, 2]), b: f32([3]), c: f32([4]) }, { format: 'pt' });
+    const file = await readSafetensors(p, { names: ['c', 'a'] });
+    expect([...file.tensors.keys()]).toEqual(['a', 'c']);
+    await expect(readSafetensors(p, { names: ['a', 'zz'] })).rejects.toThrow(
+      `safetensors file ${p}: tensor "zz": is not in this file`,
+    );
+    expect(await readSafetensorsHeader(p)).toEqual({
+      entries: [
+        { name: 'a', dtype: 'F32', shape: [2] },
+        { name: 'b', dtype: 'F32', shape: [1] },
+        { name: 'c', dtype: 'F32', shape: [1] },
+      ],
+      metadata: { format: 'pt' },
+    });
   });
 });
 

@@ -7,13 +7,17 @@
  * row-major) plus an optional `__metadata__` map of string to string.
  *
  * tfjs computes in float32 and int32 only, so every stored dtype is widened or narrowed to one of these on
- * read (F16/BF16/F64 -> float32; I64/I16/I8/U8/BOOL -> int32), and writing produces F32 and I32. Host data
+ * read (F16/BF16/F64 -> float32; I64/I16/I8/U8/BOOL -> int32), and writing produces F32 (or F16/BF16 on
+ * request, rounded to nearest even) and I32. Host data
  * that needs more (float64 rewards, 64-bit counters) is written as F64 / I64 and read back exactly with
  * `{ exact: true }`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+// `#platform`: node:fs/promises in Node.js, a stand-in that rejects in a browser bundle (parse bytes there).
+import { nodeFs } from '../platform/index.js';
 import { writeFileAtomic } from './atomic.js';
+import { narrowFloat32 } from './safetensors-half.js';
 
 /** Element types of the safetensors format that relign reads. */
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -50,6 +54,20 @@ export interface ReadSafetensorsOptions {
    * them to the tfjs dtypes. Default false.
    */
   exact?: boolean;
+  /**
+   * Read only these tensors (their byte ranges; the rest of the file is never read). A name the file lacks
+   * is an error. Default: every tensor.
+   */
+  names?: Iterable<string>;
+}
+
+/** How float32 tensors are stored by the writers: as is, or narrowed to float16 / bfloat16 (round to nearest even). */
+export type SafetensorsFloatDtype = 'F32' | 'F16' | 'BF16';
+
+/** Options of {@link serializeSafetensors} / {@link writeSafetensors}. */
+export interface WriteSafetensorsOptions {
+  /** Storage dtype of float32 tensors (int32/float64/int64 are unaffected). Default 'F32'. */
+  dtype?: SafetensorsFloatDtype;
 }
 
 /** Options that make the reader return 64-bit tensors unchanged. */
@@ -125,11 +143,30 @@ export function parseSafetensors(
   options: ReadSafetensorsOptions = {},
 ): SafetensorsFile<AnyTensorData> {
   const n = headerLength(bytes.subarray(0, 8), bytes.length, source);
-  const { entries, metadata } = parseHeader(bytes.subarray(8, 8 + n), bytes.length - 8 - n, source);
+  const header = parseHeader(bytes.subarray(8, 8 + n), bytes.length - 8 - n, source);
+  const { metadata } = header;
+  const entries = selectEntries(header.entries, options.names, source);
   const tensors = new Map<string, AnyTensorData>();
   for (const e of entries) tensors.set(e.name, decode(bytes, 8 + n, e, source, options.exact === true));
   if (options.finite) assertFinite(tensors, source);
   return { tensors, metadata };
+}
+
+/** The entries named in `names` (all when undefined); throws naming the first name the file lacks. */
+function selectEntries(
+  entries: Entry[],
+  names: Iterable<string> | undefined,
+  source: string | undefined,
+): Entry[] {
+  if (names === undefined) return entries;
+  const wanted = new Set(names);
+  const out = entries.filter((e) => wanted.has(e.name));
+  if (out.length !== wanted.size) {
+    const have = new Set(entries.map((e) => e.name));
+    const missing = [...wanted].find((n) => !have.has(n))!;
+    throw headerError(source, missing, 'is not in this file (it holds ' + `${entries.length} tensors)`);
+  }
+  return out;
 }
 
 /**
@@ -529,13 +566,27 @@ function validateForWrite(name: string, t: AnyTensorData): void {
  *
  * @param tensors name -> tensor data; `data.length` must equal product(shape).
  * @param metadata optional string -> string map, stored as `__metadata__` (omitted when empty).
+ * @param options `dtype: 'F16' | 'BF16'` stores float32 tensors narrowed (round to nearest even).
  */
 export function serializeSafetensors(
   tensors: Record<string, AnyTensorData> | Map<string, AnyTensorData>,
   metadata?: Record<string, string>,
+  options: WriteSafetensorsOptions = {},
 ): Uint8Array {
-  const list = entriesOf(tensors).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  for (const [name, t] of list) validateForWrite(name, t);
+  const floatAs = options.dtype ?? 'F32';
+  if (floatAs !== 'F32' && floatAs !== 'F16' && floatAs !== 'BF16') {
+    throw new Error(
+      `serializeSafetensors: dtype ${JSON.stringify(floatAs)} is not supported for float32 tensors; use 'F32', 'F16' or 'BF16'`,
+    );
+  }
+  const sorted = entriesOf(tensors).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [name, t] of sorted) validateForWrite(name, t);
+  // Narrowed tensors become Uint16Array bit patterns, written like any other typed array.
+  const list = sorted.map(([name, t]) => {
+    if (t.dtype !== 'float32' || floatAs === 'F32') return [name, t, WRITE_AS[t.dtype].dtype] as const;
+    const narrowed = { ...t, data: narrowFloat32(t.data as Float32Array, floatAs) };
+    return [name, narrowed, floatAs] as const;
+  });
 
   // Built by hand rather than with JSON.stringify on one object: JS objects put integer-like keys
   // ("0", "1") first, and the header should list tensors in the order their data is laid out.
@@ -552,10 +603,10 @@ export function serializeSafetensors(
     parts.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(Object.fromEntries(meta))}`);
   }
   let offset = 0;
-  for (const [name, t] of list) {
+  for (const [name, t, dtype] of list) {
     const nbytes = t.data.byteLength;
     const info = {
-      dtype: WRITE_AS[t.dtype].dtype,
+      dtype,
       shape: t.shape,
       data_offsets: [offset, offset + nbytes],
     };
@@ -578,6 +629,8 @@ export function serializeSafetensors(
       for (let i = 0; i < t.data.length; i++) view.setFloat32(pos + 4 * i, t.data[i]!, true);
     } else if (t.data instanceof Int32Array) {
       for (let i = 0; i < t.data.length; i++) view.setInt32(pos + 4 * i, t.data[i]!, true);
+    } else if (t.data instanceof Uint16Array) {
+      for (let i = 0; i < t.data.length; i++) view.setUint16(pos + 2 * i, t.data[i]!, true);
     } else if (t.data instanceof Float64Array) {
       for (let i = 0; i < t.data.length; i++) view.setFloat64(pos + 8 * i, t.data[i]!, true);
     } else {
@@ -608,14 +661,16 @@ export async function readSafetensors(
 ): Promise<SafetensorsFile<AnyTensorData>> {
   let fh: FileHandle;
   try {
-    fh = await open(path, 'r');
+    fh = await nodeFs.open(path, 'r');
   } catch (err) {
     throw new Error(`cannot read safetensors file ${path}: ${(err as Error).message}`, { cause: err });
   }
   try {
     const size = (await fh.stat()).size;
     const n = headerLength(await readAt(fh, 0, Math.min(8, size), path), size, path);
-    const { entries, metadata } = parseHeader(await readAt(fh, 8, n, path), size - 8 - n, path);
+    const header = parseHeader(await readAt(fh, 8, n, path), size - 8 - n, path);
+    const { metadata } = header;
+    const entries = selectEntries(header.entries, options.names, path);
     const tensors = new Map<string, AnyTensorData>();
     for (const e of entries) {
       const bytes = await readAt(fh, 8 + n + e.begin, e.end - e.begin, path);
@@ -626,6 +681,37 @@ export async function readSafetensors(
     }
     if (options.finite) assertFinite(tensors, path);
     return { tensors, metadata };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** One tensor as the header describes it (no data). */
+export interface SafetensorsHeaderEntry {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+}
+
+/**
+ * Reads and validates only the header of a safetensors file (the data is not read): tensor names, stored
+ * dtypes and shapes in data-buffer order, and the metadata. For size checks and listings before loading.
+ * @throws Error naming `path`, as {@link readSafetensors}.
+ */
+export async function readSafetensorsHeader(
+  path: string,
+): Promise<{ entries: SafetensorsHeaderEntry[]; metadata: Record<string, string> }> {
+  let fh: FileHandle;
+  try {
+    fh = await nodeFs.open(path, 'r');
+  } catch (err) {
+    throw new Error(`cannot read safetensors file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const size = (await fh.stat()).size;
+    const n = headerLength(await readAt(fh, 0, Math.min(8, size), path), size, path);
+    const { entries, metadata } = parseHeader(await readAt(fh, 8, n, path), size - 8 - n, path);
+    return { entries: entries.map(({ name, dtype, shape }) => ({ name, dtype, shape })), metadata };
   } finally {
     await fh.close();
   }
@@ -658,8 +744,9 @@ export async function writeSafetensors(
   path: string,
   tensors: Record<string, AnyTensorData> | Map<string, AnyTensorData>,
   metadata?: Record<string, string>,
+  options?: WriteSafetensorsOptions,
 ): Promise<void> {
-  await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+  await writeFileAtomic(path, serializeSafetensors(tensors, metadata, options));
 }
 
 /**

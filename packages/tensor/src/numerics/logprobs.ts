@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkPositive, checkTensor } from '../validate.js';
+import { fusedTokenLogprobs } from '../wasm/fused-ops.js';
 
 const FN = 'logprobsFromLogits';
 
@@ -70,6 +71,23 @@ export function logprobsFromLogitsWith(
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor;
     const save = args[1] as tf.GradSaveFunc;
+    const safeIds = () =>
+      tf.mul(
+        tokens,
+        tf.cast(
+          tf.logicalAnd(
+            tf.greaterEqual(tokens, tf.scalar(0, 'int32')),
+            tf.less(tokens, tf.scalar(V, 'int32')),
+          ),
+          'int32',
+        ),
+      );
+    // On wasm: the log-softmax, the token pick and the range check as one kernel (same values up to rounding).
+    const fusedValue = fusedTokenLogprobs(x, tokens, invTau);
+    if (fusedValue) {
+      save([x, safeIds()]);
+      return { value: fusedValue as tf.Tensor2D, gradFunc };
+    }
     const z = temperature === 1 ? x : tf.mul(x, invTau);
     const lse = tf.logSumExp(z, -1); // [B, T]
     // Out-of-range ids read id 0 (the gather never leaves its row) and their log-prob becomes NaN below;
@@ -82,27 +100,25 @@ export function logprobsFromLogitsWith(
     const picked = tf.reshape(tf.gather(tf.reshape(z, [n * V]), flatIndex(safe)), [B, T]);
     // The ids are saved too (a kept clone), so the caller may dispose `tokens` before backprop runs.
     save([x, safe]);
-    return {
-      value: tf.where(inRange, tf.sub(picked, lse), tf.fill([B, T], NaN)),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, tok] = saved as [tf.Tensor, tf.Tensor2D];
-        const zs = temperature === 1 ? xs : tf.mul(xs, invTau);
-        const dyScaled = temperature === 1 ? dy : tf.mul(dy, invTau); // [B, T]
-        // −softmax(z)·dy/τ everywhere, then +dy/τ at each row's token.
-        const dense = tf.mul(tf.softmax(zs), tf.expandDims(tf.neg(dyScaled), -1));
-        if (gradient === 'scatter') {
-          // O(B·T) fix-up of the token entries instead of a dense one-hot (3 fewer [B, T, V] passes).
-          const flat = tf.reshape(dense, [n * V]);
-          const idx = tf.reshape(flatIndex(tok), [n, 1]);
-          const atToken = tf.add(tf.gather(flat, tf.reshape(idx, [n])), tf.reshape(dyScaled, [n]));
-          return tf.reshape(tf.tensorScatterUpdate(flat, idx, atToken), [B, T, V]);
-        }
-        // int32 one-hot then a cast: tfjs-backend-wasm 4.22's OneHot ignores `dtype` and writes int32 bits
-        // into a float32 output (1 comes out as 1.4e-45).
-        const onehot = tf.cast(tf.oneHot(tok, V), 'float32');
-        return tf.add(dense, tf.mul(onehot, tf.expandDims(dyScaled, -1)));
-      },
-    };
+    return { value: tf.where(inRange, tf.sub(picked, lse), tf.fill([B, T], NaN)), gradFunc };
   });
+  function gradFunc(dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor {
+    const [xs, tok] = saved as [tf.Tensor, tf.Tensor2D];
+    const zs = temperature === 1 ? xs : tf.mul(xs, invTau);
+    const dyScaled = temperature === 1 ? dy : tf.mul(dy, invTau); // [B, T]
+    // −softmax(z)·dy/τ everywhere, then +dy/τ at each row's token.
+    const dense = tf.mul(tf.softmax(zs), tf.expandDims(tf.neg(dyScaled), -1));
+    if (gradient === 'scatter') {
+      // O(B·T) fix-up of the token entries instead of a dense one-hot (3 fewer [B, T, V] passes).
+      const flat = tf.reshape(dense, [n * V]);
+      const idx = tf.reshape(flatIndex(tok), [n, 1]);
+      const atToken = tf.add(tf.gather(flat, tf.reshape(idx, [n])), tf.reshape(dyScaled, [n]));
+      return tf.reshape(tf.tensorScatterUpdate(flat, idx, atToken), [B, T, V]);
+    }
+    // int32 one-hot then a cast: tfjs-backend-wasm 4.22's OneHot ignores `dtype` and writes int32 bits
+    // into a float32 output (1 comes out as 1.4e-45).
+    const onehot = tf.cast(tf.oneHot(tok, V), 'float32');
+    return tf.add(dense, tf.mul(onehot, tf.expandDims(dyScaled, -1)));
+  }
   return op(logits) as tf.Tensor2D;
 }

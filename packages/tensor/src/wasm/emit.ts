@@ -208,6 +208,42 @@ export class Fn {
   f32x4Mul(): this {
     return this.simd(0xe6);
   }
+  f32x4Sub(): this {
+    return this.simd(0xe5);
+  }
+  f32x4Div(): this {
+    return this.simd(0xe7);
+  }
+  f32x4Min(): this {
+    return this.simd(0xe8);
+  }
+  f32x4Max(): this {
+    return this.simd(0xe9);
+  }
+  /** f32x4.nearest (round half to even). */
+  f32x4Nearest(): this {
+    return this.simd(0x6a);
+  }
+  /** i32x4.trunc_sat_f32x4_s. */
+  i32x4TruncSatF32x4(): this {
+    return this.simd(0xf8);
+  }
+  /** i32x4.shl: [v128, i32] -> [v128]. */
+  i32x4Shl(): this {
+    return this.simd(0xab);
+  }
+  f32Sub(): this {
+    return this.raw(0x93);
+  }
+  f32Div(): this {
+    return this.raw(0x95);
+  }
+  f32Sqrt(): this {
+    return this.raw(0x91);
+  }
+  f32Max(): this {
+    return this.raw(0x97);
+  }
   i32x4Add(): this {
     return this.simd(0xae);
   }

@@ -11,6 +11,7 @@
  */
 import { NR, type SmallGemm } from './gemm-kernels.js';
 import { ensureScratch, type KernelState, type WasmBackendLike } from './state.js';
+import { parallelGemm } from './threads.js';
 
 /** Depth of one K block: the A sliver (MR x KC floats) stays in L1. */
 export const KC = 256;
@@ -166,6 +167,12 @@ export function gemmBatched(
   // Packed blocks of B, one product at a time.
   const kcMax = Math.min(k, KC);
   const ncMax = ncFor(kcMax, n);
+  // Large products with a contiguous C: the same schedule split over threads (identical results).
+  const cContiguous = cRs === 4 * n && (batch === 1 || cBs === 4 * m * n);
+  if (cContiguous) {
+    const job = { batch, m, n, k, a, b, c, accumulate, kcMax: KC, ncMax };
+    if (parallelGemm(() => backend.wasm.HEAPU8, job)) return;
+  }
   const scratch = ensureScratch(backend, state, kcMax * roundUp(ncMax, NR) * 4);
   for (let o = 0; o < batch; o++) {
     const aPtr = a.ptr + o * a.bs;

@@ -10,6 +10,8 @@
  *   additions instead of the stock transpose-then-sum.
  * - `Concat`, `Slice`, `SplitV`: memory.copy runs on the heap (the stock Concat copies row by row
  *   from JS, a KV-cache append per decoded token; the stock Slice first copies its whole input into JS).
+ * - `RelignGelu`, `RelignLayerNorm`, `RelignTokenLogprob` (relign's own, behind `fusedGelu`,
+ *   `fusedLayerNorm` and `logprobsFromLogits`'s forward): one kernel for a chain of 6-15 dispatches.
  * - `Identity` (and `Transpose` by a permutation that keeps the memory order): share the input's data
  *   instead of copying it. tfjs clones every tensor saved for a backward pass with Identity, so the
  *   stock copy costs every training step a copy of all saved activations and weights.
@@ -32,6 +34,14 @@ import { identity, setStockIdentity, setStockTranspose, transpose } from './iden
 import { setStockSlice, setStockSplitV, slice, splitV } from './slice.js';
 import { setStockSum, sum } from './sum.js';
 import { unsortedSegmentSum } from './unsorted-segment-sum.js';
+import {
+  GELU_KERNEL,
+  geluKernel,
+  LAYER_NORM_KERNEL,
+  layerNormKernel,
+  TOKEN_LOGPROB_KERNEL,
+  tokenLogprobKernel,
+} from './fused-ops.js';
 
 const BACKEND = 'wasm';
 
@@ -46,6 +56,9 @@ const ours = {
   SplitV: splitV as unknown as KernelFunc,
   Sum: sum as unknown as KernelFunc,
   UnsortedSegmentSum: unsortedSegmentSum as unknown as KernelFunc,
+  [GELU_KERNEL]: geluKernel as unknown as KernelFunc,
+  [LAYER_NORM_KERNEL]: layerNormKernel as unknown as KernelFunc,
+  [TOKEN_LOGPROB_KERNEL]: tokenLogprobKernel as unknown as KernelFunc,
 };
 
 /** The stock configs we replaced, to restore them. */
@@ -87,6 +100,9 @@ export function registerWasmKernels(): void {
   replaceKernel('Transpose', setStockTranspose);
   replaceKernel('Sum', setStockSum);
   replaceKernel('UnsortedSegmentSum');
+  replaceKernel(GELU_KERNEL);
+  replaceKernel(LAYER_NORM_KERNEL);
+  replaceKernel(TOKEN_LOGPROB_KERNEL);
 }
 
 /** Puts the stock wasm kernels back (benchmarks and tests compare against them). */

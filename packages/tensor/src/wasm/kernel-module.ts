@@ -36,6 +36,7 @@
  * - `gather(out, x, idx, batch, outer, n_idx, dim, slice_bytes)`: with x viewed as
  *   [batch, outer, dim, slice] and idx as [batch, n_idx] (in-range int32),
  *   out[b, o, i, :] = x[b, o, idx[b, i], :], one memory.copy per slice.
+ * - `gelu`, `layer_norm`, `token_logprob`: fused elementwise / row kernels, described in `fused-kernels.ts`.
  */
 import { assemble } from './emit.js';
 import {
@@ -51,6 +52,7 @@ import {
   type SmallGemm,
 } from './gemm-kernels.js';
 import { colSum, copy2dFn, gatherFn, scatterAdd, zeroFn } from './row-kernels.js';
+import { geluFn, layerNormFn, tokenLogprobFn } from './fused-kernels.js';
 
 export { MR, NR, SMALL_MR, type SmallGemm } from './gemm-kernels.js';
 
@@ -110,6 +112,17 @@ export interface KernelExports {
     dim: number,
     sliceBytes: number,
   ): void;
+  gelu(out: number, x: number, n4: number): void;
+  layer_norm(out: number, x: number, gamma: number, beta: number, rows: number, d: number, eps: number): void;
+  token_logprob(
+    out: number,
+    sums: number,
+    x: number,
+    tok: number,
+    rows: number,
+    v: number,
+    invTau: number,
+  ): void;
 }
 
 /** The module's bytes (`shared`: whether the memory it imports is a shared one). */
@@ -131,7 +144,7 @@ export function kernelModuleBytes(shared: boolean, mr = MR): Uint8Array<ArrayBuf
   SMALL_MR.forEach((h, i) => fns.push(smallGemmFn(small + i, h)));
   const nt = fns.length;
   for (const [R, C] of NT_TILES) fns.push(ntTile(R, C));
-  fns.push(gemmNtFn(nt), copy2dFn());
+  fns.push(gemmNtFn(nt), copy2dFn(), geluFn(), layerNormFn(), tokenLogprobFn());
   return assemble(fns, { shared });
 }
 

@@ -1,5 +1,5 @@
 /** `relign help [config]` (also `relign <command> --help`): the help text. */
-import { PRESETS, PRESET_NAMES } from '../../config/presets.js';
+import { PRESETS, PRESET_NAMES, TASK_PRESETS } from '../../config/presets.js';
 import { listFields } from '../../config/validate.js';
 import type { CliCommand } from './command.js';
 
@@ -8,7 +8,8 @@ export function formatHelp(commands: readonly Pick<CliCommand, 'name' | 'help'>[
   const lines = [
     'relign — RLHF pipelines on TensorFlow.js: "make the model write positive reviews"',
     '',
-    'usage: relign <command> [--preset demo|tiny|gpu] [--config file.yaml] [--run-dir DIR] [--resume] [--force]',
+    'usage: relign <command> [--preset demo|tiny|gpu] [--task reviews|arithmetic] [--config file.yaml] [--run-dir DIR]',
+    '                        [--resume] [--force]',
     '                        [--backend auto|tensorflow|webgpu|wasm|cpu] [--<section>.<key> VALUE ...]',
     '',
     'commands:',
@@ -25,6 +26,8 @@ export function formatHelp(commands: readonly Pick<CliCommand, 'name' | 'help'>[
     '`relign run` removes only those. A non-empty directory without it is refused unless --force (relign then',
     'still never removes a file it did not create).',
     `presets: ${PRESET_NAMES.map((p) => `${p} (${PRESETS[p].runDir})`).join(', ')}`,
+    '--task arithmetic: "a+b=" problems with a checkable reward; held-out accuracy is the gold score',
+    `  (its own run directories: ${PRESET_NAMES.map((p) => TASK_PRESETS.arithmetic[p].runDir).join(', ')})`,
   ];
   if (topic === 'config' || topic === 'run') {
     lines.push('', 'config keys:');

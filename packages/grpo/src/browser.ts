@@ -1,0 +1,6 @@
+/**
+ * The browser entry of @relign/grpo (package.json `exports["."].browser`): the same API as the Node entry,
+ * which holds no Node-only code (its dependencies' browser entries stand in for theirs).
+ */
+export * from './index.js';
+export { default } from './index.js';

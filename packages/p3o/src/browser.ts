@@ -1,0 +1,5 @@
+/**
+ * The browser entry of @relign/p3o (package.json `exports["."].browser`): the same API as the Node entry,
+ * which holds no Node-only code (its dependencies' browser entries stand in for theirs).
+ */
+export * from './index.js';
