@@ -1,6 +1,6 @@
 /**
  * The metrics of a GRPO update that are not the loss's: TRL's reward, group and completion-length statistics of
- * the rollout (docs/algorithms.md §8.2 "Metrics"), and the mean over optimizer steps.
+ * the rollout (docs/algorithms.md §8.2 "Metrics"). Means over optimizer steps use core's `MetricMean`.
  */
 import type { Metrics } from '@relign/core';
 import type { RolloutMinibatch } from '@relign/rollout';
@@ -35,25 +35,4 @@ export function rolloutMetrics(batch: RolloutMinibatch, G: number): Metrics {
     'completions/max_length': Math.max(...lengths),
     'completions/clipped_ratio': truncated / lengths.length,
   };
-}
-
-/** Sums of named metrics over optimizer steps; `_min`/`_max` keep the extreme. */
-export class MetricSums {
-  private readonly sums = new Map<string, number>();
-  private count = 0;
-  add(m: Metrics): void {
-    this.count += 1;
-    for (const [k, v] of Object.entries(m)) {
-      const prev = this.sums.get(k);
-      if (prev === undefined) this.sums.set(k, v);
-      else if (k.endsWith('_min')) this.sums.set(k, Math.min(prev, v));
-      else if (k.endsWith('_max')) this.sums.set(k, Math.max(prev, v));
-      else this.sums.set(k, prev + v);
-    }
-  }
-  means(): Metrics {
-    const out: Metrics = {};
-    for (const [k, v] of this.sums) out[k] = k.endsWith('_min') || k.endsWith('_max') ? v : v / this.count;
-    return out;
-  }
 }

@@ -10,7 +10,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  adamwStep,
   loadOptimizerPluginState,
+  MetricMean,
   optimizerPluginState,
   checkKlCoef,
   configSchema,
@@ -29,7 +31,7 @@ import { computeLogprobs, ReplayBuffer, responseMask, type RolloutMinibatch } fr
 import { AdamW, createRng, type Rng } from '@relign/tensor';
 import { groupAdvantages } from './advantages.js';
 import { GRPO_LOSS_TYPES, grpoLoss } from './loss.js';
-import { MetricSums, rolloutMetrics } from './metrics.js';
+import { rolloutMetrics } from './metrics.js';
 
 /** The config: TRL's `GRPOConfig` defaults (docs/algorithms.md §8), TRL's names in camelCase where they exist. */
 export const grpoConfigSchema = configSchema({
@@ -249,7 +251,7 @@ class Grpo implements AlgorithmInstance {
       this.config.groupsPerMinibatch > 0 ? Math.min(this.config.groupsPerMinibatch, groups) : groups;
     const trainable = this.policy.trainableVariables();
     const varList = [...trainable.values()];
-    const sums = new MetricSums();
+    const sums = new MetricMean();
     let gradNorm = 0;
     let steps = 0;
     let skipped = 0;
@@ -263,13 +265,8 @@ class Grpo implements AlgorithmInstance {
         }, varList);
         try {
           const loss = (await value.data())[0]!;
-          const byName: Record<string, tf.Tensor> = {};
-          for (const [name, v] of trainable) {
-            const g = grads[v.name];
-            if (g !== undefined) byName[name] = g;
-          }
           // The guarded step skips a non-finite loss or gradient and an exploding update.
-          const r = await this.optimizer.guardedStep(byName, trainable, {
+          const r = await adamwStep(this.optimizer, trainable, grads, {
             maxGradNorm: this.config.maxGradNorm,
             loss,
           });
@@ -289,7 +286,7 @@ class Grpo implements AlgorithmInstance {
     this.skipped += skipped;
     return {
       ...metrics,
-      ...(steps > 0 ? sums.means() : {}),
+      ...(steps > 0 ? sums.result() : {}),
       'train/grad_norm': steps > 0 ? gradNorm / steps : 0,
       'train/lr': this.config.lr,
       'train/optimizer_steps': steps,

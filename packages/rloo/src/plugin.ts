@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   loadOptimizerPluginState,
   optimizerPluginState,
+  adamwStep,
   booleanField,
   checkKlCoef,
   configSchema,
@@ -226,13 +227,8 @@ class Rloo implements AlgorithmInstance {
         }, varList);
         try {
           const loss = (await value.data())[0]!;
-          const byName: Record<string, tf.Tensor> = {};
-          for (const [name, v] of trainable) {
-            const g = grads[v.name];
-            if (g !== undefined) byName[name] = g;
-          }
           // Skips a non-finite loss or gradient and an exploding update (train/skipped_steps).
-          const r = await this.optimizer.guardedStep(byName, trainable, {
+          const r = await adamwStep(this.optimizer, trainable, grads, {
             maxGradNorm: this.config.maxGradNorm,
             loss,
           });

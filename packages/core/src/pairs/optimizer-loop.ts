@@ -28,7 +28,7 @@ import { checkPairRollout, oldLogRatios, pairRewardDifferences, sequenceLogRatio
 /**
  * One guarded AdamW step (`AdamW.guardedStep`) on `grads` (keyed by tfjs variable name, as
  * `tf.variableGrads` returns them) for the parameters `trainable` (keyed by parameter name), with
- * global-norm clipping. A non-finite `loss`, gradient or result, or an update beyond the guard's bounds
+ * global-norm clipping, at `lr` (default: the optimizer's own). A non-finite `loss`, gradient or result, or an update beyond the guard's bounds
  * (`maxUpdateNorm`, `maxWeightAbs` of `@relign/tensor`), skips the step: no parameter or moment changes
  * (plugin contract, `train/skipped_steps`); `message` says why. Gradients are not disposed.
  */
@@ -36,14 +36,18 @@ export async function adamwStep(
   optimizer: AdamW,
   trainable: Map<string, tf.Variable>,
   grads: tf.NamedTensorMap,
-  { lr, maxGradNorm, loss }: { lr: number; maxGradNorm: number; loss: number },
+  { lr, maxGradNorm, loss }: { lr?: number; maxGradNorm: number; loss: number },
 ): Promise<{ gradNorm: number; skipped: boolean; message?: string }> {
   const byName: Record<string, tf.Tensor> = {};
   for (const [name, v] of trainable) {
     const g = grads[v.name];
     if (g !== undefined) byName[name] = g;
   }
-  const r = await optimizer.guardedStep(byName, trainable, { lr, maxGradNorm, loss });
+  const r = await optimizer.guardedStep(byName, trainable, {
+    ...(lr === undefined ? {} : { lr }),
+    maxGradNorm,
+    loss,
+  });
   return r.skipped
     ? { gradNorm: r.gradNorm, skipped: true, message: r.message! }
     : { gradNorm: r.gradNorm, skipped: false };

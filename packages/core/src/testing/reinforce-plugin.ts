@@ -16,6 +16,7 @@ import { AdamW, createRng, type Rng } from '@relign/tensor';
 import { computeLogprobs, ReplayBuffer, type RolloutMinibatch } from '@relign/rollout';
 import type { CausalLM } from '@relign/lm';
 import { loadOptimizerPluginState, optimizerPluginState } from '../plugin-state.js';
+import { adamwStep } from '../pairs/optimizer-loop.js';
 import { booleanField, configSchema, integerField, numberField, type InferConfig } from '../config.js';
 import {
   definePlugin,
@@ -192,13 +193,8 @@ class Reinforce implements AlgorithmInstance {
         }, varList);
         try {
           const loss = (await value.data())[0]!;
-          const byName: Record<string, tf.Tensor> = {};
-          for (const [name, v] of trainable) {
-            const g = grads[v.name];
-            if (g !== undefined) byName[name] = g;
-          }
           // The guarded step skips a non-finite loss or gradient and an exploding update.
-          const r = await this.optimizer.guardedStep(byName, trainable, {
+          const r = await adamwStep(this.optimizer, trainable, grads, {
             maxGradNorm: this.config.maxGradNorm,
             loss,
           });
