@@ -26,12 +26,18 @@ const alias = Object.fromEntries(
     }),
 );
 
+// relign's wasm GEMM defaults to a thread per core; test files already run two at a time on every core, so
+// GEMM threads in each would only oversubscribe the machine. Tests (and the CLIs they spawn) run on one thread
+// unless RELIGN_THREADS says otherwise; packages/tensor's thread tests set their counts themselves.
+const env = { RELIGN_THREADS: process.env['RELIGN_THREADS'] ?? '1' };
+
 // The GPU path on a WebGPU adapter (CI: Chromium's SwiftShader; see test/webgpu/adapter.ts).
 const webgpuProject = {
   resolve: { alias },
   test: {
     name: 'webgpu',
     root: `${root}test/webgpu`,
+    env,
     include: ['**/*.test.ts'],
     environment: 'node',
     pool: 'forks',
@@ -53,6 +59,7 @@ export default defineConfig({
           root: `${root}${d}`,
           include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
           environment: 'node',
+          env,
           // tfjs kernels are CPU-bound; tests of a package run in one worker per file, two files at a time.
           pool: 'forks',
           testTimeout: 120_000,

@@ -5,15 +5,16 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 
 /**
  * @param info what `initBackend()` of @relign/tensor returned.
- * @returns { backend, package, gpu, threads, threadsNote?, adapter?, host } for the bench's JSON.
+ * @returns { backend, package, gpu, threads, relaxedSimd? (wasm), threadsNote?, adapter?, host } for the bench's JSON.
  */
 export async function benchEnvironment(info) {
-  const { threads, note } = await computeThreads(info.name);
+  const { threads, relaxedSimd, note } = await computeThreads(info.name);
   return {
     backend: info.name,
     package: info.package,
     gpu: info.gpu,
     threads,
+    ...(relaxedSimd !== undefined ? { relaxedSimd } : {}),
     ...(note ? { threadsNote: note } : {}),
     ...(info.adapter ? { adapter: info.adapter } : {}),
     host: {
@@ -35,9 +36,15 @@ async function computeThreads(name) {
     const tensor = await import('@relign/tensor');
     const relign = typeof tensor.getWasmThreads === 'function' ? tensor.getWasmThreads() : 1;
     const tfjs = (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount();
+    // Whether the GEMM micro-kernels use relaxed SIMD (fused multiply-add) or plain mul + add.
+    const relaxedSimd = typeof tensor.wasmRelaxedSimd === 'function' ? tensor.wasmRelaxedSimd() : false;
     return tfjs === relign
-      ? { threads: relign }
-      : { threads: relign, note: `relign's GEMM ${relign}, tfjs-backend-wasm's kernels ${tfjs}` };
+      ? { threads: relign, relaxedSimd }
+      : {
+          threads: relign,
+          relaxedSimd,
+          note: `relign's GEMM ${relign}, tfjs-backend-wasm's kernels ${tfjs}`,
+        };
   }
   if (name === 'tensorflow')
     return { threads: null, note: "the TensorFlow C library's own pool (by default, one thread per core)" };

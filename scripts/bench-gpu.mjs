@@ -17,6 +17,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchEnvironment } from './bench-env.mjs';
+import { benchSample, benchTrain, round } from './bench-steps.mjs';
 
 const USAGE = 'usage: npm run bench:gpu -- [--skip-124m | --force-124m] [--steps N] [--no-build]';
 
@@ -37,13 +38,6 @@ const GPU_BENCH_SHAPES = [
   },
 ];
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const round = (x, digits = 1) => Number(x.toFixed(digits));
-
 /** Why the 124M shape is skipped on this backend, or undefined when it runs. */
 function bigShapeSkipReason(info, adapter, { skip, force }) {
   if (skip) return 'skipped by --skip-124m';
@@ -55,108 +49,6 @@ function bigShapeSkipReason(info, adapter, { skip, force }) {
     return `the WebGPU adapter is a software one (${[adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ')}): a CPU emulating a GPU; --force-124m runs it anyway`;
   }
   return undefined;
-}
-
-/** Deterministic token ids in [0, vocab). */
-function randomIds(n, vocab, seed) {
-  let s = seed >>> 0;
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s % vocab;
-  }
-  return out;
-}
-
-/**
- * Training steps as relign's loops take them: the batch uploaded, `causalLmLoss` under `tf.variableGrads`, and
- * `AdamW.guardedStep` (global-norm clipping, non-finite and update-magnitude guard on the device, one small
- * asynchronous read). Times `steps` steps after `warmup` (kernel compilation, weight packing); the last one
- * also waits for its update to land on the device.
- */
-async function benchTrain({ tf, lm, tensor }, model, { batch, seqLen, warmup, steps }) {
-  const V = model.config.vocab_size;
-  const trainable = model.trainableVariables();
-  const varList = [...trainable.values()];
-  const optimizer = new tensor.AdamW({ lr: 1e-4, weightDecay: 0.1 });
-  let skipped = 0;
-  let seed = 1;
-  const step = async () => {
-    const b = {
-      inputIds: tf.tensor2d(randomIds(batch * seqLen, V, seed++), [batch, seqLen], 'int32'),
-      attentionMask: tf.ones([batch, seqLen], 'int32'),
-      targetMask: tf.ones([batch, seqLen - 1], 'float32'),
-    };
-    try {
-      const { value, grads } = tf.variableGrads(() => lm.causalLmLoss(model, b), varList);
-      try {
-        const byName = {};
-        for (const [name, v] of trainable) if (grads[v.name] !== undefined) byName[name] = grads[v.name];
-        const r = await optimizer.guardedStep(byName, trainable, { maxGradNorm: 1 });
-        if (r.skipped) skipped++;
-      } finally {
-        value.dispose();
-        for (const g of Object.values(grads)) g.dispose();
-      }
-    } finally {
-      lm.disposeBatchTensors(b);
-    }
-  };
-  const smallest = varList.reduce((a, v) => (v.size < a.size ? v : a));
-  try {
-    for (let i = 0; i < warmup; i++) await step();
-    const ms = [];
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    for (let i = 0; i < steps; i++) {
-      const s0 = performance.now();
-      await step();
-      if (i === steps - 1) await smallest.data(); // the last update, too
-      ms.push(performance.now() - s0);
-    }
-    const meanMs = (performance.now() - t0) / steps;
-    const cpu = process.cpuUsage(cpu0);
-    return {
-      batch,
-      seqLen,
-      warmupSteps: warmup,
-      steps,
-      stepMs: round(median(ms)),
-      meanStepMs: round(meanMs),
-      stepsMs: ms.map((x) => round(x)),
-      cpuMsPerStep: round((cpu.user + cpu.system) / 1000 / steps),
-      tokensPerSec: round((batch * seqLen) / (median(ms) / 1000), 0),
-      skippedSteps: skipped,
-    };
-  } finally {
-    optimizer.dispose();
-  }
-}
-
-/** `generate` (prefill + KV-cached decode, no stop tokens so every row decodes `newTokens`). */
-async function benchSample({ rollout }, model, { batch, promptTokens, newTokens, warmup, runs }) {
-  const V = model.config.vocab_size;
-  const prompts = Array.from({ length: batch }, (_, b) => Array.from(randomIds(promptTokens, V, 100 + b)));
-  const options = { maxNewTokens: newTokens, temperature: 1, stopTokenIds: [], seed: 1 };
-  for (let i = 0; i < warmup; i++) await rollout.generate(model, prompts, options);
-  const ms = [];
-  const cpu0 = process.cpuUsage();
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await rollout.generate(model, prompts, options);
-    ms.push(performance.now() - t0);
-  }
-  const cpu = process.cpuUsage(cpu0);
-  return {
-    batch,
-    promptTokens,
-    newTokens,
-    runs,
-    ms: round(median(ms)),
-    runsMs: ms.map((x) => round(x)),
-    cpuMsPerRun: round((cpu.user + cpu.system) / 1000 / runs),
-    tokensPerSec: round((batch * newTokens) / (median(ms) / 1000), 0),
-  };
 }
 
 /** Measures one shape; a measurement that throws (a missing kernel, out of memory) is reported as `{ error }`. */

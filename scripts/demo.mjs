@@ -11,9 +11,17 @@
  *
  * It is `relign run --preset demo` (apps/reference); extra arguments are passed on, e.g.
  * `npm run demo -- --resume`, `npm run demo -- --backend cpu`, `npm run demo -- --train.iterations 20`.
- * Each stage's time is printed as it ends, and the table of all stage times at the end.
+ * Each stage's time is printed as it ends, and the table of all stage times at the end. The six train stages
+ * run concurrently in child processes (`train.parallel: auto`: as many at once as there are cores, each with
+ * RELIGN_THREADS = cores / at once; apps/reference/README.md, "Concurrent train stages"), with the same
+ * results as one after another; `npm run demo -- --train.parallel 1` runs them in turn.
  */
-import { main, renderFrontierPng } from '@relign/reference';
+import { setFlagsFromString } from 'node:v8';
+
+// Relaxed SIMD for the wasm GEMM on Node 20, as the `relign` executable does (apps/reference/src/bin.ts): set
+// before the first wasm module is compiled, so before the app is loaded.
+setFlagsFromString('--experimental-wasm-relaxed-simd');
+const { main, renderFrontierPng } = await import('@relign/reference');
 
 const args = process.argv.slice(2);
 const hasPreset = args.some((a) => a === '--preset' || a.startsWith('--preset='));

@@ -21,11 +21,17 @@ import { reportStage } from './stages/report.js';
 import { rewardStage } from './stages/reward.js';
 import { sftStage } from './stages/sft.js';
 import { trainStage } from './stages/train.js';
+import { wallClockSeconds } from './stage-times.js';
+import { runTrainStages } from './train-parallel.js';
 
 /** A named stage of the pipeline. */
 export interface PipelineStage {
   name: string;
   run: (ctx: StageContext) => Promise<unknown>;
+  /** The optimizer of a `train:<algo>` stage (these may run concurrently: ./train-parallel.ts). */
+  algo?: string;
+  /** How many train stages ran at a time with this one (recorded in stages.json when > 1). */
+  parallel?: number;
 }
 
 /**
@@ -40,6 +46,7 @@ export function pipelineStages(cfg: RelignConfig): PipelineStage[] {
     { name: 'reward', run: rewardStage },
     ...cfg.train.algos.map((algo) => ({
       name: `train:${algo}`,
+      algo,
       run: (ctx: StageContext) => trainStage(ctx, { algo }),
     })),
     { name: 'eval', run: evalStage },
@@ -71,6 +78,7 @@ export async function runStage(ctx: StageContext, stage: PipelineStage): Promise
     stage: stage.name,
     startedAt,
     ...(previousSeconds > 0 ? { previousSeconds: Number(previousSeconds.toFixed(2)) } : {}),
+    ...((stage.parallel ?? 1) > 1 ? { parallel: stage.parallel } : {}),
   };
   progress.line(`== ${stage.name}${previousSeconds > 0 ? ' (resuming)' : ''}`);
   // Every path the stage creates is recorded as relign's: only those may be removed later.
@@ -226,18 +234,47 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunPipel
   await checkBeforeStages(cfg, stages);
   const run = await prepareRunDir(cfg, resume, { force: options.force ?? false });
   const ctx: StageContext = { cfg, run, progress, signal, resume };
-  for (const stage of stages) await runStage(ctx, stage);
+  await runStageList(ctx, stages);
   return { run, stages: run.stages(), seconds: (performance.now() - t0) / 1000 };
 }
 
-/** The stage-timing table printed at the end of a run. */
+/**
+ * Runs stages in order; each run of consecutive `train:<algo>` stages goes to {@link runTrainStages}, which
+ * runs them concurrently in child processes where `train.parallel` allows (one after another otherwise).
+ */
+export async function runStageList(ctx: StageContext, stages: readonly PipelineStage[]): Promise<void> {
+  for (let i = 0; i < stages.length;) {
+    let j = i;
+    while (j < stages.length && stages[j]!.algo !== undefined) j++;
+    if (j > i) {
+      await runTrainStages(
+        ctx,
+        stages.slice(i, j).map((stage) => ({ stage, algo: stage.algo! })),
+      );
+      i = j;
+    } else {
+      await runStage(ctx, stages[i]!);
+      i++;
+    }
+  }
+}
+
+/**
+ * The stage-timing table printed at the end of a run. When train stages ran concurrently their rows say
+ * so, and the total is the wall-clock time (the stages' times add up to more, which is said too).
+ */
 export function formatStageTimes(stages: readonly StageRecord[]): string {
   const rows = stages.map((s) => {
     const total = s.seconds + (s.previousSeconds ?? 0);
-    return `  ${s.stage.padEnd(18)} ${formatDuration(total).padStart(7)}  ${s.status}`;
+    const at = (s.parallel ?? 1) > 1 ? `, ${s.parallel} at a time` : '';
+    return `  ${s.stage.padEnd(18)} ${formatDuration(total).padStart(7)}  ${s.status}${at}`;
   });
-  const total = stages.reduce((a, s) => a + s.seconds + (s.previousSeconds ?? 0), 0);
-  return ['stage timings:', ...rows, `  ${'total'.padEnd(18)} ${formatDuration(total).padStart(7)}`].join(
-    '\n',
-  );
+  const sum = stages.reduce((a, s) => a + s.seconds + (s.previousSeconds ?? 0), 0);
+  let total = `  ${'total'.padEnd(18)} ${formatDuration(sum).padStart(7)}`;
+  if (stages.some((s) => (s.parallel ?? 1) > 1)) {
+    total =
+      `  ${'total'.padEnd(18)} ${formatDuration(wallClockSeconds(stages)).padStart(7)}  wall clock ` +
+      `(the stages' times add up to ${formatDuration(sum)})`;
+  }
+  return ['stage timings:', ...rows, total].join('\n');
 }

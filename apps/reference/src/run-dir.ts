@@ -4,12 +4,13 @@
  *
  * ```
  * <runDir>/config.json            effective config (validated, defaults filled)
- * <runDir>/stages.json            [{stage, status, seconds, startedAt}]; resume skips 'done' stages
+ * <runDir>/stages.json            [{stage, status, seconds, startedAt, parallel?}]; resume skips 'done' stages
  * <runDir>/pretrain/              (model.base: pretrain) model + tokenizer + training.json + metrics.jsonl
  * <runDir>/sft/                   SFT model dir (model + tokenizer) + metrics.jsonl + result.json + checkpoints/
  * <runDir>/labels/pairs.jsonl     {prompt, chosen, rejected} (TRL format) + labels/stats.json
  * <runDir>/reward/                reward model dir + metrics.jsonl + eval.json + checkpoints/
- * <runDir>/train/<run>/           metrics.jsonl, checkpoints/, final/, evalpoints/step-<N>/, result.json
+ * <runDir>/train/<run>/           metrics.jsonl, checkpoints/, final/, evalpoints/step-<N>/, result.json,
+ *                                 log.txt (the output of a stage run in a child process: train-parallel.ts)
  * <runDir>/eval/<name>.json       evaluation results, name = 'sft' | '<run>' | '<run>-step-<N>'
  * <runDir>/samples/<name>.jsonl   {prompt, response, gold, judge, proxy}
  * <runDir>/frontier/frontier.json KL-reward frontier points
@@ -36,12 +37,16 @@ export interface StageRecord {
   previousSeconds?: number;
   /** Error message of a failed attempt. */
   error?: string;
+  /** Train stages that ran at a time with this one, when more than one (`train.parallel`). */
+  parallel?: number;
 }
 
 /** Paths of a run directory. */
 export class RunDir {
   readonly root: string;
   private ownership: RunOwnership | undefined;
+  /** Writes of stages.json, one after another (concurrent stages must not lose each other's record). */
+  private writes: Promise<unknown> = Promise.resolve();
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -137,13 +142,39 @@ export class RunDir {
   }
 
   /** Inserts or replaces the record of `rec.stage` (atomic write). */
-  async recordStage(rec: StageRecord): Promise<void> {
-    const all = this.stages();
-    const i = all.findIndex((s) => s.stage === rec.stage);
-    if (i >= 0) all[i] = rec;
-    else all.push(rec);
-    mkdirSync(this.root, { recursive: true });
-    await writeFileAtomic(this.stagesPath, JSON.stringify(all, null, 2) + '\n');
+  recordStage(rec: StageRecord): Promise<void> {
+    return this.serial(async () => {
+      const all = this.stages();
+      const i = all.findIndex((s) => s.stage === rec.stage);
+      if (i >= 0) all[i] = rec;
+      else all.push(rec);
+      mkdirSync(this.root, { recursive: true });
+      await writeFileAtomic(this.stagesPath, JSON.stringify(all, null, 2) + '\n');
+    });
+  }
+
+  /**
+   * Puts the records of the stages named in `order` in that order, at the place of the first of them (stages
+   * that ran concurrently were recorded as they started).
+   */
+  sortStages(order: readonly string[]): Promise<void> {
+    return this.serial(async () => {
+      const all = this.stages();
+      const rank = (s: StageRecord) => order.indexOf(s.stage);
+      const listed = all.filter((s) => rank(s) >= 0).sort((a, b) => rank(a) - rank(b));
+      const at = all.findIndex((s) => rank(s) >= 0);
+      if (at < 0) return;
+      const others = all.filter((s) => rank(s) < 0);
+      const sorted = [...others.slice(0, at), ...listed, ...others.slice(at)];
+      if (sorted.every((s, i) => s === all[i])) return;
+      await writeFileAtomic(this.stagesPath, JSON.stringify(sorted, null, 2) + '\n');
+    });
+  }
+
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.writes.then(work, work);
+    this.writes = next.catch(() => undefined);
+    return next;
   }
 
   /** Forgets a stage (so that a later `run --resume` redoes it). */

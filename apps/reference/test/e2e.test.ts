@@ -319,10 +319,12 @@ describe('relign run --preset tiny (end to end)', () => {
   it('resumes after interrupted stages and ends bit-identical to the uninterrupted run', async () => {
     const rdir = join(root, 'resumed');
     const algos = 'ppo-max,p3o-v1';
-    // 1. Ctrl-C during SFT, after step 7 of 12 (the last periodic checkpoint was step 6).
+    // 1. Ctrl-C during SFT, after step 7 of 12 (the last periodic checkpoint was step 6). The train stages run
+    // in this process (train.parallel 1), where the scripted Ctrl-C sees their progress; the concurrent path
+    // is tested in parallel-train.test.ts.
     const c1 = new AbortController();
     const r1 = await relign(
-      ['run', '--preset', 'tiny', '--run-dir', rdir, '--train.algos', algos],
+      ['run', '--preset', 'tiny', '--run-dir', rdir, '--train.algos', algos, '--train.parallel', '1'],
       new TestProgress({ label: 'sft', step: 7, controller: c1 }),
       c1.signal,
     );

@@ -2,6 +2,7 @@
 // `benchModel(lm)` takes the built @relign/lm module object; the bench CLI selects the backend first.
 // Absolute figures of this run only: a comparison with PyTorch (or another backend) means running both on the
 // same machine in one session, not dividing by figures measured elsewhere.
+import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 
 const B = 16;
@@ -20,7 +21,15 @@ export const MODEL_BENCH_CONFIGS = [
     name: 'tiny-l2',
     config: { vocab_size: 256, n_positions: 128, n_embd: 128, n_layer: 2, n_head: 4 },
   },
+  // The default base model's shape (@relign/base-model, the model the demo trains), random weights.
+  { name: 'base-model', config: baseModelShape() },
 ];
+
+function baseModelShape() {
+  const file = new URL('../../base-model/model/config.json', import.meta.url);
+  const { vocab_size, n_positions, n_embd, n_layer, n_head } = JSON.parse(readFileSync(file, 'utf8'));
+  return { vocab_size, n_positions, n_embd, n_layer, n_head };
+}
 
 /** Kernels that do the matrix products, and the KV-cache append. */
 const MATMUL_KERNELS = new Set(['BatchMatMul', '_FusedMatMul']);

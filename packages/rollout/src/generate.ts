@@ -123,7 +123,11 @@ export async function generateRows(
       const ids = tf.tensor2d(promptTokens, [B, Tp], 'int32');
       const mask = ragged ? tf.tensor2d(leftMask(promptLengths, Tp), [B, Tp], 'float32') : undefined;
       try {
-        const out = model.forward(ids, mask ? { attentionMask: mask, useCache: true } : { useCache: true });
+        // The cache's last use is the step before the last token (Tp + maxNewTokens - 1 positions): reserving
+        // them lets every decode step write its keys/values in place (wasm) instead of copying the cache.
+        const cacheCapacity = Tp + maxNewTokens - 1;
+        const opts = { useCache: true, cacheCapacity, ...(mask ? { attentionMask: mask } : {}) };
+        const out = model.forward(ids, opts);
         cache = out.cache;
         out.hidden.dispose();
         if (Tp === 1) {

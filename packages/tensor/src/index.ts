@@ -14,7 +14,21 @@ export {
 } from './webgpu.js';
 export { registerWasmKernels } from './wasm/index.js';
 export { fusedGelu, fusedLayerNorm } from './wasm/fused-ops.js';
-export { getWasmThreads, setWasmThreads, wasmThreadsReady } from './wasm/threads.js';
+export { fusedRmsNorm, fusedSwiglu } from './wasm/fused-norm-ops.js';
+export { setWasmRelaxedSimd, wasmRelaxedSimd } from './wasm/relaxed-simd.js';
+export {
+  fusedMaskedSoftmax,
+  fusedPrefixAttention,
+  inPlaceWritesAvailable,
+  writeRowsInPlace,
+} from './wasm/attention-ops.js';
+export {
+  getWasmThreads,
+  setWasmThreads,
+  wasmThreadsInfo,
+  wasmThreadsReady,
+  type WasmThreadsInfo,
+} from './wasm/threads.js';
 export * from './numerics/index.js';
 export * from './validate.js';
 export * from './rng.js';

@@ -8,6 +8,7 @@ import { ConfigError, fieldAt } from '../config/validate.js';
 import { InterruptedError } from '../context.js';
 import { Progress } from '../progress.js';
 import { ForeignRunDirError } from '../run-ownership.js';
+import { runTrainWorker, TRAIN_WORKER_COMMAND } from '../train-worker.js';
 import { COMMON_OPTIONS, parseArgv as parseWith, type OptionTable, type ParsedArgs } from './argv.js';
 import { COMMAND_LIST, formatHelp, type CliCommand } from './commands/index.js';
 
@@ -46,6 +47,8 @@ export interface MainOptions {
 export async function main(argv: readonly string[], options: MainOptions = {}): Promise<number> {
   const print = options.print ?? ((t: string) => process.stdout.write(t + '\n'));
   const printErr = options.print ?? ((t: string) => process.stderr.write(t + '\n'));
+  // A child process of concurrent train stages (../train-parallel.ts); not a user command.
+  if (argv[0] === TRAIN_WORKER_COMMAND && argv.length === 1) return runTrainWorker();
   let parsed: ParsedArgs;
   try {
     parsed = parseArgv(argv);

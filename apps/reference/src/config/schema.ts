@@ -227,6 +227,14 @@ export const CONFIG_SCHEMA = configSchema({
     temperature: pos(1, 'RL sampling temperature (top-k/top-p stay off, docs/algorithms.md §4.2)'),
     evalEvery: int(10, 1, 'save a policy snapshot every N iterations for the frontier (evaluated by `eval`)'),
     checkpointEvery: int(15, 1, 'trainer checkpoint interval (iterations; also on Ctrl-C and at the end)'),
+    parallel: stringField({
+      default: 'auto',
+      description:
+        "train stages run at once, each in its own process (results identical to one after another): 'auto' " +
+        '= min(optimizers, RELIGN_THREADS or the cores, what free memory allows) on the wasm and cpu backends, ' +
+        '1 on a GPU backend; or a whole number (1: one after another, in-process). Each process gets ' +
+        'RELIGN_THREADS = max(1, floor(RELIGN_THREADS or cores / at once))',
+    }),
   }),
   eval: sectionField({
     maxNewTokens: int(24, 1, 'tokens per evaluation response'),
@@ -234,6 +242,12 @@ export const CONFIG_SCHEMA = configSchema({
     checkpoints: booleanField({
       default: true,
       description: 'also evaluate the policy snapshots (frontier points)',
+    }),
+    parallel: stringField({
+      default: 'auto',
+      description:
+        "policies evaluated at once, each share in its own process (after the SFT model; results identical): 'auto' " +
+        'or a whole number, as train.parallel',
     }),
   }),
   frontier: sectionField({

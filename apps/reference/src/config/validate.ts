@@ -96,6 +96,13 @@ export function validateConfig(
   assertSafeKeys(input, where);
   // `algos` sections are checked below, each against its plugin's schema.
   const { algos: rawAlgos, ...settings } = input;
+  // train.parallel and eval.parallel are 'auto' or a number: a number (YAML `parallel: 2`) is kept as text.
+  for (const key of ['train', 'eval']) {
+    const section = settings[key];
+    if (isPlainObject(section) && typeof section.parallel === 'number') {
+      settings[key] = { ...section, parallel: String(section.parallel) };
+    }
+  }
   const checked = checkConfig(CONFIG_SCHEMA, settings);
   if (!checked.ok) throw new ConfigError(where, checked.problems);
   const cfg = checked.config;
@@ -110,6 +117,14 @@ export function validateConfig(
     problems.push(
       `model.scratch.nEmbd (${cfg.model.scratch.nEmbd}) must be divisible by model.scratch.nHead (${cfg.model.scratch.nHead})`,
     );
+  }
+  for (const [key, value, what] of [
+    ['train.parallel', cfg.train.parallel, 'train stages run at once'],
+    ['eval.parallel', cfg.eval.parallel, 'policies evaluated at once'],
+  ] as const) {
+    if (!/^(auto|[1-9]\d*)$/.test(value)) {
+      problems.push(`${key} must be 'auto' or a whole number >= 1 (got '${value}'): ${what}`);
+    }
   }
   if (cfg.pretrain.nEmbd % cfg.pretrain.nHead !== 0) {
     problems.push(

@@ -12,6 +12,7 @@ import type { EvalResult, SampleRecord } from '../eval/types.js';
 import { duration, escapeHtml, fmt, pct } from './html.js';
 import { loadRunData, type RunData, type StageRecord } from './run-data.js';
 import { barChart, lineChart, type ChartSeries } from './svg-chart.js';
+import { wallClockSeconds } from '../stage-times.js';
 
 /** The optimizers of the default pipeline, in display order. */
 export const DEFAULT_ALGOS = ['ppo-max', 'dpo', 'p3o-v1', 'p3o-v2', 'grpo', 'rloo'] as const;
@@ -460,13 +461,26 @@ function stagesSection(data: RunData): string {
   const time = (s: StageRecord): number | undefined =>
     s.seconds === undefined ? undefined : s.seconds + (s.previousSeconds ?? 0);
   const total = data.stages.reduce((a, s) => a + (time(s) ?? 0), 0);
+  // Train stages that ran concurrently overlap: the total is then the wall clock, their sum given beside it.
+  const concurrent = data.stages.some((s) => (s.parallel ?? 1) > 1);
   const rows = data.stages.map((s) => [
     escapeHtml(s.stage),
-    escapeHtml(s.status) + (s.error ? `: <span class="missing">${escapeHtml(s.error)}</span>` : ''),
+    escapeHtml(s.status) +
+      ((s.parallel ?? 1) > 1 ? `, ${s.parallel} at a time` : '') +
+      (s.error ? `: <span class="missing">${escapeHtml(s.error)}</span>` : ''),
     duration(time(s)),
     escapeHtml(s.startedAt ?? '–'),
   ]);
-  rows.push(['<b>total</b>', '', `<b>${duration(total)}</b>`, '']);
+  rows.push(
+    concurrent
+      ? [
+          '<b>total</b>',
+          `wall clock (the stages’ times add up to ${duration(total)})`,
+          `<b>${duration(wallClockSeconds(data.stages))}</b>`,
+          '',
+        ]
+      : ['<b>total</b>', '', `<b>${duration(total)}</b>`, ''],
+  );
   return section('stages', 'Stage timings', table(['stage', 'status', 'time', 'started'], rows));
 }
 

@@ -21,6 +21,8 @@ export interface StageRecord {
   startedAt?: string;
   /** Error message of a failed attempt. */
   error?: string;
+  /** Train stages that ran at a time with this one (`train.parallel`), when more than one. */
+  parallel?: number;
 }
 
 /** The rows of `train/<algo>/metrics.jsonl` (metric name → value; `null` for a non-finite value). */
@@ -116,6 +118,7 @@ function stagesOf(v: unknown, path: string, problems: string[]): StageRecord[] |
     ...(typeof s['previousSeconds'] === 'number' ? { previousSeconds: s['previousSeconds'] } : {}),
     ...(typeof s['startedAt'] === 'string' ? { startedAt: s['startedAt'] } : {}),
     ...(typeof s['error'] === 'string' ? { error: s['error'] } : {}),
+    ...(typeof s['parallel'] === 'number' ? { parallel: s['parallel'] } : {}),
   }));
 }
 

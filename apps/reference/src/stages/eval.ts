@@ -20,6 +20,7 @@ import {
   type SampleRecord,
 } from '../eval/index.js';
 import { checkAborted, type StageContext } from '../context.js';
+import { evaluateConcurrently } from '../eval-parallel.js';
 import { readJson } from '../run-dir.js';
 import { promptRecords } from '../task/data.js';
 import { loadModelDir } from '../task/models.js';
@@ -165,7 +166,8 @@ export function finishedMainRuns(ctx: StageContext): string[] {
 
 export async function evalStage(ctx: StageContext): Promise<void> {
   const runs = finishedMainRuns(ctx);
-  await evaluateTargets(ctx, evalTargets(ctx, runs), { reevaluateSft: true });
+  // The policies in child processes where eval.parallel allows (../eval-parallel.ts).
+  await evaluateConcurrently(ctx, evalTargets(ctx, runs));
   const results = await updateHeadToHead(ctx.run.root);
   const sft = results.find((r) => r.name === 'sft');
   for (const r of results) {

@@ -3,6 +3,7 @@
  * Callers run these inside `tf.tidy`.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedMaskedSoftmax, fusedPrefixAttention } from '@relign/tensor';
 
 /**
  * Large negative bias for disallowed keys. Finite on purpose: a query row whose keys are all masked (a pad
@@ -75,12 +76,28 @@ export function mergeHeads(x: tf.Tensor4D): tf.Tensor2D {
 }
 
 /**
- * softmax(q k^T * scale + bias) v.
+ * Query rows (per key/value head) up to which a decode step over a cache runs, on wasm without a gradient
+ * tape, as one fused kernel reading k/v in place (`fusedPrefixAttention`): T = 1 times the group size under
+ * grouped-query attention, or a few tokens. Longer queries are matrix products, where the GEMM is faster.
+ */
+export const FUSED_ATTENTION_MAX_ROWS = 16;
+
+/**
+ * softmax(q k^T * scale + bias) v over the first `length` key positions.
  *
- * @param q [B, H, T, Dh]; @param k [B, H, Tk, Dh]; @param v [B, H, Tk, Dh];
- * @param bias [B or 1, 1, T, Tk] from {@link attentionBias} (or {@link causalBias},
+ * On wasm: a decode step (`overCache`, at most {@link FUSED_ATTENTION_MAX_ROWS} query rows, no gradient
+ * tape) is one kernel that reads k/v in place (a preallocated KV cache is neither sliced nor copied);
+ * otherwise the masked softmax is one kernel each way (`fusedMaskedSoftmax`). Other backends: the ops.
+ *
+ * @param q [B, H, T, Dh]; @param k [B, H, Tk, Dh] (or a preallocated buffer with more positions than
+ *   `length`); @param v like k;
+ * @param bias [B or 1, 1, T, length] from {@link attentionBias} (or {@link causalBias},
  *   {@link keyPaddingBias}); undefined when every query may see every key (one query, no padding).
  * @param scale usually 1/sqrt(Dh).
+ * @param length key positions used (default all of k's).
+ * @param overCache whether the keys continue a KV cache (a decode step): only then is the fused kernel
+ *   used, so a forward without a cache gives the same bits with and without a gradient tape (the fused
+ *   kernel rounds slightly differently from the matrix products).
  * @returns [B, H, T, Dh].
  */
 export function attend(
@@ -89,10 +106,21 @@ export function attend(
   v: tf.Tensor4D,
   bias: tf.Tensor4D | undefined,
   scale: number,
+  length = k.shape[2],
+  overCache = false,
 ): tf.Tensor4D {
+  if (overCache && q.shape[2] <= FUSED_ATTENTION_MAX_ROWS) {
+    const fused = fusedPrefixAttention(q, k, v, bias, length, scale);
+    if (fused !== null) return fused;
+  }
+  if (length < k.shape[2]) {
+    const [B, H, , Dh] = k.shape;
+    k = tf.slice(k, [0, 0, 0, 0], [B, H, length, Dh]);
+    v = tf.slice(v, [0, 0, 0, 0], [B, H, length, Dh]);
+  }
   // Scaling q (T*Dh values per head) is cheaper than scaling the scores (T*Tk).
   const qs = scale === 1 ? q : tf.mul(q, scale);
   const raw = tf.matMul(qs, k, false, true);
-  const scores = bias === undefined ? raw : tf.add(raw, bias);
-  return tf.matMul(tf.softmax(scores), v) as tf.Tensor4D;
+  const probs = bias === undefined ? tf.softmax(raw) : fusedMaskedSoftmax(raw, bias);
+  return tf.matMul(probs, v) as tf.Tensor4D;
 }

@@ -4,7 +4,7 @@
  * them: argument checks, padding masks, position ids, the attention bias, the KV cache and the adapter hook.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import type { KVCache } from './kv-cache.js';
+import type { KVCache, KVPlan } from './kv-cache.js';
 import type { ParamSpec } from './params.js';
 import type { ProjectionHook } from './projection-hook.js';
 
@@ -23,6 +23,8 @@ export interface StepContext {
   past: KVCache | undefined;
   /** Push each layer's full keys/values [B, Hkv, tPast + T, Dh] to `keys`/`values`. */
   wantCache: boolean;
+  /** Preallocated KV storage for this forward (wasm), or undefined: concatenate (see kv-cache.ts `extendKV`). */
+  kvPlan: KVPlan | undefined;
   keys: tf.Tensor4D[];
   values: tf.Tensor4D[];
   hook: ProjectionHook | null;

@@ -13,7 +13,7 @@ import type { Architecture, Backbone, StepContext } from './backbone.js';
 import { matchCheckpoint, type CheckpointTensor } from './checkpoint.js';
 import { gpt2Architecture } from './gpt2.js';
 import { createRng, uniqueVariableScope } from './init.js';
-import { KVCache } from './kv-cache.js';
+import { finishKV, KVCache, planKV } from './kv-cache.js';
 import { llamaArchitecture } from './llama.js';
 import {
   isGPT2Config,
@@ -52,6 +52,12 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Return a cache even when none was passed (the prefill step). */
   useCache?: boolean;
+  /**
+   * Positions to reserve in the returned cache (prompt + tokens to decode), where the backend preallocates
+   * it (wasm): decoding up to this length then writes each step's keys/values in place instead of copying
+   * the cache. Without it the storage doubles as needed. Other backends ignore it. At least 1.
+   */
+  cacheCapacity?: number;
 }
 
 /** What {@link CausalLM.forward} returns; the caller owns (and disposes) every tensor and the cache. */
@@ -349,6 +355,12 @@ export class CausalLM {
       tPast = past.length;
     }
     const Tk = tPast + T;
+    const cap = options.cacheCapacity;
+    if (cap !== undefined && !(Number.isInteger(cap) && cap >= 1)) {
+      throw new Error(
+        `forward: options.cacheCapacity must be a positive integer (positions to reserve), got ${String(cap)}`,
+      );
+    }
     let maskWidth = 0;
     if (options.attentionMask !== undefined) {
       const [mb, mt] = shape2D(options.attentionMask, 'attentionMask');
@@ -378,6 +390,9 @@ export class CausalLM {
       options.attentionMask === undefined &&
       options.positionIds === undefined &&
       (past === undefined || past.dense);
+
+    // Preallocated KV storage (wasm, no gradient tape), or undefined: the concat path.
+    const kvPlan = wantCache ? planKV(past, T, cap, dims.maxPositions) : undefined;
 
     const out = tf.tidy(() => {
       const ids = inputIds instanceof tf.Tensor ? inputIds : tf.tensor2d(inputIds, [B, T], 'int32');
@@ -434,6 +449,7 @@ export class CausalLM {
         bias,
         past,
         wantCache,
+        kvPlan,
         keys: [],
         values: [],
         hook: this.hook,
@@ -470,7 +486,7 @@ export class CausalLM {
 
     const res: { logits?: tf.Tensor3D; hidden: tf.Tensor3D; cache?: KVCache } = { hidden: out.hidden };
     if (out.logits !== undefined) res.logits = out.logits;
-    if (wantCache) res.cache = new KVCache(out.keys, out.values, out.mask!, out.next!, dense);
+    if (wantCache) res.cache = finishKV(kvPlan, past, out.keys, out.values, out.mask!, out.next!, dense);
     return res;
   }
 

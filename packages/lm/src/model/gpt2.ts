@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attend, mergeHeads, splitHeads, splitQkvHeads } from './attention.js';
 import type { Architecture, Backbone, StepContext } from './backbone.js';
 import type { GPT2Config } from './config.js';
+import { extendKV } from './kv-cache.js';
 import { gelu, layerNorm, linear, qkvProjection, withDelta } from './layers.js';
 import { parameterSpecs } from './params.js';
 
@@ -70,7 +71,7 @@ class GPT2Backbone implements Backbone {
   }
 
   hidden(ctx: StepContext): tf.Tensor2D {
-    const { B, T, tPast, past, hook, training } = ctx;
+    const { B, T, tPast, hook, training } = ctx;
     const cfg = this.config;
     const H = cfg.n_head;
     const D = cfg.n_embd;
@@ -112,15 +113,8 @@ class GPT2Backbone implements Backbone {
         k = splitHeads(k2, B, T, H);
         v = splitHeads(v2, B, T, H);
       }
-      if (past !== undefined) {
-        k = tf.concat([past.keys[i]!, k], 2);
-        v = tf.concat([past.values[i]!, v], 2);
-      }
-      if (ctx.wantCache) {
-        ctx.keys.push(k);
-        ctx.values.push(v);
-      }
-      const a = mergeHeads(attend(q, k, v, ctx.bias, scale));
+      const kv = extendKV(ctx, i, k, v);
+      const a = mergeHeads(attend(q, kv.keys, kv.values, ctx.bias, scale, kv.length, kv.overCache));
       const proj = linear(a, blk.projW, blk.projB);
       x = tf.add(x, withDelta(proj, hook, `${p}attn.c_proj`, a, training));
       const h2 = layerNorm(x, blk.ln2g, blk.ln2b, eps);

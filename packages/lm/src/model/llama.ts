@@ -5,10 +5,12 @@
  * torch nn.Linear, stored [out, in] as in HF checkpoints. Family differences come from `llamaLayout`.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedSwiglu } from '@relign/tensor';
 import { attend, mergeHeads, splitHeads } from './attention.js';
 import type { Architecture, Backbone, StepContext } from './backbone.js';
+import { extendKV } from './kv-cache.js';
 import { llamaLayout, type LlamaConfig } from './llama-config.js';
-import { linearT, silu, withDelta } from './layers.js';
+import { linearT, withDelta } from './layers.js';
 import type { ParamInit, ParamSpec } from './params.js';
 import { rmsNorm } from './rmsnorm.js';
 import { applyRotary, inverseFrequencies, rotaryTables } from './rope.js';
@@ -83,7 +85,7 @@ class LlamaBackbone implements Backbone {
   }
 
   hidden(ctx: StepContext): tf.Tensor2D {
-    const { B, T, tPast, past } = ctx;
+    const { B, T, tPast } = ctx;
     const c = this.config;
     const { qkNorm } = llamaLayout(c);
     const H = c.num_attention_heads;
@@ -124,20 +126,14 @@ class LlamaBackbone implements Backbone {
         ]);
       }
       const q = applyRotary(splitHeads(q2, B, T, H), cos, sin);
-      let k = applyRotary(splitHeads(k2, B, T, Hkv), cos, sin);
-      let v = splitHeads(v2, B, T, Hkv);
-      if (past !== undefined) {
-        k = tf.concat([past.keys[i]!, k], 2);
-        v = tf.concat([past.values[i]!, v], 2);
-      }
-      if (ctx.wantCache) {
-        ctx.keys.push(k);
-        ctx.values.push(v);
-      }
+      const k = applyRotary(splitHeads(k2, B, T, Hkv), cos, sin);
+      const v = splitHeads(v2, B, T, Hkv);
+      const kv = extendKV(ctx, i, k, v);
       let att: tf.Tensor4D;
-      if (G === 1) att = attend(q, k, v, bias, scale);
+      if (G === 1) att = attend(q, kv.keys, kv.values, bias, scale, kv.length, kv.overCache);
       else {
-        const grouped = attend(tf.reshape(q, [B, Hkv, G * T, Dh]), k, v, bias, scale);
+        const qg = tf.reshape(q, [B, Hkv, G * T, Dh]) as tf.Tensor4D;
+        const grouped = attend(qg, kv.keys, kv.values, bias, scale, kv.length, kv.overCache);
         att = tf.reshape(grouped, [B, H, T, Dh]);
       }
       const a = mergeHeads(att);
@@ -145,7 +141,8 @@ class LlamaBackbone implements Backbone {
       const h2 = rmsNorm(x, this.w(`${p}post_attention_layernorm.weight`), eps);
       const gate = this.proj(ctx, `${p}mlp.gate_proj`, h2);
       const up = this.proj(ctx, `${p}mlp.up_proj`, h2);
-      const m = tf.mul(silu(gate), up) as tf.Tensor2D;
+      // silu(gate) * up: one kernel each way on wasm (fusedSwiglu), three ops elsewhere.
+      const m = fusedSwiglu(gate, up);
       x = tf.add(x, this.proj(ctx, `${p}mlp.down_proj`, m));
     }
     return rmsNorm(x, this.w('model.norm.weight'), eps);

@@ -64,7 +64,9 @@ export async function sampleTokens(
   let input: number[] = prompt;
   try {
     while (out.length < maxNewTokens && prompt.length + out.length < limit) {
-      const res = model.forward([input], cache ? { cache } : { useCache: true });
+      // Reserve every position this loop can reach: decode steps then write the cache in place (wasm).
+      const cacheCapacity = Math.min(prompt.length + maxNewTokens, limit);
+      const res = model.forward([input], cache ? { cache } : { useCache: true, cacheCapacity });
       const T = input.length;
       const lastRow = tf.slice(res.logits, [0, T - 1, 0], [1, 1, -1]);
       res.logits.dispose();

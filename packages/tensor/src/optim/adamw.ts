@@ -12,9 +12,21 @@
  * Training loops call {@link AdamW.guardedStep}: it also applies the update guard of `guard.ts` (a step whose
  * loss, gradient or resulting weights are not finite, whose update norm exceeds `maxUpdateNorm`, or that grows
  * a weight beyond `maxWeightAbs` is skipped, leaving parameters and moments untouched).
+ *
+ * On the wasm backend the update of every parameter (and the guard's look-ahead) is one kernel call
+ * (`wasm/adamw-kernel.ts`) doing the same float32 operations in the same order, so the results are
+ * bit-identical to the per-parameter tfjs ops used on every other backend; the gradient clip is then a
+ * factor the kernel applies rather than a scaled copy of every gradient.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { clipByGlobalNorm } from '../numerics/clip-grad-norm.js';
+import {
+  fusedAdamWAvailable,
+  fusedAdamWPrepare,
+  fusedAdamWWrite,
+  fusedGroupElements,
+  type AdamWEntry,
+} from '../wasm/adamw-op.js';
 import {
   checkBound,
   DEFAULT_MAX_UPDATE_NORM,
@@ -148,22 +160,26 @@ export class AdamW {
     options: StepOptions = {},
   ): Promise<StepResult> {
     const { byName, names, lr, maxNorm } = this.checkStep(grads, params, options);
-    const { grads: clipped, norm } = clipByGlobalNorm(grads, maxNorm);
+    const { clipped, scale, norm, stats, free } = this.clip(grads, byName, names, maxNorm, lr, this.t + 1);
+    stats?.dispose(); // the guard's numbers: unused here
     let gradNorm: number;
     try {
       gradNorm = (await norm.data())[0]!;
     } catch (e) {
-      disposeIfNew(clipped, grads);
+      free();
       throw e;
     } finally {
       norm.dispose();
     }
     if (!Number.isFinite(gradNorm)) {
-      disposeIfNew(clipped, grads);
+      free();
       return { gradNorm, skipped: true, step: this.t };
     }
-    this.apply(byName, names, clipped, lr);
-    disposeIfNew(clipped, grads);
+    try {
+      this.apply(byName, names, clipped, lr, scale);
+    } finally {
+      free();
+    }
     return { gradNorm, skipped: false, step: this.t };
   }
 
@@ -217,39 +233,20 @@ export class AdamW {
         weightMax: NaN,
       });
     }
-    const { grads: clipped, norm } = clipByGlobalNorm(grads, maxNorm);
-    const free = () => disposeIfNew(clipped, grads);
     const t = this.t + 1;
-    // [grad norm, ‖Δθ‖, max |θ'|, largest |θ'| the step grows, 1 if every θ' is finite], on the device; one
-    // tidy per parameter keeps the extra memory at one parameter's temporaries.
-    const stats = tf.tidy(() => {
-      if (names.length === 0) return tf.stack([norm, tf.scalar(0), tf.scalar(0), tf.scalar(0), tf.scalar(1)]);
-      const perParam = names.map((name) =>
-        tf.tidy(() => {
-          const p = byName.get(name)!;
-          const next = this.next(name, p, clipped[name]!, lr, t).p;
-          const abs = tf.abs(next);
-          const grown = tf.where(tf.greater(abs, tf.abs(p)), abs, tf.zerosLike(abs));
-          return tf.stack([
-            tf.sum(tf.square(tf.sub(next, p))),
-            tf.max(abs),
-            tf.max(grown),
-            tf.cast(tf.all(tf.isFinite(next)), 'float32'),
-          ]);
-        }),
-      );
-      const [sq, mx, gr, fin] = tf.unstack(tf.stack(perParam), 1);
-      return tf.stack([norm, tf.sqrt(tf.sum(sq!)), tf.max(mx!), tf.max(gr!), tf.min(fin!)]);
-    });
-    norm.dispose();
+    const { clipped, scale, norm, stats, free } = this.clip(grads, byName, names, maxNorm, lr, t);
     let values: ArrayLike<number>;
-    try {
-      values = await stats.data();
-    } catch (e) {
-      free();
-      throw e;
-    } finally {
-      stats.dispose();
+    if (stats) {
+      try {
+        values = await fusedStats(stats, norm, names.length);
+      } catch (e) {
+        free();
+        throw e;
+      } finally {
+        norm.dispose();
+      }
+    } else {
+      values = await this.stats(byName, names, clipped, norm, lr, t, free);
     }
     const [gradNorm, updateNorm, weightMax, grownMax, finite] = Array.from(values) as number[];
     const numbers = { gradNorm: gradNorm!, updateNorm: updateNorm!, weightMax: weightMax! };
@@ -284,7 +281,7 @@ export class AdamW {
           if (this.t !== stepAt) {
             throw new Error('AdamW: another step ran between prepareStep() and commit(); prepare again.');
           }
-          this.apply(byName, names, clipped, lr);
+          this.apply(byName, names, clipped, lr, scale);
         } finally {
           free();
         }
@@ -296,6 +293,120 @@ export class AdamW {
         free();
       },
     };
+  }
+
+  /**
+   * The guard's numbers for the update at step `t`, with per-parameter tfjs ops: [grad norm, ‖Δθ‖, max |θ'|,
+   * largest |θ'| the step grows, 1 if every θ' is finite], on the device; one tidy per parameter keeps the
+   * extra memory at one parameter's temporaries. Disposes `norm`; calls `free` when the read fails.
+   */
+  private async stats(
+    byName: Map<string, tf.Variable>,
+    names: string[],
+    clipped: Record<string, tf.Tensor>,
+    norm: tf.Scalar,
+    lr: number,
+    t: number,
+    free: () => void,
+  ): Promise<ArrayLike<number>> {
+    const stats = tf.tidy(() => {
+      if (names.length === 0) return tf.stack([norm, tf.scalar(0), tf.scalar(0), tf.scalar(0), tf.scalar(1)]);
+      const perParam = names.map((name) =>
+        tf.tidy(() => {
+          const p = byName.get(name)!;
+          const next = this.next(name, p, clipped[name]!, lr, t).p;
+          const abs = tf.abs(next);
+          const grown = tf.where(tf.greater(abs, tf.abs(p)), abs, tf.zerosLike(abs));
+          return tf.stack([
+            tf.sum(tf.square(tf.sub(next, p))),
+            tf.max(abs),
+            tf.max(grown),
+            tf.cast(tf.all(tf.isFinite(next)), 'float32'),
+          ]);
+        }),
+      );
+      const [sq, mx, gr, fin] = tf.unstack(tf.stack(perParam), 1);
+      return tf.stack([norm, tf.sqrt(tf.sum(sq!)), tf.max(mx!), tf.max(gr!), tf.min(fin!)]);
+    });
+    norm.dispose();
+    try {
+      return await stats.data();
+    } catch (e) {
+      free();
+      throw e;
+    } finally {
+      stats.dispose();
+    }
+  }
+
+  /**
+   * The global gradient norm and, as `clipByGlobalNorm` does, scaled copies of the gradients (`clipped`); or,
+   * where the fused kernel runs, from one call: the norm, the clip factor (`scale`) the update multiplies
+   * the gradients themselves by (`clipped` = `grads`), and the guard's per-parameter `stats` of the update
+   * at step `t`. `free` disposes what this made, except `norm` and `stats` (the caller's).
+   */
+  private clip(
+    grads: Record<string, tf.Tensor>,
+    byName: Map<string, tf.Variable>,
+    names: string[],
+    maxNorm: number,
+    lr: number,
+    t: number,
+  ): {
+    clipped: Record<string, tf.Tensor>;
+    scale?: tf.Tensor;
+    stats?: tf.Tensor;
+    norm: tf.Scalar;
+    free: () => void;
+  } {
+    const fused =
+      names.length > 0 &&
+      fusedAdamWAvailable([
+        ...Object.values(grads),
+        ...names.map((name) => byName.get(name)!),
+        ...names.flatMap((name) => [this.m.get(name), this.v.get(name)].filter((x) => x !== undefined)),
+      ]);
+    if (!fused) {
+      const { grads: clipped, norm } = clipByGlobalNorm(grads, maxNorm);
+      return { clipped, norm, free: () => disposeIfNew(clipped, grads) };
+    }
+    // clipByGlobalNorm adds the squared norms in the gradients' own order; the kernel does the same.
+    const index = new Map(names.map((name, i) => [name, i]));
+    const order = Object.keys(grads).map((name) => index.get(name)!);
+    const { stats, norm, scale } = tf.tidy(() => {
+      const { entries, constants } = this.entries(byName, names, grads, lr, t);
+      return fusedAdamWPrepare(entries, constants, maxNorm, order);
+    });
+    return { clipped: grads, scale, norm, stats, free: () => scale.dispose() };
+  }
+
+  /** The fused kernel's entries for the step at `t` (moments not created yet read as zeros). */
+  private entries(
+    byName: Map<string, tf.Variable>,
+    names: string[],
+    grads: Record<string, tf.Tensor>,
+    lr: number,
+    t: number,
+  ) {
+    const entries: AdamWEntry[] = names.map((name) => {
+      const p = byName.get(name)!;
+      return {
+        p,
+        g: grads[name]!,
+        m: this.m.get(name) ?? tf.zerosLike(p),
+        v: this.v.get(name) ?? tf.zerosLike(p),
+        decay: this.weightDecay > 0 && this.decay(name, p) ? 1 - lr * this.weightDecay : 1,
+      };
+    });
+    const constants = {
+      beta1: this.beta1,
+      beta2: this.beta2,
+      bc1: 1 - this.beta1 ** t,
+      bc2: 1 - this.beta2 ** t,
+      eps: this.eps,
+      lr,
+    };
+    return { entries, constants };
   }
 
   private checkStep(
@@ -347,28 +458,70 @@ export class AdamW {
     names: string[],
     clipped: Record<string, tf.Tensor>,
     lr: number,
+    scale?: tf.Tensor,
   ): void {
     this.t += 1;
     for (const name of names) {
+      if (this.m.has(name) && this.v.has(name)) continue;
+      const p = byName.get(name)!;
+      // tf.variable keeps its initial value alive as a separate tensor: create it inside tidy.
+      this.m.set(
+        name,
+        tf.tidy(() => tf.variable(tf.zerosLike(p), false, `adamw/m/${name}/${nextId()}`)),
+      );
+      this.v.set(
+        name,
+        tf.tidy(() => tf.variable(tf.zerosLike(p), false, `adamw/v/${name}/${nextId()}`)),
+      );
+    }
+    if (scale) {
+      this.applyFused(byName, names, clipped, lr, scale);
+      return;
+    }
+    for (const name of names) {
       const p = byName.get(name)!;
       const g = clipped[name]!;
-      let m = this.m.get(name);
-      let v = this.v.get(name);
-      if (!m || !v) {
-        // tf.variable keeps its initial value alive as a separate tensor: create it inside tidy.
-        m = tf.tidy(() => tf.variable(tf.zerosLike(p), false, `adamw/m/${name}/${nextId()}`));
-        v = tf.tidy(() => tf.variable(tf.zerosLike(p), false, `adamw/v/${name}/${nextId()}`));
-        this.m.set(name, m);
-        this.v.set(name, v);
-      }
-      const mv = m;
-      const vv = v;
+      const mv = this.m.get(name)!;
+      const vv = this.v.get(name)!;
       tf.tidy(() => {
         const next = this.next(name, p, g, lr, this.t);
         mv.assign(next.m);
         vv.assign(next.v);
         p.assign(next.p);
       });
+    }
+  }
+
+  /**
+   * The fused update: one kernel call per group of parameters of at most `fusedGroupElements()` elements
+   * (one call for models below that; the bound caps the new p, m, v alive at once before assignment).
+   */
+  private applyFused(
+    byName: Map<string, tf.Variable>,
+    names: string[],
+    grads: Record<string, tf.Tensor>,
+    lr: number,
+    scale: tf.Tensor,
+  ): void {
+    const limit = fusedGroupElements();
+    let start = 0;
+    while (start < names.length) {
+      let end = start + 1;
+      let size = byName.get(names[start]!)!.size;
+      while (end < names.length && size + byName.get(names[end]!)!.size <= limit) {
+        size += byName.get(names[end++]!)!.size;
+      }
+      const group = names.slice(start, end);
+      tf.tidy(() => {
+        const { entries, constants } = this.entries(byName, group, grads, lr, this.t);
+        const next = fusedAdamWWrite(entries, constants, scale);
+        group.forEach((name, i) => {
+          this.m.get(name)!.assign(next[i]!.m);
+          this.v.get(name)!.assign(next[i]!.v);
+          byName.get(name)!.assign(next[i]!.p);
+        });
+      });
+      start = end;
     }
   }
 
@@ -438,6 +591,34 @@ let counter = 0;
 /** Variable names are global in tfjs; two optimizers over the same model must not collide. */
 function nextId(): number {
   return ++counter;
+}
+
+/**
+ * The guard's numbers ({@link AdamW} `stats`) from the fused kernel's per-parameter `stats` [count, 4]
+ * (Σ(p' − p)², max |p'|, max grown |p'|, 0 iff finite), reduced here; disposes `stats` (not `norm`).
+ */
+async function fusedStats(stats: tf.Tensor, norm: tf.Scalar, count: number): Promise<number[]> {
+  let per: ArrayLike<number>;
+  let gradNorm: number;
+  try {
+    const [a, b] = await Promise.all([stats.data(), norm.data()]);
+    per = a;
+    gradNorm = b[0]!;
+  } finally {
+    stats.dispose();
+  }
+  let sq = 0;
+  let mx = 0;
+  let gr = 0;
+  let finite = 1;
+  for (let i = 0; i < count; i++) {
+    sq += per[4 * i]!;
+    // Math.max keeps a NaN, as tf.max does.
+    mx = Math.max(mx, per[4 * i + 1]!);
+    gr = Math.max(gr, per[4 * i + 2]!);
+    if (per[4 * i + 3] !== 0) finite = 0;
+  }
+  return [gradNorm, Math.sqrt(sq), mx, gr, finite];
 }
 
 function disposeIfNew(clipped: Record<string, tf.Tensor>, original: Record<string, tf.Tensor>): void {

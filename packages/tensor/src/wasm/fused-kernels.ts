@@ -15,7 +15,7 @@
  * exp is Cephes' `expf` (range reduction by ln 2 in two parts, a degree-6 polynomial, the exponent
  * added through the float's bits): within 2 ulp of the true value on [-88.37, 88.37], clamped outside.
  */
-import { F32, Fn, I32, V128 } from './emit.js';
+import { F32, Fn, I32, uleb, V128 } from './emit.js';
 
 /** 2 sqrt(2/pi) and its product with 0.044715 (the unfused `gelu` in @relign/lm uses the same two). */
 export const GELU_2C = 1.5957691216057308;
@@ -26,7 +26,7 @@ const EXP_POLY = [
 ];
 
 /** v128 locals holding splatted constants, set once before a loop. */
-function constants(f: Fn, values: number[]): number[] {
+export function constants(f: Fn, values: number[]): number[] {
   return values.map((v) => {
     const l = f.local(V128);
     f.f32(v).f32x4Splat().set(l);
@@ -35,10 +35,19 @@ function constants(f: Fn, values: number[]): number[] {
 }
 
 /** Emits `dst = exp(src)` (f32x4); `k` are the locals made by {@link expConstants}; t0..t2 scratch. */
-function emitExp(f: Fn, k: number[], src: number, dst: number, t: [number, number, number]): void {
-  const [hi, lo, log2e, c1, c2, one, ...poly] = k;
+export function emitExp(f: Fn, k: number[], src: number, dst: number, t: [number, number, number]): void {
+  const [hi, lo, log2e, c1, c2, one] = k;
+  const poly = k.slice(6, 6 + EXP_POLY.length);
+  const magic = k[6 + EXP_POLY.length]!;
   const [x, fx, z] = t;
-  f.get(src).get(hi!).f32x4Min().get(lo!).f32x4Max().set(x);
+  // Clamp with pmin/pmax (one minps/maxps on x86; f32x4.min/max cost ~7 instructions each for their NaN
+  // rules): pmin(x, hi) = hi < x ? hi : x, which keeps a NaN x as NaN just as min does.
+  f.get(src)
+    .get(hi!)
+    .raw(0xfd, ...uleb(0xea))
+    .get(lo!)
+    .raw(0xfd, ...uleb(0xeb))
+    .set(x);
   f.get(x).get(log2e!).f32x4Mul().f32x4Nearest().set(fx);
   f.get(x).get(fx).get(c1!).f32x4Mul().f32x4Sub();
   f.get(fx).get(c2!).f32x4Mul().f32x4Sub().set(x);
@@ -47,12 +56,14 @@ function emitExp(f: Fn, k: number[], src: number, dst: number, t: [number, numbe
   f.get(poly[0]!);
   for (let i = 1; i < poly.length; i++) f.get(x).f32x4Mul().get(poly[i]!).f32x4Add();
   f.get(z).f32x4Mul().get(x).f32x4Add().get(one!).f32x4Add();
-  // * 2^fx, built from the exponent bits: (fx + 127) << 23.
-  f.get(fx).i32x4TruncSatF32x4().i32(127).raw(0xfd, 0x11).i32x4Add().i32(23).i32x4Shl();
+  // * 2^fx, built from the exponent bits: (fx + 127) << 23. fx is a whole number in [-128, 128], so the
+  // float fx + (127 + 1.5 * 2^23) holds fx + 127 in its low mantissa bits, and the shift keeps exactly the
+  // 9 bits that i32x4.trunc_sat (several instructions on x86) + 127 would give.
+  f.get(fx).get(magic).f32x4Add().i32(23).i32x4Shl();
   f.f32x4Mul().set(dst);
 }
 
-function expConstants(f: Fn): number[] {
+export function expConstants(f: Fn): number[] {
   return constants(f, [
     88.3762626647949,
     -88.3762626647949,
@@ -61,6 +72,7 @@ function expConstants(f: Fn): number[] {
     -2.1219444e-4,
     1,
     ...EXP_POLY,
+    127 + 1.5 * 2 ** 23,
   ]);
 }
 

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { DataId, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { GELU_2C, GELU_2C3 } from './fused-kernels.js';
 import { kernelState, offsetOf, type WasmBackendLike } from './state.js';
+import { fusedGeluGrad, fusedLayerNormGrad } from './fused-norm-ops.js';
 
 export const GELU_KERNEL = 'RelignGelu';
 export const LAYER_NORM_KERNEL = 'RelignLayerNorm';
@@ -142,6 +143,9 @@ function registerGradients(): void {
       inputsToSave: ['x'],
       gradFunc: (dy, saved) => {
         const [x] = saved as [tf.Tensor];
+        // One wasm kernel (fused-norm-kernels.ts) where it runs, else the same math as tfjs ops.
+        const fusedDx = fusedGeluGrad(dy as tf.Tensor, x);
+        if (fusedDx) return { x: () => fusedDx };
         // d/dx x s(u) = s + x s (1 - s) u', u = x (C + C3 x^2), u' = C + 3 C3 x^2
         return {
           x: () => {
@@ -164,6 +168,12 @@ function registerGradients(): void {
         const eps = (attrs as { eps?: number }).eps ?? 1e-5;
         const d = x.shape[x.shape.length - 1]!;
         const g = dy as tf.Tensor;
+        // All three gradients from one wasm kernel where it runs, computed once here (not per input).
+        const fusedGrads = fusedLayerNormGrad(g, x, gamma, eps);
+        if (fusedGrads) {
+          const [dx, dgamma, dbeta] = fusedGrads as [tf.Tensor, tf.Tensor, tf.Tensor];
+          return { x: () => dx, gamma: () => dgamma, beta: () => dbeta };
+        }
         // Recomputed here rather than saved: the forward kernel returns only y.
         const xhat = () => {
           const centered = tf.sub(x, tf.mean(x, -1, true));

@@ -3,6 +3,7 @@
  * tile), `gemm`, `pack_b`, `gemm_s1` .. `gemm_s5` and `gemm_nt` (their ABI is described there).
  */
 import { F32, Fn, I32, V128 } from './emit.js';
+import { RELAXED_MADD } from './relaxed-simd.js';
 
 /** Rows per register tile (5 x 8 measured fastest on x86-64 V8: 15 of the 16 xmm registers). */
 export const MR = 5;
@@ -34,8 +35,11 @@ export const SMALL_MR = [1, 2, 3, 4, 5] as const;
 
 const P = (n: number) => new Array<typeof I32>(n).fill(I32);
 
-/** kernel(kc, a, a_rs, a_cs, bp, b_ks, c, c_rs, mr, nr, accumulate, tile): one MR x 8 tile. */
-export function kernel(mrMax: number, name = 'kernel'): Fn {
+/**
+ * kernel(kc, a, a_rs, a_cs, bp, b_ks, c, c_rs, mr, nr, accumulate, tile): one MR x 8 tile. `fma`: the
+ * multiply-adds as `f32x4.relaxed_madd` (see `relaxed-simd.ts`; only where the runtime validates it).
+ */
+export function kernel(mrMax: number, name = 'kernel', fma = false): Fn {
   const f = new Fn(name, P(12), false);
   const [kc, a, aRs, aCs, bp, bKs, c, cRs, mr, nr, accum, tile] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
   const rows: number[] = [a];
@@ -70,8 +74,21 @@ export function kernel(mrMax: number, name = 'kernel'): Fn {
   for (let r = 0; r < mrMax; r++) {
     const [lo, hi] = acc[r]!;
     f.get(rows[r]!).v128Load32Splat().set(av);
-    f.get(lo).get(av).get(b0).f32x4Mul().f32x4Add().set(lo);
-    f.get(hi).get(av).get(b1).f32x4Mul().f32x4Add().set(hi);
+    if (fma) {
+      f.get(av)
+        .get(b0)
+        .get(lo)
+        .raw(...RELAXED_MADD)
+        .set(lo);
+      f.get(av)
+        .get(b1)
+        .get(hi)
+        .raw(...RELAXED_MADD)
+        .set(hi);
+    } else {
+      f.get(lo).get(av).get(b0).f32x4Mul().f32x4Add().set(lo);
+      f.get(hi).get(av).get(b1).f32x4Mul().f32x4Add().set(hi);
+    }
     f.incBy(rows[r]!, aCs);
   }
   f.incBy(bp, bKs);
@@ -300,9 +317,9 @@ export function smallGemmFn(kernelIndex: number, mr: number): Fn {
 /**
  * nt_{R}x{C}(kv_bytes, k_bytes, a, a_rs, b, b_rs, c, c_rs, accumulate): one R x C block of
  * C = A B^T, all rows contiguous along k: f32x4 partial sums up to kv_bytes (k rounded down to 4
- * floats), a horizontal sum, then the scalar tail up to k_bytes.
+ * floats), a horizontal sum, then the scalar tail up to k_bytes. `fma`: as in {@link kernel}.
  */
-export function ntTile(R: number, C: number): Fn {
+export function ntTile(R: number, C: number, fma = false): Fn {
   const f = new Fn(`nt_${R}x${C}`, P(9), false);
   const [kv, kb, a, aRs, b, bRs, c, cRs, accum] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const ar: number[] = [];
@@ -343,7 +360,13 @@ export function ntTile(R: number, C: number): Fn {
     f.get(br[q]!).get(off).add().v128Load().set(bv);
     for (let r = 0; r < R; r++) {
       const x = acc[r]![q]!;
-      f.get(x).get(av[r]!).get(bv).f32x4Mul().f32x4Add().set(x);
+      if (fma)
+        f.get(av[r]!)
+          .get(bv)
+          .get(x)
+          .raw(...RELAXED_MADD)
+          .set(x);
+      else f.get(x).get(av[r]!).get(bv).f32x4Mul().f32x4Add().set(x);
     }
   }
   f.incConst(off, 16);

@@ -12,6 +12,12 @@
  *   from JS, a KV-cache append per decoded token; the stock Slice first copies its whole input into JS).
  * - `RelignGelu`, `RelignLayerNorm`, `RelignTokenLogprob` (relign's own, behind `fusedGelu`,
  *   `fusedLayerNorm` and `logprobsFromLogits`'s forward): one kernel for a chain of 6-15 dispatches.
+ * - `RelignRmsNorm`, `RelignSwiglu` (behind `fusedRmsNorm`, `fusedSwiglu`) and the backward kernels
+ *   `RelignRmsNormGrad`, `RelignSwigluGrad`, `RelignLayerNormGrad`, `RelignGeluGrad`: one kernel each way.
+ * - `RelignAdamW` (relign's own, behind `AdamW`'s steps): the update of every parameter in one call.
+ * - `RelignMaskedSoftmax` (+ its gradient) and `RelignPrefixAttention` (relign's own, behind
+ *   `fusedMaskedSoftmax` and `fusedPrefixAttention`): attention's softmax in one kernel each way, and a
+ *   decode step's whole attention reading a preallocated KV cache in place.
  * - `Identity` (and `Transpose` by a permutation that keeps the memory order): share the input's data
  *   instead of copying it. tfjs clones every tensor saved for a backward pass with Identity, so the
  *   stock copy costs every training step a copy of all saved activations and weights.
@@ -42,6 +48,30 @@ import {
   TOKEN_LOGPROB_KERNEL,
   tokenLogprobKernel,
 } from './fused-ops.js';
+import { ADAMW_KERNEL, adamwKernel } from './adamw-op.js';
+import {
+  MASKED_SOFTMAX_GRAD_KERNEL,
+  MASKED_SOFTMAX_KERNEL,
+  maskedSoftmaxGradKernel,
+  maskedSoftmaxKernel,
+  PREFIX_ATTENTION_KERNEL,
+  prefixAttentionKernel,
+} from './attention-ops.js';
+import {
+  GELU_GRAD_KERNEL,
+  geluGradKernel,
+  LAYER_NORM_GRAD_KERNEL,
+  layerNormGradKernel,
+  RMS_NORM_GRAD_KERNEL,
+  RMS_NORM_KERNEL,
+  rmsNormGradKernel,
+  rmsNormKernel,
+  SWIGLU_GRAD_KERNEL,
+  SWIGLU_KERNEL,
+  swigluGradKernel,
+  swigluKernel,
+} from './fused-norm-ops.js';
+import { relaxedSimdEnv } from './relaxed-simd.js';
 
 const BACKEND = 'wasm';
 
@@ -59,6 +89,16 @@ const ours = {
   [GELU_KERNEL]: geluKernel as unknown as KernelFunc,
   [LAYER_NORM_KERNEL]: layerNormKernel as unknown as KernelFunc,
   [TOKEN_LOGPROB_KERNEL]: tokenLogprobKernel as unknown as KernelFunc,
+  [ADAMW_KERNEL]: adamwKernel as unknown as KernelFunc,
+  [MASKED_SOFTMAX_KERNEL]: maskedSoftmaxKernel as unknown as KernelFunc,
+  [MASKED_SOFTMAX_GRAD_KERNEL]: maskedSoftmaxGradKernel as unknown as KernelFunc,
+  [PREFIX_ATTENTION_KERNEL]: prefixAttentionKernel as unknown as KernelFunc,
+  [RMS_NORM_KERNEL]: rmsNormKernel as unknown as KernelFunc,
+  [RMS_NORM_GRAD_KERNEL]: rmsNormGradKernel as unknown as KernelFunc,
+  [SWIGLU_KERNEL]: swigluKernel as unknown as KernelFunc,
+  [SWIGLU_GRAD_KERNEL]: swigluGradKernel as unknown as KernelFunc,
+  [LAYER_NORM_GRAD_KERNEL]: layerNormGradKernel as unknown as KernelFunc,
+  [GELU_GRAD_KERNEL]: geluGradKernel as unknown as KernelFunc,
 };
 
 /** The stock configs we replaced, to restore them. */
@@ -90,6 +130,8 @@ function replaceKernel(name: keyof typeof ours, setStock?: (fn: KernelFunc | und
  */
 export function registerWasmKernels(): void {
   if (!getKernel('BatchMatMul', BACKEND)) return; // the wasm backend package is not loaded
+  // A bad RELIGN_WASM_RELAXED is an error here: where the kernels are assembled it would only disable them.
+  relaxedSimdEnv();
   replaceKernel('BatchMatMul', setStockBatchMatMul);
   replaceKernel('_FusedMatMul', setStockFusedMatMul);
   replaceKernel('Concat', setStockConcat);
@@ -103,6 +145,16 @@ export function registerWasmKernels(): void {
   replaceKernel(GELU_KERNEL);
   replaceKernel(LAYER_NORM_KERNEL);
   replaceKernel(TOKEN_LOGPROB_KERNEL);
+  replaceKernel(ADAMW_KERNEL);
+  replaceKernel(MASKED_SOFTMAX_KERNEL);
+  replaceKernel(MASKED_SOFTMAX_GRAD_KERNEL);
+  replaceKernel(PREFIX_ATTENTION_KERNEL);
+  replaceKernel(RMS_NORM_KERNEL);
+  replaceKernel(RMS_NORM_GRAD_KERNEL);
+  replaceKernel(SWIGLU_KERNEL);
+  replaceKernel(SWIGLU_GRAD_KERNEL);
+  replaceKernel(LAYER_NORM_GRAD_KERNEL);
+  replaceKernel(GELU_GRAD_KERNEL);
 }
 
 /** Puts the stock wasm kernels back (benchmarks and tests compare against them). */

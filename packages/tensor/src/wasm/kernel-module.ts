@@ -37,6 +37,10 @@
  *   [batch, outer, dim, slice] and idx as [batch, n_idx] (in-range int32),
  *   out[b, o, i, :] = x[b, o, idx[b, i], :], one memory.copy per slice.
  * - `gelu`, `layer_norm`, `token_logprob`: fused elementwise / row kernels, described in `fused-kernels.ts`.
+ * - `rms_norm`, `rms_norm_grad`, `layer_norm_grad`, `swiglu`, `swiglu_grad`, `gelu_grad`: described in
+ *   `fused-norm-kernels.ts`.
+ * - `adamw`, `sum_squares`: the AdamW update of every parameter in one call, described in `adamw-kernel.ts`.
+ * - `masked_softmax`, `masked_softmax_grad`, `prefix_attention`: described in `attention-kernels.ts`.
  */
 import { assemble } from './emit.js';
 import {
@@ -51,8 +55,19 @@ import {
   smallGemmFn,
   type SmallGemm,
 } from './gemm-kernels.js';
+import { wasmRelaxedSimd } from './relaxed-simd.js';
 import { colSum, copy2dFn, gatherFn, scatterAdd, zeroFn } from './row-kernels.js';
 import { geluFn, layerNormFn, tokenLogprobFn } from './fused-kernels.js';
+import { adamwFn, sumSquaresFn } from './adamw-kernel.js';
+import { maskedSoftmaxFn, maskedSoftmaxGradFn, prefixAttentionFn } from './attention-kernels.js';
+import {
+  geluGradFn,
+  layerNormGradFn,
+  rmsNormFn,
+  rmsNormGradFn,
+  swigluFn,
+  swigluGradFn,
+} from './fused-norm-kernels.js';
 
 export { MR, NR, SMALL_MR, type SmallGemm } from './gemm-kernels.js';
 
@@ -123,12 +138,76 @@ export interface KernelExports {
     v: number,
     invTau: number,
   ): void;
+  rms_norm(out: number, x: number, gamma: number, rows: number, d: number, eps: number): void;
+  rms_norm_grad(
+    dx: number,
+    dgamma: number,
+    dy: number,
+    x: number,
+    gamma: number,
+    rows: number,
+    d: number,
+    eps: number,
+  ): void;
+  layer_norm_grad(
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    dy: number,
+    x: number,
+    gamma: number,
+    rows: number,
+    d: number,
+    eps: number,
+  ): void;
+  swiglu(out: number, gate: number, up: number, n: number): void;
+  swiglu_grad(dgate: number, dup: number, dy: number, gate: number, up: number, n: number): void;
+  gelu_grad(dx: number, x: number, dy: number, n: number): void;
+  adamw(table: number, count: number, consts: number, stats: number, scale: number, write: number): void;
+  sum_squares(table: number, count: number, out: number): void;
+  masked_softmax(
+    out: number,
+    x: number,
+    bias: number,
+    B: number,
+    H: number,
+    T: number,
+    n: number,
+    biasBs: number,
+  ): void;
+  masked_softmax_grad(dx: number, dy: number, p: number, rows: number, n: number): void;
+  prefix_attention(
+    out: number,
+    q: number,
+    k: number,
+    v: number,
+    bias: number,
+    scores: number,
+    B: number,
+    Hkv: number,
+    R: number,
+    len: number,
+    cap: number,
+    dh: number,
+    scale: number,
+    biasBs: number,
+    biasRs: number,
+    hasBias: number,
+  ): void;
 }
 
-/** The module's bytes (`shared`: whether the memory it imports is a shared one). */
-export function kernelModuleBytes(shared: boolean, mr = MR): Uint8Array<ArrayBuffer> {
+/**
+ * The module's bytes (`shared`: whether the memory it imports is a shared one; `relaxed`: GEMM
+ * micro-kernels with `f32x4.relaxed_madd`, by default the process-wide choice of `relaxed-simd.ts`, so
+ * the backend's module and the worker threads' compute the same sums).
+ */
+export function kernelModuleBytes(
+  shared: boolean,
+  mr = MR,
+  relaxed = wasmRelaxedSimd(),
+): Uint8Array<ArrayBuffer> {
   const fns = [
-    kernel(mr),
+    kernel(mr, 'kernel', relaxed),
     gemmFn(0, mr),
     packB(),
     zeroFn(),
@@ -140,11 +219,14 @@ export function kernelModuleBytes(shared: boolean, mr = MR): Uint8Array<ArrayBuf
   ];
   // Row-tile kernels of every height for the small-M entry points, then those entry points.
   const small = fns.length;
-  for (const h of SMALL_MR) fns.push(kernel(h, `kernel${h}`));
+  for (const h of SMALL_MR) fns.push(kernel(h, `kernel${h}`, relaxed));
   SMALL_MR.forEach((h, i) => fns.push(smallGemmFn(small + i, h)));
   const nt = fns.length;
-  for (const [R, C] of NT_TILES) fns.push(ntTile(R, C));
+  for (const [R, C] of NT_TILES) fns.push(ntTile(R, C, relaxed));
   fns.push(gemmNtFn(nt), copy2dFn(), geluFn(), layerNormFn(), tokenLogprobFn());
+  fns.push(rmsNormFn(), rmsNormGradFn(), layerNormGradFn(), swigluFn(), swigluGradFn(), geluGradFn());
+  fns.push(adamwFn(), sumSquaresFn());
+  fns.push(maskedSoftmaxFn(), maskedSoftmaxGradFn(), prefixAttentionFn());
   return assemble(fns, { shared });
 }
 

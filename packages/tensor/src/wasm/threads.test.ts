@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { assertNoLeaks } from '../testing/index.js';
@@ -8,6 +9,7 @@ import {
   stopWasmThreads,
   threadStats,
   threadTuning,
+  wasmThreadsInfo,
   wasmThreadsReady,
 } from './threads.js';
 
@@ -68,10 +70,14 @@ describe('wasm GEMM on worker threads', () => {
     await tf.setBackend('cpu');
   });
 
-  it('gives bit-identical results for 1, 2, 3 and 4 threads, equal to the cpu backend', async () => {
+  it('gives bit-identical results for 1, 2, 3, 4 and more threads than cores, equal to the cpu backend', async () => {
     const one = await run(1, data);
     const productsBefore = threadStats.products;
-    for (const threads of [2, 3, 4]) {
+    // More threads than cores: the OS deschedules some workers mid-job, and the caller (which blocks, never
+    // spins) and the others take their chunks; the results do not change.
+    const oversubscribed = availableParallelism() + 2;
+    const counts = [...new Set([2, 3, 4, oversubscribed])];
+    for (const threads of counts) {
       const got = await run(threads, data);
       got.forEach((g, i) => {
         expect(
@@ -80,7 +86,9 @@ describe('wasm GEMM on worker threads', () => {
         ).toBe(true);
       });
     }
-    expect(threadStats.products - productsBefore).toBeGreaterThanOrEqual(3 * cases.length);
+    expect(threadStats.products - productsBefore).toBeGreaterThanOrEqual(counts.length * cases.length);
+    expect(wasmThreadsInfo()).toMatchObject({ threads: oversubscribed, host: 'worker_threads' });
+    expect(wasmThreadsInfo().workersUp).toBe(oversubscribed - 1);
 
     await tf.setBackend('cpu');
     const want = tf.tidy(() =>
@@ -130,15 +138,18 @@ describe('wasm GEMM on worker threads', () => {
     tf.dispose([a, b, c, d]);
   });
 
-  it('RELIGN_THREADS sets the default thread count; a bad value is an error that names it', async () => {
+  it('defaults to every core; RELIGN_THREADS sets it; a bad value is an error that names it', async () => {
     const env = process.env['RELIGN_THREADS'];
     try {
       for (const [value, want] of [
+        [undefined, availableParallelism()],
+        ['', availableParallelism()],
         ['3', 3],
         ['zero', /RELIGN_THREADS must be a whole number >= 1 \(got 'zero'\)/],
         ['0', /RELIGN_THREADS must be/],
       ] as const) {
-        process.env['RELIGN_THREADS'] = value;
+        if (value === undefined) delete process.env['RELIGN_THREADS'];
+        else process.env['RELIGN_THREADS'] = value;
         vi.resetModules(); // a fresh module reads the variable again
         const fresh = await import('./threads.js');
         if (typeof want === 'number') expect(fresh.getWasmThreads()).toBe(want);
@@ -155,6 +166,7 @@ describe('wasm GEMM on worker threads', () => {
     expect(() => setWasmThreads(1.5)).toThrow(/whole number >= 1/);
     setWasmThreads(1);
     expect(getWasmThreads()).toBe(1);
+    expect(wasmThreadsInfo()).toMatchObject({ threads: 1, host: 'none', workersUp: 0 });
     const before = threadStats.products;
     await run(1, data);
     expect(threadStats.products).toBe(before);

@@ -1,20 +1,20 @@
 /**
- * The GEMM on several threads (Node `worker_threads`). The tfjs wasm backend's memory is not shared, so
- * the workers run the same assembled kernels on their own shared `WebAssembly.Memory`: a large product's
- * operands are copied in (O(MK + KN + MN) bytes against O(MNK) work), each thread computes a block of
- * whole output rows, columns or batch items, and C is copied back. Every output element is computed by
- * the same kernel over the same K blocks in the same order as on one thread, so results are identical
- * for any thread count.
+ * The GEMM on several threads: Node `worker_threads`, or Web Workers in a cross-origin-isolated browser
+ * context. The tfjs wasm backend's memory is not shared, so the workers run the same assembled kernels on
+ * their own shared `WebAssembly.Memory`: a large product's operands are copied in (O(MK + KN + MN) bytes
+ * against O(MNK) work), each thread computes a block of whole output rows, columns or batch items, and C is
+ * copied back. Every output element is computed by the same kernel over the same K blocks in the same order
+ * as on one thread, so results are identical for any thread count.
  *
- * Synchronisation is Atomics.wait/notify on a control SharedArrayBuffer: the calling thread (Node's main
- * thread may block) posts the job, claims chunks of it like the workers do and waits until all are done;
- * a worker that the OS does not schedule in time (a loaded machine) just leaves its chunks to the others. The design also fits Web Workers in
- * a cross-origin-isolated page (same module, memory and control block), where the caller must itself be a
- * worker because a page's main thread may not `Atomics.wait`; only Node spawns workers today.
+ * Synchronisation is Atomics.wait/notify on a control SharedArrayBuffer: the calling thread posts the job,
+ * claims chunks of it like the workers do and waits until all are done; a worker that the OS does not
+ * schedule in time (a loaded machine) just leaves its chunks to the others. The caller must be allowed to
+ * block: Node's main thread and workers are, and so is a browser's dedicated worker, but a page's main
+ * thread may not `Atomics.wait` (it throws), so a page computes on one thread unless relign runs in a worker.
  *
- * Threads: `RELIGN_THREADS` (env), else `os.availableParallelism()` on machines with at least 4 cores (1
- * below); `setWasmThreads(n)` changes it, and 1 (or an environment without workers or SharedArrayBuffer) is
- * exactly the single-threaded path.
+ * Threads: `setWasmThreads(n)`, else `RELIGN_THREADS` (env, Node), else every core
+ * (`os.availableParallelism()`, `navigator.hardwareConcurrency`) where workers can run, 1 elsewhere.
+ * 1 thread is exactly the single-threaded path.
  */
 import { kernelModuleBytes, MR, NR } from './kernel-module.js';
 
@@ -86,9 +86,8 @@ const WORK_BODY = `
     if (Atomics.add(p, ${DONE}, 1) + 1 === chunks) Atomics.notify(p, ${DONE});
   }`;
 
-const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const { module, memory, control, slot } = workerData;
+/** A worker's life: instantiate the kernels on the shared memory, then run jobs until told to stop. */
+const WORKER_LOOP = `
 const w = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const p = new Int32Array(control);
 const work = () => {${WORK_BODY}
@@ -98,6 +97,20 @@ Atomics.add(p, ${UP}, 1);
 while (!Atomics.load(p, ${STOP})) Atomics.wait(p, ${CLAIM}, work());
 `;
 
+/** Node: the pool's data comes as `workerData`. */
+const NODE_WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { module, memory, control, slot } = workerData;
+${WORKER_LOOP}`;
+
+/** Browser (a Blob URL): the pool's data comes as the first message (the module and memory are shareable). */
+const WEB_WORKER_SOURCE = `
+self.onmessage = ({ data }) => {
+  self.onmessage = null;
+  const { module, memory, control, slot } = data;
+${WORKER_LOOP}};
+`;
+
 interface ThreadExports {
   pack_b(...args: number[]): void;
   gemm(...args: number[]): void;
@@ -105,8 +118,21 @@ interface ThreadExports {
 type Work = (w: ThreadExports, p: Int32Array, slot: number) => number;
 
 interface WorkerLike {
-  unref(): void;
   terminate(): unknown;
+}
+
+/** Where workers can run: how to spawn one with the pool's data, and the cores there are. */
+interface Host {
+  kind: 'worker_threads' | 'web-workers';
+  cores: number;
+  spawn(data: {
+    module: WebAssembly.Module;
+    memory: WebAssembly.Memory;
+    control: SharedArrayBuffer;
+    slot: number;
+  }): WorkerLike;
+  /** Releases what spawning needed (the Blob URL). */
+  release(): void;
 }
 
 interface Pool {
@@ -115,10 +141,9 @@ interface Pool {
   exports: ThreadExports;
   work: Work;
   workers: WorkerLike[];
+  host: Host;
   seq: number;
 }
-
-type WorkerCtor = new (src: string, opts: { eval: boolean; workerData: unknown }) => WorkerLike;
 
 interface NodeProcess {
   env?: Record<string, string | undefined>;
@@ -129,11 +154,63 @@ function nodeProcess(): NodeProcess | undefined {
   return (globalThis as { process?: NodeProcess }).process;
 }
 
-/** Cores available to this process (1 where unknown). */
-function availableCores(): number {
-  const os = nodeProcess()?.getBuiltinModule?.('node:os') as
-    { availableParallelism?: () => number; cpus?: () => unknown[] } | undefined;
-  return Math.max(1, os?.availableParallelism?.() ?? os?.cpus?.().length ?? 1);
+type NodeWorkerCtor = new (
+  src: string,
+  opts: { eval: boolean; workerData: unknown },
+) => WorkerLike & { unref(): void };
+
+/**
+ * Node's worker_threads (looked up at run time, so no bundle imports a Node built-in), or Web Workers where
+ * the context is cross-origin isolated (SharedArrayBuffer, shared wasm memory) and may block: only a
+ * dedicated worker, since a page's main thread may not `Atomics.wait` (nor should it: it would freeze the
+ * page for the length of a product). Undefined elsewhere: one thread.
+ */
+function threadHost(): Host | undefined {
+  if (typeof SharedArrayBuffer === 'undefined') return undefined;
+  const proc = nodeProcess();
+  if (proc?.getBuiltinModule) {
+    const wt = proc.getBuiltinModule('node:worker_threads') as { Worker?: NodeWorkerCtor } | undefined;
+    const os = proc.getBuiltinModule('node:os') as
+      { availableParallelism?: () => number; cpus?: () => unknown[] } | undefined;
+    const Worker = wt?.Worker;
+    if (!Worker) return undefined;
+    return {
+      kind: 'worker_threads',
+      cores: Math.max(1, os?.availableParallelism?.() ?? os?.cpus?.().length ?? 1),
+      spawn(workerData) {
+        const worker = new Worker(NODE_WORKER_SOURCE, { eval: true, workerData });
+        worker.unref(); // an idle pool never keeps the process alive
+        return worker;
+      },
+      release() {},
+    };
+  }
+  const g = globalThis as {
+    crossOriginIsolated?: boolean;
+    DedicatedWorkerGlobalScope?: unknown;
+    Worker?: new (url: string, opts: { name: string }) => WorkerLike & { postMessage(m: unknown): void };
+    navigator?: { hardwareConcurrency?: number };
+  };
+  // DedicatedWorkerGlobalScope is exposed only inside a dedicated worker.
+  const WebWorker = g.Worker;
+  if (!g.crossOriginIsolated || typeof g.DedicatedWorkerGlobalScope !== 'function' || !WebWorker) {
+    return undefined;
+  }
+  let url: string | undefined;
+  return {
+    kind: 'web-workers',
+    cores: Math.max(1, g.navigator?.hardwareConcurrency ?? 1),
+    spawn(data) {
+      url ??= URL.createObjectURL(new Blob([WEB_WORKER_SOURCE], { type: 'text/javascript' }));
+      const worker = new WebWorker(url, { name: `relign-gemm-${data.slot}` });
+      worker.postMessage(data);
+      return worker;
+    },
+    release() {
+      if (url) URL.revokeObjectURL(url);
+      url = undefined;
+    },
+  };
 }
 
 function parseThreads(value: string | undefined): number | undefined {
@@ -160,22 +237,12 @@ let pool: Pool | null = null;
 let poolFailed = false;
 
 /**
- * Below this many cores the default is one thread: on the 2-core CI machine, loaded by other processes,
- * 2 threads made a tiny-l4 training step slower (best 502 vs 432 ms, median 1219 vs 685 ms), since the
- * caller waits for a worker the OS has preempted mid-chunk.
- */
-const MIN_CORES_FOR_DEFAULT = 4;
-
-/**
- * The number of threads the wasm GEMM uses: `setWasmThreads`, else RELIGN_THREADS, else the available
- * cores where there are at least 4 (one thread below that).
+ * The number of threads the wasm GEMM uses: `setWasmThreads`, else RELIGN_THREADS, else every core where
+ * workers can run (1 elsewhere, e.g. a page's main thread). On a machine loaded by other processes, fewer
+ * threads than cores can be faster: the caller waits for a worker the OS has preempted mid-chunk.
  */
 export function getWasmThreads(): number {
-  if (requested === undefined) {
-    const cores = availableCores();
-    requested =
-      parseThreads(nodeProcess()?.env?.['RELIGN_THREADS']) ?? (cores >= MIN_CORES_FOR_DEFAULT ? cores : 1);
-  }
+  requested ??= parseThreads(nodeProcess()?.env?.['RELIGN_THREADS']) ?? threadHost()?.cores ?? 1;
   return requested;
 }
 
@@ -190,6 +257,29 @@ export function setWasmThreads(n: number): void {
   if (pool && pool.workers.length !== n - 1) stopPool();
 }
 
+/** What the wasm GEMM runs on now (for benchmarks, logs and tests). */
+export interface WasmThreadsInfo {
+  /** Threads set (`getWasmThreads()`). */
+  threads: number;
+  /** Where the workers run: Node worker_threads, Web Workers, or none (one thread). */
+  host: 'worker_threads' | 'web-workers' | 'none';
+  /** Workers started and ready (the calling thread is not counted). */
+  workersUp: number;
+  /** Products computed on the pool so far, and chunks of them the workers (not the caller) computed. */
+  products: number;
+  workerChunks: number;
+}
+
+export function wasmThreadsInfo(): WasmThreadsInfo {
+  return {
+    threads: getWasmThreads(),
+    host: pool?.host.kind ?? (getWasmThreads() > 1 ? (threadHost()?.kind ?? 'none') : 'none'),
+    workersUp: pool ? Atomics.load(pool.control, UP) : 0,
+    products: threadStats.products,
+    workerChunks: threadStats.workerChunks,
+  };
+}
+
 function stopPool(): void {
   const p = pool;
   pool = null;
@@ -198,14 +288,14 @@ function stopPool(): void {
   Atomics.add(p.control, CLAIM, 1); // change the word the workers sleep on
   Atomics.notify(p.control, CLAIM);
   for (const w of p.workers) void w.terminate();
+  p.host.release();
 }
 
 function startPool(threads: number): Pool | null {
   if (poolFailed) return null;
   try {
-    const wt = nodeProcess()?.getBuiltinModule?.('node:worker_threads') as
-      { Worker?: WorkerCtor } | undefined;
-    if (!wt?.Worker || typeof SharedArrayBuffer === 'undefined') throw new Error('no worker_threads');
+    const host = threadHost();
+    if (!host) throw new Error('no workers here');
     const memory = new WebAssembly.Memory({
       initial: Math.ceil((threads * SCRATCH_BYTES) / PAGE) + 16,
       maximum: MAX_PAGES,
@@ -214,16 +304,14 @@ function startPool(threads: number): Pool | null {
     const module = new WebAssembly.Module(kernelModuleBytes(true));
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ThreadExports;
     const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL_INTS));
+    // The workers' loop, from the same source text (one definition of the schedule). Made before any worker
+    // starts: where eval is forbidden (a Content-Security-Policy), this throws and nothing is left running.
+    const work = new Function('w', 'p', 'slot', WORK_BODY) as Work;
     const workers: WorkerLike[] = [];
     for (let slot = 1; slot < threads; slot++) {
-      const workerData = { module, memory, control: control.buffer, slot };
-      const worker = new wt.Worker(WORKER_SOURCE, { eval: true, workerData });
-      worker.unref(); // an idle pool never keeps the process alive
-      workers.push(worker);
+      workers.push(host.spawn({ module, memory, control: control.buffer as SharedArrayBuffer, slot }));
     }
-    // The workers' loop, from the same source text (one definition of the schedule).
-    const work = new Function('w', 'p', 'slot', WORK_BODY) as Work;
-    return { memory, control, exports, work, workers, seq: 0 };
+    return { memory, control, exports, work, workers, host, seq: 0 };
   } catch {
     poolFailed = true;
     return null;

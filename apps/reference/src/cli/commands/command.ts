@@ -1,7 +1,7 @@
 /** What a `relign` command is, what it is given, and the shape shared by the single-stage commands. */
 import type { RelignConfig } from '../../config/schema.js';
 import type { StageContext } from '../../context.js';
-import { checkBeforeStages, prepareRunDir, runStage, type PipelineStage } from '../../pipeline.js';
+import { checkBeforeStages, prepareRunDir, runStageList, type PipelineStage } from '../../pipeline.js';
 import type { Progress } from '../../progress.js';
 import type { OptionTable, ParsedArgs } from '../argv.js';
 import { startCommand } from '../command-config.js';
@@ -36,7 +36,8 @@ export async function runStages(cfg: RelignConfig, stages: PipelineStage[], io: 
   await checkBeforeStages(cfg, stages);
   const run = await prepareRunDir(cfg, true, { force: io.force });
   const ctx: StageContext = { cfg, run, progress: io.progress, signal: io.signal, resume: io.resume };
-  for (const stage of stages) await runStage(ctx, stage);
+  // `relign train` without --algo: the optimizers may run concurrently (train.parallel).
+  await runStageList(ctx, stages);
   return 0;
 }
 

@@ -7,7 +7,10 @@ import { runStages, type CliCommand } from './command.js';
 /** `relign train`: RL against the reward model, with one optimizer (`--algo`) or each configured one. */
 export const trainCommand: CliCommand<'train'> = {
   name: 'train',
-  help: ['RL against the reward model: --algo ppo-max|dpo|p3o-v1|p3o-v2|<installed plugin> (default: all)'],
+  help: [
+    'RL against the reward model: --algo ppo-max|dpo|p3o-v1|p3o-v2|grpo|rloo|<installed plugin> (default: all,',
+    'concurrently as train.parallel says)',
+  ],
   options: { algo: { type: 'string' } },
   async run(parsed, io) {
     let algo: string | undefined;
