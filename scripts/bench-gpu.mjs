@@ -11,13 +11,12 @@
 //   npm run bench:gpu -- --force-124m        124M even on wasm/cpu/SwiftShader (wasm runs out of memory)
 //   npm run bench:gpu -- --steps 2           time 2 training steps and 2 sampling runs per shape (slow backends)
 //   npm run bench:gpu -- --no-build          use the packages' dist as built
-import { spawnSync } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchEnvironment } from './bench-env.mjs';
-import { benchSample, benchTrain, round } from './bench-steps.mjs';
+import { benchSample, benchTrain, buildRollout, round } from './bench-steps.mjs';
 
 const USAGE = 'usage: npm run bench:gpu -- [--skip-124m | --force-124m] [--steps N] [--no-build]';
 
@@ -80,21 +79,6 @@ async function benchShape(mods, shape) {
   return entry;
 }
 
-function build(root) {
-  const r = spawnSync(
-    process.execPath,
-    [
-      resolve(root, 'node_modules/turbo/bin/turbo'),
-      'run',
-      'build',
-      '--filter=@relign/rollout...',
-      '--output-logs=errors-only',
-    ],
-    { cwd: root, stdio: ['ignore', 2, 2] },
-  );
-  if (r.status !== 0) process.exit(r.status ?? 1);
-}
-
 async function main() {
   let args;
   try {
@@ -125,7 +109,7 @@ async function main() {
     process.exit(2);
   }
   const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
-  if (!args['no-build']) build(root);
+  if (!args['no-build']) buildRollout(root);
   // Imported after the build: the packages resolve to their dist.
   const tensor = await import('@relign/tensor');
   const mods = {

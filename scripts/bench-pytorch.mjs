@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchEnvironment } from './bench-env.mjs';
 import { MODEL_BENCH_CONFIGS } from '../packages/lm/bench/model.mjs';
-import { benchForward, benchSample, benchTrain, round } from './bench-steps.mjs';
+import { benchForward, benchSample, benchTrain, buildRollout, round } from './bench-steps.mjs';
 
 // Relaxed SIMD on Node 20 as the `relign` CLI has it (apps/reference/src/bin.ts), so the bench measures the
 // kernels users run; set before any wasm module is compiled. RELIGN_WASM_RELAXED=0 measures the plain ones.
@@ -56,21 +56,6 @@ const PROTOCOL = {
 
 // The lm bench's models: tiny-l4, tiny-l2 and the base model's shape (read from its config.json).
 const CONFIGS = MODEL_BENCH_CONFIGS;
-
-function build() {
-  const r = spawnSync(
-    process.execPath,
-    [
-      resolve(root, 'node_modules/turbo/bin/turbo'),
-      'run',
-      'build',
-      '--filter=@relign/rollout...',
-      '--output-logs=errors-only',
-    ],
-    { cwd: root, stdio: ['ignore', 2, 2] },
-  );
-  if (r.status !== 0) process.exit(r.status ?? 1);
-}
 
 /** relign's three figures for one model at the current thread count; a failing one is `{ error }`. */
 async function benchRelign(mods, { name, config }, protocol) {
@@ -243,7 +228,7 @@ async function main() {
   }
   protocol.configs = CONFIGS.filter((c) => names.includes(c.name));
 
-  if (!args['no-build']) build();
+  if (!args['no-build']) buildRollout(root);
   // Imported after the build: the packages resolve to their dist.
   const tensor = await import('@relign/tensor');
   const mods = {

@@ -1,6 +1,8 @@
 // The measurements that `npm run bench:gpu` and `npm run bench:pytorch` share: a model's forward, a training step
 // as relign's trainers take it, and sampling as relign's `generate` does it. Each takes the modules it needs
 // ({ tf, lm, tensor, rollout }, imported by the caller after the build) and returns absolute figures of this run.
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -147,4 +149,20 @@ export async function benchSample(
     cpuMsPerRun: round((cpu.user + cpu.system) / 1000 / runs),
     tokensPerSec: round((batch * newTokens) / (median(ms) / 1000), 0),
   };
+}
+
+/** Builds @relign/rollout and what it depends on (turbo; logs to stderr); exits on a failed build. */
+export function buildRollout(root) {
+  const r = spawnSync(
+    process.execPath,
+    [
+      resolve(root, 'node_modules/turbo/bin/turbo'),
+      'run',
+      'build',
+      '--filter=@relign/rollout...',
+      '--output-logs=errors-only',
+    ],
+    { cwd: root, stdio: ['ignore', 2, 2] },
+  );
+  if (r.status !== 0) process.exit(r.status ?? 1);
 }
