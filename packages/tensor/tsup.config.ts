@@ -1,5 +1,5 @@
 import { defineConfig } from 'tsup';
-import { browserBuild, CLEAN_KEEP_BROWSER } from '../../tsup.browser';
+import { browserBuild, CLEAN_KEEP_BROWSER } from '../../tsup.shared';
 
 export default defineConfig([
   {
