@@ -16,7 +16,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchEnvironment } from './bench-env.mjs';
-import { benchSample, benchTrain, buildRollout, round } from './bench-steps.mjs';
+import { benchSample, benchTrain, benchModules, round } from './bench-steps.mjs';
 
 const USAGE = 'usage: npm run bench:gpu -- [--skip-124m | --force-124m] [--steps N] [--no-build]';
 
@@ -109,15 +109,8 @@ async function main() {
     process.exit(2);
   }
   const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
-  if (!args['no-build']) buildRollout(root);
-  // Imported after the build: the packages resolve to their dist.
-  const tensor = await import('@relign/tensor');
-  const mods = {
-    tensor,
-    tf: await import('@tensorflow/tfjs-core'),
-    lm: await import('@relign/lm'),
-    rollout: await import('@relign/rollout'),
-  };
+  const mods = await benchModules(root, { build: !args['no-build'] });
+  const { tensor } = mods;
   const info = await tensor.initBackend();
   // initBackend reports the WebGPU adapter (vendor, architecture, description, software or not).
   const adapter = info.adapter ?? null;

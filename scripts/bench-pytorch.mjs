@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchEnvironment } from './bench-env.mjs';
 import { MODEL_BENCH_CONFIGS } from '../packages/lm/bench/model.mjs';
-import { benchForward, benchSample, benchTrain, buildRollout, round } from './bench-steps.mjs';
+import { benchForward, benchSample, benchTrain, benchModules, round } from './bench-steps.mjs';
 
 // Relaxed SIMD on Node 20 as the `relign` CLI has it (apps/reference/src/bin.ts), so the bench measures the
 // kernels users run; set before any wasm module is compiled. RELIGN_WASM_RELAXED=0 measures the plain ones.
@@ -228,15 +228,8 @@ async function main() {
   }
   protocol.configs = CONFIGS.filter((c) => names.includes(c.name));
 
-  if (!args['no-build']) buildRollout(root);
-  // Imported after the build: the packages resolve to their dist.
-  const tensor = await import('@relign/tensor');
-  const mods = {
-    tensor,
-    tf: await import('@tensorflow/tfjs-core'),
-    lm: await import('@relign/lm'),
-    rollout: await import('@relign/rollout'),
-  };
+  const mods = await benchModules(root, { build: !args['no-build'] });
+  const { tensor } = mods;
   const info = await tensor.initBackend();
   const environment = await benchEnvironment(info);
   // relign's default thread count, then 1 (where the backend is relign's wasm: the others own their pools).

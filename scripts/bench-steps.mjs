@@ -151,8 +151,21 @@ export async function benchSample(
   };
 }
 
-/** Builds @relign/rollout and what it depends on (turbo; logs to stderr); exits on a failed build. */
-export function buildRollout(root) {
+/**
+ * Builds @relign/rollout and what it depends on unless `build` is false (turbo; logs to stderr; exits on a failed
+ * build), then imports the modules the measurements take: `{ tensor, tf, lm, rollout }`, from the packages' dist.
+ */
+export async function benchModules(root, { build = true } = {}) {
+  if (build) buildRollout(root);
+  return {
+    tensor: await import('@relign/tensor'),
+    tf: await import('@tensorflow/tfjs-core'),
+    lm: await import('@relign/lm'),
+    rollout: await import('@relign/rollout'),
+  };
+}
+
+function buildRollout(root) {
   const r = spawnSync(
     process.execPath,
     [

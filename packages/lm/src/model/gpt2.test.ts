@@ -1,13 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, assertNoLeaks, useBackend } from '@relign/tensor/testing';
 import { CausalLM } from './causal-lm.js';
 import { parameterCount } from './size.js';
 import type { GPT2Config } from './config.js';
 import type { KVCache } from './kv-cache.js';
-import { maxAbsDiff, randomizeWeights, referenceForward, weightsOf } from './test-helpers.js';
-
-const SMALL = { vocab_size: 13, n_positions: 16, n_embd: 8, n_layer: 2, n_head: 2 };
+import {
+  maxAbsDiff,
+  randomizeWeights,
+  referenceForward,
+  SMALL,
+  weightsOf,
+  withRandomModel,
+} from './test-helpers.js';
 
 /** Logits of one row at the given columns, as plain arrays. */
 function rowsAt(logits: tf.Tensor3D, b: number, cols: number[]): number[][] {
@@ -17,12 +22,7 @@ function rowsAt(logits: tf.Tensor3D, b: number, cols: number[]): number[][] {
 
 describe.each(TEST_BACKENDS)('CausalLM on %s', (backend) => {
   let model: CausalLM;
-  beforeAll(async () => {
-    await useBackend(backend);
-    model = CausalLM.create(SMALL, 7);
-    randomizeWeights(model, 123);
-  });
-  afterAll(() => model.dispose());
+  withRandomModel(backend, (m) => (model = m));
 
   it('returns logits [B,T,V] and hidden [B,T,D]', () => {
     const { logits, hidden, cache } = model.forward([

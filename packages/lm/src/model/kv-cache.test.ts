@@ -1,19 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_BACKENDS, assertNoLeaks, useBackend } from '@relign/tensor/testing';
-import { CausalLM } from './causal-lm.js';
-import { randomizeWeights } from './test-helpers.js';
-
-const SMALL = { vocab_size: 13, n_positions: 16, n_embd: 8, n_layer: 2, n_head: 2 };
+import { describe, expect, it } from 'vitest';
+import { TEST_BACKENDS, assertNoLeaks } from '@relign/tensor/testing';
+import type { CausalLM } from './causal-lm.js';
+import { withRandomModel } from './test-helpers.js';
 
 describe.each(TEST_BACKENDS)('KVCache.gather on %s', (backend) => {
   let model: CausalLM;
-  beforeAll(async () => {
-    await useBackend(backend);
-    model = CausalLM.create(SMALL, 7);
-    randomizeWeights(model, 123);
-  });
-  afterAll(() => model.dispose());
+  withRandomModel(backend, (m) => (model = m));
 
   it('continuing gathered rows gives the same bits as continuing the whole batch (padded rows too)', () => {
     const ids = [
@@ -96,12 +89,7 @@ describe.each([
   },
 ])('preallocated KV cache on wasm: $name', ({ config }) => {
   let model: CausalLM;
-  beforeAll(async () => {
-    await useBackend('wasm');
-    model = CausalLM.create(config as never, 5);
-    randomizeWeights(model, 77);
-  });
-  afterAll(() => model.dispose());
+  withRandomModel('wasm', (m) => (model = m), config as never, { init: 5, weights: 77 });
 
   it('decodes in place (no K/V concat, one attention kernel per layer) and equals the full forward', async () => {
     const before = tf.memory().numTensors;

@@ -3,9 +3,34 @@
  * float64 loops, and random non-trivial weights.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll } from 'vitest';
+import { useBackend } from '@relign/tensor/testing';
 import { innerDim, type GPT2Config } from './config.js';
-import type { CausalLM } from './causal-lm.js';
+import { CausalLM } from './causal-lm.js';
 import { createRng, fillNormal } from './init.js';
+
+/** The small GPT-2 that the model tests share (odd vocabulary, 2 layers, 2 heads of 4). */
+export const SMALL = { vocab_size: 13, n_positions: 16, n_embd: 8, n_layer: 2, n_head: 2 };
+
+/**
+ * Registers the suite's hooks for a shared model: before its tests, activates `backend` and hands `use` a
+ * `CausalLM.create(config, seeds.init)` with {@link randomizeWeights}(seeds.weights); after them, disposes it.
+ */
+export function withRandomModel(
+  backend: Parameters<typeof useBackend>[0],
+  use: (model: CausalLM) => void,
+  config: Parameters<typeof CausalLM.create>[0] = SMALL,
+  seeds = { init: 7, weights: 123 },
+): void {
+  let model: CausalLM | undefined;
+  beforeAll(async () => {
+    await useBackend(backend);
+    model = CausalLM.create(config, seeds.init);
+    randomizeWeights(model, seeds.weights);
+    use(model);
+  });
+  afterAll(() => model?.dispose());
+}
 
 /**
  * Overwrites every parameter with seeded values far from GPT-2's init (so attention is not uniform and

@@ -659,6 +659,30 @@ export async function readSafetensors(
   path: string,
   options: ReadSafetensorsOptions = {},
 ): Promise<SafetensorsFile<AnyTensorData>> {
+  return withSafetensorsHeader(path, async (fh, dataStart, header) => {
+    const entries = selectEntries(header.entries, options.names, path);
+    const tensors = new Map<string, AnyTensorData>();
+    for (const e of entries) {
+      const bytes = await readAt(fh, dataStart + e.begin, e.end - e.begin, path);
+      tensors.set(
+        e.name,
+        decode(bytes, 0, { ...e, begin: 0, end: e.end - e.begin }, path, options.exact === true),
+      );
+    }
+    if (options.finite) assertFinite(tensors, path);
+    return { tensors, metadata: header.metadata };
+  });
+}
+
+/**
+ * Opens `path`, reads and validates its header, and runs `use` with the open file, the byte offset of the data
+ * buffer and the parsed header; the file is closed afterwards, whatever `use` does.
+ * @throws Error naming `path` when the file cannot be opened or its header is invalid.
+ */
+async function withSafetensorsHeader<T>(
+  path: string,
+  use: (fh: FileHandle, dataStart: number, header: ReturnType<typeof parseHeader>) => Promise<T>,
+): Promise<T> {
   let fh: FileHandle;
   try {
     fh = await nodeFs.open(path, 'r');
@@ -668,19 +692,7 @@ export async function readSafetensors(
   try {
     const size = (await fh.stat()).size;
     const n = headerLength(await readAt(fh, 0, Math.min(8, size), path), size, path);
-    const header = parseHeader(await readAt(fh, 8, n, path), size - 8 - n, path);
-    const { metadata } = header;
-    const entries = selectEntries(header.entries, options.names, path);
-    const tensors = new Map<string, AnyTensorData>();
-    for (const e of entries) {
-      const bytes = await readAt(fh, 8 + n + e.begin, e.end - e.begin, path);
-      tensors.set(
-        e.name,
-        decode(bytes, 0, { ...e, begin: 0, end: e.end - e.begin }, path, options.exact === true),
-      );
-    }
-    if (options.finite) assertFinite(tensors, path);
-    return { tensors, metadata };
+    return await use(fh, 8 + n, parseHeader(await readAt(fh, 8, n, path), size - 8 - n, path));
   } finally {
     await fh.close();
   }
@@ -701,20 +713,10 @@ export interface SafetensorsHeaderEntry {
 export async function readSafetensorsHeader(
   path: string,
 ): Promise<{ entries: SafetensorsHeaderEntry[]; metadata: Record<string, string> }> {
-  let fh: FileHandle;
-  try {
-    fh = await nodeFs.open(path, 'r');
-  } catch (err) {
-    throw new Error(`cannot read safetensors file ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  try {
-    const size = (await fh.stat()).size;
-    const n = headerLength(await readAt(fh, 0, Math.min(8, size), path), size, path);
-    const { entries, metadata } = parseHeader(await readAt(fh, 8, n, path), size - 8 - n, path);
-    return { entries: entries.map(({ name, dtype, shape }) => ({ name, dtype, shape })), metadata };
-  } finally {
-    await fh.close();
-  }
+  return withSafetensorsHeader(path, async (_fh, _dataStart, { entries, metadata }) => ({
+    entries: entries.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
+    metadata,
+  }));
 }
 
 /** `length` bytes of the file at `position`, into a new buffer. */
