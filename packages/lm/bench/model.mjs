@@ -34,6 +34,8 @@ function baseModelShape() {
 /** Kernels that do the matrix products, and the KV-cache append. */
 const MATMUL_KERNELS = new Set(['BatchMatMul', '_FusedMatMul']);
 const COPY_KERNELS = new Set(['Concat']);
+/** A whole block of a decode step in one kernel (GPT-2 on wasm): its products, attention and the rest. */
+const BLOCK_KERNELS = new Set(['RelignGpt2DecodeBlock']);
 
 /** Median of a list of numbers. */
 function median(xs) {
@@ -185,21 +187,25 @@ async function benchDecode(model, vocab) {
   const share = (pred) => log.filter((k) => pred(k.name)).reduce((s, k) => s + k.ms, 0) / loggedMs;
   const isMatmul = (n) => MATMUL_KERNELS.has(n);
   const isCopy = (n) => COPY_KERNELS.has(n);
+  const isBlock = (n) => BLOCK_KERNELS.has(n);
   const count = (pred) => log.filter((k) => pred(k.name)).length / NEW_TOKENS;
   const matmulShare = share(isMatmul);
   const copyShare = share(isCopy);
-  const otherShare = share((n) => !isMatmul(n) && !isCopy(n));
+  const blockShare = share(isBlock);
+  const otherShare = share((n) => !isMatmul(n) && !isCopy(n) && !isBlock(n));
   return {
     ms,
     tokensPerSec: (B * NEW_TOKENS) / (ms / 1000),
     stepMs,
     kernelsPerStep: count(() => true),
     matmulKernelsPerStep: count(isMatmul),
+    blockKernelsPerStep: count(isBlock),
     reshapesPerStep: count((n) => n === 'Reshape'),
     matmulMsPerStep: stepMs * matmulShare,
+    blockMsPerStep: stepMs * blockShare,
     concatMsPerStep: stepMs * copyShare,
     otherKernelsMsPerStep: stepMs * otherShare,
-    outsideKernelsMsPerStep: stepMs * Math.max(0, 1 - matmulShare - copyShare - otherShare),
+    outsideKernelsMsPerStep: stepMs * Math.max(0, 1 - matmulShare - copyShare - blockShare - otherShare),
   };
 }
 
@@ -224,13 +230,19 @@ function boundsOf(config, entry) {
   }
   const d = entry.decode;
   if (d && d.kernelsPerStep !== undefined) {
-    const other = d.kernelsPerStep - d.matmulKernelsPerStep;
+    const other = d.kernelsPerStep - d.matmulKernelsPerStep - d.blockKernelsPerStep;
     const avgCtx = PROMPT + NEW_TOKENS / 2;
     const gflop = forwardFlops(config, B, avgCtx) / 1e9;
+    // With fused blocks the products are inside them: the GFLOP/s is over blocks and matmuls together.
+    const productMs = d.matmulMsPerStep + d.blockMsPerStep;
+    const blocks =
+      d.blockKernelsPerStep > 0
+        ? `${d.blockKernelsPerStep.toFixed(0)} fused blocks ${d.blockMsPerStep.toFixed(2)} ms and `
+        : '';
     parts.push(
       `decode: ${d.kernelsPerStep.toFixed(0)} kernels per step (${d.reshapesPerStep.toFixed(0)} of them free ` +
-        `reshapes) in ${d.stepMs.toFixed(2)} ms: ${d.matmulKernelsPerStep.toFixed(0)} matmuls ` +
-        `${d.matmulMsPerStep.toFixed(2)} ms (${(gflop / (d.matmulMsPerStep / 1000)).toFixed(1)} GFLOP/s at M = ${B}), ` +
+        `reshapes) in ${d.stepMs.toFixed(2)} ms: ${blocks}${d.matmulKernelsPerStep.toFixed(0)} matmuls ` +
+        `${d.matmulMsPerStep.toFixed(2)} ms (${(gflop / (productMs / 1000)).toFixed(1)} GFLOP/s at M = ${B}), ` +
         `KV-cache concat ${d.concatMsPerStep.toFixed(2)} ms (O(T) copy per layer), ` +
         `${other.toFixed(0)} other kernels ${d.otherKernelsMsPerStep.toFixed(2)} ms ` +
         `(~${((d.otherKernelsMsPerStep * 1000) / Math.max(other, 1)).toFixed(1)} us each: dispatch-bound), ` +

@@ -22,6 +22,7 @@ export {
   inPlaceWritesAvailable,
   writeRowsInPlace,
 } from './wasm/attention-ops.js';
+export { fusedGpt2DecodeBlock, type Gpt2BlockWeights } from './wasm/decode-block-op.js';
 export {
   getWasmThreads,
   setWasmThreads,

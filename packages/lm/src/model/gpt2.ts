@@ -7,10 +7,11 @@
  * `*_pdrop` fields are ignored and saved as 0).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedGpt2DecodeBlock } from '@relign/tensor';
 import { attend, mergeHeads, splitHeads, splitQkvHeads } from './attention.js';
 import type { Architecture, Backbone, StepContext } from './backbone.js';
 import type { GPT2Config } from './config.js';
-import { extendKV } from './kv-cache.js';
+import { extendKV, inPlaceLayer } from './kv-cache.js';
 import { gelu, layerNorm, linear, qkvProjection, withDelta } from './layers.js';
 import { parameterSpecs } from './params.js';
 
@@ -28,6 +29,9 @@ interface Block {
   mlpProjW: tf.Tensor2D;
   mlpProjB: tf.Tensor1D;
 }
+
+/** Whether decode steps use the fused block kernel; tests switch it off to compare with the ops. */
+export const fusedDecode = { enabled: true };
 
 export const gpt2Architecture: Architecture<GPT2Config> = {
   scope: 'relign_gpt2',
@@ -93,6 +97,16 @@ class GPT2Backbone implements Backbone {
     for (let i = 0; i < this.blocks.length; i++) {
       const blk = this.blocks[i]!;
       const p = `h.${i}.`;
+      // A decode step into a preallocated cache, without adapters: the whole block as one wasm kernel
+      // (same bits as the ops below; @relign/tensor's decode-block-op.ts says why).
+      const store = T === 1 && hook === null && fusedDecode.enabled ? inPlaceLayer(ctx, i) : undefined;
+      if (store !== undefined) {
+        const y = fusedGpt2DecodeBlock(x, blk, store.keys, store.values, tPast, ctx.bias, eps, scale);
+        if (y !== null) {
+          x = y;
+          continue;
+        }
+      }
       const h = layerNorm(x, blk.ln1g, blk.ln1b, eps);
       let q: tf.Tensor4D;
       let k: tf.Tensor4D;

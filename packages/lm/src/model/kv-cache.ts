@@ -265,6 +265,20 @@ export function planKV(
 }
 
 /**
+ * Where a fused decode block (which writes its keys/values itself, e.g. @relign/tensor's
+ * `fusedGpt2DecodeBlock`) puts layer `i`'s rows: the past's store when this forward extends it in place,
+ * else undefined (run the layer op by op with {@link extendKV}). The rows go at position `ctx.tPast`.
+ */
+export function inPlaceLayer(
+  ctx: StepContext,
+  i: number,
+): { keys: tf.Tensor4D; values: tf.Tensor4D } | undefined {
+  if (!ctx.kvPlan?.inPlace) return undefined;
+  const s = ctx.past!.storeToExtend(ctx.T)!;
+  return { keys: s.keys[i]!, values: s.values[i]! };
+}
+
+/**
  * Extends layer `i`'s cache with this step's keys/values [B, Hkv, T, Dh] (inside the forward's tidy) and
  * returns what attention reads: the past's store with the rows written in place, or the concatenation
  * (whose copy, padded to the plan's capacity, becomes the new store; without a plan, the new cache).

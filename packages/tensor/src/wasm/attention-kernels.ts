@@ -13,8 +13,10 @@
  *   [B, Hkv, R, dh] (R query rows per key/value head: T, or G*T under grouped-query attention), k and v
  *   [B, Hkv, cap, dh] (a preallocated KV cache, read in place) and bias rows `bias + b * bias_bs +
  *   r * bias_rs` of len floats (ignored when has_bias is 0); `scores` is len floats of scratch. One row
- *   at a time: the scores, their exp and sum, then sum_j p_j v_j (one f32x4 of the output across all keys
- *   at a time, in key order) divided by the sum.
+ *   at a time: pass 1 forms the scores 4 keys at a time (4 dot products over f32x4 of dh, finished
+ *   together: lane sums by shuffles, then scale, bias, store and a running max as f32x4; the last len % 4
+ *   keys one at a time), pass 2 their exp and sum and p = exp / sum, pass 3 sum_j p_j v_j (4 f32x4 of the
+ *   output across all keys at a time, in key order). Every float is formed as by one key at a time.
  */
 import { F32, Fn, I32, V128, type ValType } from './emit.js';
 import { emitExp, expConstants } from './fused-kernels.js';
@@ -213,7 +215,37 @@ function hsum(f: Fn, vec: number): void {
   f.f32Add();
 }
 
-/** Keys whose scores are formed together (one load of each f32x4 of q serves them all). */
+/**
+ * i8x16.shuffle of the two v128 on the stack by f32 lane (0-3 the first, 4-7 the second). The patterns
+ * used here, [x_i, x_j, y_k, y_l], are one shufps each on x86.
+ */
+function shuffle32(f: Fn, lanes: [number, number, number, number]): void {
+  f.raw(0xfd, 0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
+}
+
+/** Pushes [x0 + x1, x2 + x3, y0 + y1, y2 + y3] of the v128 locals x and y. */
+function pairSums(f: Fn, x: number, y: number): void {
+  f.get(x).get(y);
+  shuffle32(f, [0, 2, 4, 6]);
+  f.get(x).get(y);
+  shuffle32(f, [1, 3, 5, 7]);
+  f.f32x4Add();
+}
+
+/**
+ * Sets the v128 local `dst` to the lane sums of the v128 locals a, b, c, d: lane i holds the i-th's
+ * (l0 + l1) + (l2 + l3), the same additions in the same order as {@link hsum}. `t` is scratch.
+ */
+function hsum4(f: Fn, [a, b, c, d]: number[], dst: number, t: number): void {
+  pairSums(f, a!, b!); // [a0 + a1, a2 + a3, b0 + b1, b2 + b3]
+  f.set(t);
+  pairSums(f, c!, d!); // [c0 + c1, c2 + c3, d0 + d1, d2 + d3]
+  f.set(dst);
+  pairSums(f, t, dst); // [(a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3), ...]
+  f.set(dst);
+}
+
+/** Keys whose scores are formed together (one load of each f32x4 of q serves them all); a multiple of 4. */
 const KEY_BLOCK = 4;
 /** f32x4 columns of the output accumulated together (one load of each probability serves them all). */
 const COL_BLOCK = 4;
@@ -230,10 +262,11 @@ export function prefixAttentionFn(): Fn {
   const [b, h, r, j, e, br, vp, dhb, dh4b, headb, lenb, len4b] = i32(12) as number[];
   const kps = i32(KEY_BLOCK);
   const [s, mx] = [f.local(F32), f.local(F32)];
-  const [z, qv, mxV, sumV, sumT, zero] = v128(6) as number[];
+  const [z, qv, mxV, sumV, sumT, zero, scaleV] = v128(7) as number[];
   const accs = v128(Math.max(KEY_BLOCK, COL_BLOCK));
   const tmp: [number, number, number] = [f.local(V128), f.local(V128), f.local(V128)];
   const kc = expConstants(f);
+  f.get(scale!).f32x4Splat().set(scaleV!);
   f.get(dh!).i32(4).mul().set(dhb!);
   f.get(dh!).i32(-4).and().i32(4).mul().set(dh4b!);
   f.get(cap!).get(dhb!).mul().set(headb!);
@@ -252,7 +285,15 @@ export function prefixAttentionFn(): Fn {
 
   // Pass 1: scores[j] = (q . k_j) * scale + bias[j], and their max; keys in blocks of KEY_BLOCK, then
   // one at a time. The dot products run over f32x4 of dh, then its tail one float (in lane 0) at a time.
+  // A block finishes 4 keys per f32x4: their lane sums by shuffles (hsum4), one multiply by the splatted
+  // scale, one add of the 4 bias floats, one store, and a running f32x4.pmax (one maxps; f32x4.max and
+  // f32.max cost several instructions each for their NaN and zero-sign rules) whose lanes are reduced with
+  // f32.max after the loop, with the single keys' max (those keep the scalar hsum and f32.max). Bit for bit
+  // the same output: the pmax maximum equals the max except maybe in the sign of a zero maximum, and
+  // s - (+0) and s - (-0) differ only for s = -0, where exp gives 1 either way. A NaN score may be left out
+  // of the max, but its exp is NaN, so is the sum, and so is every output.
   f.f32(-Infinity).set(mx);
+  f.get(mx).f32x4Splat().set(mxV!);
   f.get(k!).set(kps[0]!);
   f.i32(0).set(j!);
   for (const n of [KEY_BLOCK, 1]) {
@@ -278,7 +319,30 @@ export function prefixAttentionFn(): Fn {
         f.f32x4Mul().f32x4Add().set(accs[i]!);
       }
     });
-    for (let i = 0; i < n; i++) {
+    for (let g = 0; g + 4 <= n; g += 4) {
+      hsum4(f, accs.slice(g, g + 4), z!, tmp[0]);
+      f.get(z!).get(scaleV!).f32x4Mul().set(z!);
+      f.get(hasBias!).if();
+      f.get(z!)
+        .get(br!)
+        .get(j!)
+        .i32(4)
+        .mul()
+        .add()
+        .v128Load(4 * g)
+        .f32x4Add()
+        .set(z!);
+      f.end();
+      f.get(scores!)
+        .get(j!)
+        .i32(4)
+        .mul()
+        .add()
+        .get(z!)
+        .v128Store(4 * g);
+      f.get(mxV!).get(z!).raw(0xfd, 0xeb, 0x01).set(mxV!); // f32x4.pmax
+    }
+    for (let i = n - (n % 4); i < n; i++) {
       hsum(f, accs[i]!);
       f.get(scale!).f32Mul().set(s);
       f.get(hasBias!).if();
@@ -310,6 +374,9 @@ export function prefixAttentionFn(): Fn {
     f.end().end();
   }
 
+  laneMax(f, mxV!);
+  f.get(mx).f32Max().set(mx);
+
   // Pass 2: scores = exp(scores - max), normalized.
   f.get(mx).f32x4Splat().set(mxV!);
   emitExpNormalize(f, kc, scores!, len4b!, lenb!, {
@@ -337,7 +404,7 @@ export function prefixAttentionFn(): Fn {
   f.i32(0).set(j!); // bytes into scores
   f.block().loop();
   f.get(j!).get(lenb!).geS().brIf(1);
-  f.get(scores!).get(j!).add().f32Load().f32x4Splat().set(qv!);
+  f.get(scores!).get(j!).add().v128Load32Splat().set(qv!);
   for (let i = 0; i < COL_BLOCK; i++) {
     f.get(accs[i]!)
       .get(qv!)
@@ -372,8 +439,8 @@ export function prefixAttentionFn(): Fn {
       f.block().loop();
       f.get(j!).get(lenb!).geS().brIf(1);
       f.get(acc);
-      f.get(scores!).get(j!).add().f32Load().f32x4Splat();
-      if (tail) f.get(vp!).f32Load().f32x4Splat();
+      f.get(scores!).get(j!).add().v128Load32Splat();
+      if (tail) f.get(vp!).v128Load32Splat();
       else f.get(vp!).v128Load();
       f.f32x4Mul().f32x4Add().set(acc);
       f.incBy(vp!, dhb!).incConst(j!, 4);

@@ -174,6 +174,28 @@ describe('fused masked softmax and prefix attention', () => {
     tf.dispose([q, kv, badBias]);
   });
 
+  it('fusedPrefixAttention: a NaN score makes its row NaN (in a block of 4 keys or a single key)', async () => {
+    await activate('wasm');
+    const [H, len, dh] = [3, 6, 8];
+    const k = Float32Array.from(await seeded([1, H, len, dh], 7));
+    k[(0 * len + 2) * dh + 3] = NaN; // head 0, key 2: scored in a block of 4 keys
+    k[(1 * len + 5) * dh] = NaN; // head 1, key 5: scored alone
+    const q = tf.tensor4d(await seeded([1, H, 1, dh], 8), [1, H, 1, dh]);
+    const kt = tf.tensor4d(k, [1, H, len, dh]);
+    const v = tf.tensor4d(await seeded([1, H, len, dh], 9), [1, H, len, dh]);
+    const out = fusedPrefixAttention(q, kt, v, undefined, len, 0.5)!;
+    const got = await out.data();
+    expect(Array.from(got.subarray(0, 2 * dh)).every(Number.isNaN)).toBe(true);
+    expect(Array.from(got.subarray(2 * dh)).every(Number.isFinite)).toBe(true);
+    // All scores 0 (a zero maximum): uniform attention, the mean of v.
+    const zero = tf.zeros([1, H, 1, dh]) as tf.Tensor4D;
+    const k0 = tf.tensor4d(await seeded([1, H, len, dh], 7), [1, H, len, dh]);
+    const uniform = fusedPrefixAttention(zero, k0, v, undefined, len, 0.5)!;
+    const mean = tf.mean(v, 2);
+    expect(relErr(await uniform.data(), await mean.data())).toBeLessThan(1e-6);
+    tf.dispose([q, kt, v, out, zero, k0, uniform, mean]);
+  });
+
   it('writeRowsInPlace copies rows into positions [p, p + T) and leaves the rest', async () => {
     await activate('wasm');
     expect(inPlaceWritesAvailable()).toBe(true);

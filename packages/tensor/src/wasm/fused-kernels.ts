@@ -82,28 +82,43 @@ export function geluFn(): Fn {
   const [out, x, n4] = [0, 1, 2];
   const e = f.local(I32);
   const end = f.local(I32);
-  const v = f.local(V128);
-  const u = f.local(V128);
   const t: [number, number, number] = [f.local(V128), f.local(V128), f.local(V128)];
   const k = expConstants(f);
   const [c, c3] = constants(f, [GELU_2C, GELU_2C3]);
   const zero = f.local(V128); // locals start zeroed
   const one = k[5]!;
   f.get(n4).i32(4).mul().set(end);
-  f.i32(0).set(e);
-  f.block().loop();
-  f.get(e).get(end).geS().brIf(1);
-  f.get(x).get(e).add().v128Load().set(v);
-  // u = -(x * (C + C3 x^2)); out = x / (1 + exp(u))
-  f.get(v).get(v).f32x4Mul().get(c3!).f32x4Mul().get(c!).f32x4Add().get(v).f32x4Mul().set(u);
-  f.get(zero).get(u).f32x4Sub().set(u);
-  emitExp(f, k, u, u, t);
-  f.get(out).get(e).add();
-  f.get(v).get(one).get(u).f32x4Add().f32x4Div();
-  f.v128Store();
-  f.incConst(e, 16);
-  f.br(0);
-  f.end().end();
+  // Four independent f32x4 per iteration (their exp chains overlap; measured 16x512: 21 -> 10 µs), then
+  // one at a time: the same math per float either way.
+  for (const lanes of [4, 1]) {
+    const vs = Array.from({ length: lanes }, () => [f.local(V128), f.local(V128)] as const);
+    f.block().loop();
+    f.get(e)
+      .i32(16 * (lanes - 1))
+      .add()
+      .get(end)
+      .geS()
+      .brIf(1);
+    vs.forEach(([v, u], i) => {
+      f.get(x)
+        .get(e)
+        .add()
+        .v128Load(16 * i)
+        .set(v);
+      // u = -(x * (C + C3 x^2)); out = x / (1 + exp(u))
+      f.get(v).get(v).f32x4Mul().get(c3!).f32x4Mul().get(c!).f32x4Add().get(v).f32x4Mul().set(u);
+      f.get(zero).get(u).f32x4Sub().set(u);
+    });
+    vs.forEach(([, u]) => emitExp(f, k, u, u, t));
+    vs.forEach(([v, u], i) => {
+      f.get(out).get(e).add();
+      f.get(v).get(one).get(u).f32x4Add().f32x4Div();
+      f.v128Store(16 * i);
+    });
+    f.incConst(e, 16 * lanes);
+    f.br(0);
+    f.end().end();
+  }
   return f;
 }
 

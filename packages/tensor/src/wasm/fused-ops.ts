@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataId, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { GELU_2C, GELU_2C3 } from './fused-kernels.js';
+import type { KernelExports } from './kernel-module.js';
 import { kernelState, offsetOf, type WasmBackendLike } from './state.js';
 import { fusedGeluGrad, fusedLayerNormGrad } from './fused-norm-ops.js';
 
@@ -27,18 +28,32 @@ export function geluKernel({ inputs, backend }: KernelArgs): TensorInfo {
   if (!state) throw new Error('RelignGelu: relign wasm kernels are unavailable on this backend');
   const out = backend.makeOutput(x.shape, 'float32');
   const n = tf.util.sizeFromShape(x.shape);
+  const [o, i] = [out, x].map((t) => offsetOf(backend, t.dataId as DataId)) as [number, number];
+  geluAt(state.k, () => backend.wasm.HEAPF32, state.tile, o, i, n);
+  return out;
+}
+
+/**
+ * GELU of `n` floats at byte offset `xPtr` into `oPtr` (may be `xPtr`) with the kernels `k` on the memory
+ * whose floats `heap()` views: the kernel, then the 1-3 left through the 16 bytes at `tile`.
+ */
+export function geluAt(
+  k: KernelExports,
+  heap: () => Float32Array,
+  tile: number,
+  oPtr: number,
+  xPtr: number,
+  n: number,
+): void {
   const n4 = n - (n % 4);
-  const xPtr = offsetOf(backend, x.dataId as DataId);
-  const oPtr = offsetOf(backend, out.dataId as DataId);
-  state.k.gelu(oPtr, xPtr, n4);
+  k.gelu(oPtr, xPtr, n4);
   if (n4 < n) {
     // The last 1-3 floats through a 16-byte block (the kernel works in f32x4).
-    const heap = backend.wasm.HEAPF32;
-    heap.copyWithin(state.tile >>> 2, (xPtr >>> 2) + n4, (xPtr >>> 2) + n);
-    state.k.gelu(state.tile, state.tile, 4);
-    heap.copyWithin((oPtr >>> 2) + n4, state.tile >>> 2, (state.tile >>> 2) + (n - n4));
+    const f = heap();
+    f.copyWithin(tile >>> 2, (xPtr >>> 2) + n4, (xPtr >>> 2) + n);
+    k.gelu(tile, tile, 4);
+    f.copyWithin((oPtr >>> 2) + n4, tile >>> 2, (tile >>> 2) + (n - n4));
   }
-  return out;
 }
 
 /** The wasm `RelignLayerNorm` kernel (x [..., D], gamma [D], beta [D]). */

@@ -18,6 +18,8 @@
  * - `RelignMaskedSoftmax` (+ its gradient) and `RelignPrefixAttention` (relign's own, behind
  *   `fusedMaskedSoftmax` and `fusedPrefixAttention`): attention's softmax in one kernel each way, and a
  *   decode step's whole attention reading a preallocated KV cache in place.
+ * - `RelignGpt2DecodeBlock` (relign's own, behind `fusedGpt2DecodeBlock`): a whole GPT-2 block of a decode
+ *   step in one kernel (no dispatch between its ~14 steps).
  * - `Identity` (and `Transpose` by a permutation that keeps the memory order): share the input's data
  *   instead of copying it. tfjs clones every tensor saved for a backward pass with Identity, so the
  *   stock copy costs every training step a copy of all saved activations and weights.
@@ -71,6 +73,7 @@ import {
   swigluGradKernel,
   swigluKernel,
 } from './fused-norm-ops.js';
+import { GPT2_DECODE_BLOCK_KERNEL, gpt2DecodeBlockKernel } from './decode-block-op.js';
 import { relaxedSimdEnv } from './relaxed-simd.js';
 
 const BACKEND = 'wasm';
@@ -99,6 +102,7 @@ const ours = {
   [SWIGLU_GRAD_KERNEL]: swigluGradKernel as unknown as KernelFunc,
   [LAYER_NORM_GRAD_KERNEL]: layerNormGradKernel as unknown as KernelFunc,
   [GELU_GRAD_KERNEL]: geluGradKernel as unknown as KernelFunc,
+  [GPT2_DECODE_BLOCK_KERNEL]: gpt2DecodeBlockKernel as unknown as KernelFunc,
 };
 
 /** The stock configs we replaced, to restore them. */
@@ -155,6 +159,7 @@ export function registerWasmKernels(): void {
   replaceKernel(SWIGLU_GRAD_KERNEL);
   replaceKernel(LAYER_NORM_GRAD_KERNEL);
   replaceKernel(GELU_GRAD_KERNEL);
+  replaceKernel(GPT2_DECODE_BLOCK_KERNEL);
 }
 
 /** Puts the stock wasm kernels back (benchmarks and tests compare against them). */

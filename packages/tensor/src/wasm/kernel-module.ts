@@ -41,6 +41,7 @@
  *   `fused-norm-kernels.ts`.
  * - `adamw`, `sum_squares`: the AdamW update of every parameter in one call, described in `adamw-kernel.ts`.
  * - `masked_softmax`, `masked_softmax_grad`, `prefix_attention`: described in `attention-kernels.ts`.
+ * - `add_f32`: elementwise addition (a decode block's residuals), described in `decode-block-kernels.ts`.
  */
 import { assemble } from './emit.js';
 import {
@@ -68,6 +69,7 @@ import {
   swigluFn,
   swigluGradFn,
 } from './fused-norm-kernels.js';
+import { addF32Fn } from './decode-block-kernels.js';
 
 export { MR, NR, SMALL_MR, type SmallGemm } from './gemm-kernels.js';
 
@@ -194,6 +196,7 @@ export interface KernelExports {
     biasRs: number,
     hasBias: number,
   ): void;
+  add_f32(out: number, a: number, b: number, n: number): void;
 }
 
 /**
@@ -227,6 +230,7 @@ export function kernelModuleBytes(
   fns.push(rmsNormFn(), rmsNormGradFn(), layerNormGradFn(), swigluFn(), swigluGradFn(), geluGradFn());
   fns.push(adamwFn(), sumSquaresFn());
   fns.push(maskedSoftmaxFn(), maskedSoftmaxGradFn(), prefixAttentionFn());
+  fns.push(addF32Fn());
   return assemble(fns, { shared });
 }
 

@@ -19,7 +19,7 @@ export interface EmscriptenModule {
 
 export interface WasmBackendLike {
   wasm: EmscriptenModule;
-  dataIdMap: { get(dataId: DataId): { memoryOffset: number } | undefined };
+  dataIdMap: { get(dataId: DataId): { memoryOffset: number } | undefined; has(dataId: DataId): boolean };
   makeOutput(shape: number[], dtype: DataType, memoryOffset?: number): TensorInfo;
   disposeData(dataId: DataId, force?: boolean): boolean;
 }

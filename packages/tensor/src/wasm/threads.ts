@@ -16,7 +16,7 @@
  * (`os.availableParallelism()`, `navigator.hardwareConcurrency`) where workers can run, 1 elsewhere.
  * 1 thread is exactly the single-threaded path.
  */
-import { kernelModuleBytes, MR, NR } from './kernel-module.js';
+import { kernelModuleBytes, MR, NR, type KernelExports } from './kernel-module.js';
 
 /**
  * Products below `minMacs` multiply-adds stay on one thread (waking workers costs ~10-50 µs), and so do
@@ -25,7 +25,19 @@ import { kernelModuleBytes, MR, NR } from './kernel-module.js';
  * product is cut into `chunksPerThread` chunks per thread, so that a thread the OS does not schedule in
  * time (a loaded machine) leaves its chunks to the others.
  */
-export const threadTuning = { minMacs: 1 << 21, minMacsPerCopied: 24, chunksPerThread: 4 };
+export const threadTuning = {
+  minMacs: 1 << 21,
+  minMacsPerCopied: 24,
+  chunksPerThread: 4,
+  directChunksPerThread: 1,
+};
+
+/**
+ * How many times an idle worker looks at the claim word for the next job before it sleeps (about a
+ * millisecond): a decode step posts a small product every few tens of µs, and waking a sleeping thread
+ * costs about as much as such a product (measured: sleeping at once made 2 threads slower than 1).
+ */
+const SPINS = 100_000;
 
 /** Per-thread region of the shared memory: packed B (KC x 256 floats) then a register-tile spill. */
 const SCRATCH_BYTES = 256 * 1024 + 1024;
@@ -65,9 +77,27 @@ const WORK_BODY = `
     const ci = cur & 0xffff;
     if (cur >>> 16 !== seq || ci >= chunks) return cur;
     if (Atomics.compareExchange(p, ${CLAIM}, cur, cur + 1) !== cur) continue;
-    const total = dim === 0 ? b1 : dim === 1 ? n0 : m0;
+    const total = dim === 0 ? b1 : dim === 1 || dim === 3 ? n0 : m0;
     const lo = Math.min(total, Math.round((units * ci) / chunks) * unit);
     const hi = Math.min(total, Math.round((units * (ci + 1)) / chunks) * unit);
+    if (dim === 3) {
+      // B read in place (a decode step's few rows): columns [lo, hi) with the row tiles of one thread.
+      const tiles = Math.ceil(m0 / 5), base = Math.floor(m0 / tiles), extra = m0 % tiles;
+      const runs = extra > 0 ? [[base + 1, extra * (base + 1)], [base, (tiles - extra) * base]] : [[base, m0]];
+      for (let pc = 0; pc < k && hi > lo; pc += kcMax) {
+        const kc = Math.min(kcMax, k - pc);
+        let row = 0;
+        for (const [h, rows] of runs) {
+          if (rows === 0) continue;
+          w['gemm_s' + h](1, rows, hi - lo, kc, A + row * aRs + pc * aCs, aRs, aCs, 0, B + pc * bRs + 4 * lo, bRs, 0,
+            C + row * cRs + 4 * lo, cRs, 0, pc > 0 ? 1 : acc0, tile);
+          row += rows;
+        }
+      }
+      if (slot > 0) Atomics.add(p, ${WORKER_CHUNKS}, 1);
+      if (Atomics.add(p, ${DONE}, 1) + 1 === chunks) Atomics.notify(p, ${DONE});
+      continue;
+    }
     const bA = dim === 0 ? lo : b0, bZ = dim === 0 ? hi : b1;
     const j0 = dim === 1 ? lo : 0, j1 = dim === 1 ? hi : n0;
     const i0 = dim === 2 ? lo : 0, m = (dim === 2 ? hi : m0) - i0;
@@ -93,8 +123,17 @@ const p = new Int32Array(control);
 const work = () => {${WORK_BODY}
 };
 Atomics.add(p, ${UP}, 1);
-// Sleep on the claim word as last seen: a new job (or a claim) changes it and wakes this thread.
-while (!Atomics.load(p, ${STOP})) Atomics.wait(p, ${CLAIM}, work());
+// Watch the claim word as last seen: a new job (or a claim) changes it. Spin SPINS times first, then
+// sleep on it.
+while (!Atomics.load(p, ${STOP})) {
+  const seen = work();
+  for (let i = 1; Atomics.load(p, ${CLAIM}) === seen; i++) {
+    if (i > ${SPINS}) {
+      Atomics.wait(p, ${CLAIM}, seen);
+      break;
+    }
+  }
+}
 `;
 
 /** Node: the pool's data comes as `workerData`. */
@@ -143,6 +182,9 @@ interface Pool {
   workers: WorkerLike[];
   host: Host;
   seq: number;
+  /** Past the per-thread scratch: where `SharedKernels.alloc` starts, and how far it has allocated. */
+  allocBase: number;
+  allocEnd: number;
 }
 
 interface NodeProcess {
@@ -311,7 +353,8 @@ function startPool(threads: number): Pool | null {
     for (let slot = 1; slot < threads; slot++) {
       workers.push(host.spawn({ module, memory, control: control.buffer as SharedArrayBuffer, slot }));
     }
-    return { memory, control, exports, work, workers, host, seq: 0 };
+    const allocBase = align(threads * SCRATCH_BYTES);
+    return { memory, control, exports, work, workers, host, seq: 0, allocBase, allocEnd: allocBase };
   } catch {
     poolFailed = true;
     return null;
@@ -357,16 +400,10 @@ export function parallelGemm(heap: () => Uint8Array, job: ParallelGemm): boolean
   const cSpan = 4 * batch * m * n;
   const copied = (aSpan + bSpan + (job.accumulate ? 2 : 1) * cSpan) / 4;
   if (batch * m * n * k < threadTuning.minMacsPerCopied * copied) return false;
-  const aOff = align(threads * SCRATCH_BYTES);
+  const aOff = align(p.allocEnd);
   const bOff = align(aOff + aSpan);
   const cOff = align(bOff + bSpan);
-  const need = cOff + cSpan;
-  const have = p.memory.buffer.byteLength;
-  if (need > have) {
-    const pages = Math.ceil((need - have) / PAGE);
-    if (have / PAGE + pages > MAX_PAGES) return false;
-    p.memory.grow(pages);
-  }
+  if (!ensureShared(p, cOff + cSpan)) return false;
   const shared = new Uint8Array(p.memory.buffer);
   const src = heap();
   shared.set(src.subarray(a.ptr, a.ptr + aSpan), aOff);
@@ -377,25 +414,121 @@ export function parallelGemm(heap: () => Uint8Array, job: ParallelGemm): boolean
   const [dim, units, unit] =
     batch >= threads ? [0, batch, 1] : n >= m ? [1, Math.ceil(n / NR), NR] : [2, Math.ceil(m / MR), MR];
   const chunks = Math.min(units, threads * threadTuning.chunksPerThread);
+  runJob(
+    p,
+    [batch, m, n, k, aOff, a.rs, a.cs, a.bs, bOff, b.rs, b.cs, b.bs, cOff, 4 * n, 4 * m * n],
+    [job.accumulate ? 1 : 0, job.kcMax, job.ncMax, dim, units, unit, chunks],
+  );
+  heap().set(new Uint8Array(p.memory.buffer, cOff, cSpan), job.c);
+  return true;
+}
+
+/**
+ * Posts a job (the operands' 15 parameters, then accumulate, kcMax, ncMax, dim, units, unit, chunks),
+ * computes chunks of it on this thread, and returns once every chunk is done. Waits by spinning first
+ * (the workers finish a decode-sized product within microseconds of this thread), then sleeping.
+ */
+function runJob(p: Pool, operands: number[], schedule: number[]): void {
   const c = p.control;
+  const chunks = schedule[6]!;
   p.seq = (p.seq % 0x7fff) + 1;
   Atomics.store(c, PARAMS + 24, 0); // the job tag: cleared while the parameters change (see WORK_BODY)
-  c.set([batch, m, n, k, aOff, a.rs, a.cs, a.bs, bOff, b.rs, b.cs, b.bs, cOff, 4 * n, 4 * m * n], PARAMS);
-  c.set(
-    [job.accumulate ? 1 : 0, job.kcMax, job.ncMax, dim, units, unit, chunks, 0, SCRATCH_BYTES],
-    PARAMS + 15,
-  );
+  c.set(operands, PARAMS);
+  c.set([...schedule, 0, SCRATCH_BYTES], PARAMS + 15);
   Atomics.store(c, PARAMS + 24, p.seq);
   Atomics.store(c, DONE, 0);
   Atomics.store(c, CLAIM, p.seq << 16); // publishes the job (the parameters were written before)
   Atomics.notify(c, CLAIM);
   p.work(p.exports, c, 0);
-  for (let done = Atomics.load(c, DONE); done < chunks; done = Atomics.load(c, DONE)) {
-    Atomics.wait(c, DONE, done);
+  for (let i = 0, done = Atomics.load(c, DONE); done < chunks; done = Atomics.load(c, DONE)) {
+    if (++i > 20_000) Atomics.wait(c, DONE, done);
   }
-  heap().set(new Uint8Array(p.memory.buffer, cOff, cSpan), job.c);
   threadStats.products++;
+}
+
+/** The thread pool's shared memory and this thread's instance of the kernels on it. */
+export interface SharedKernels {
+  memory: WebAssembly.Memory;
+  k: KernelExports;
+  /**
+   * Bump-allocates `bytes` that stay put until {@link SharedKernels.reset} (resident operands, e.g. a
+   * model's weights); -1 when the shared memory cannot grow that far.
+   */
+  alloc(bytes: number): number;
+  /** Frees everything `alloc` gave out. */
+  reset(): void;
+  /** Offset of `bytes` of scratch past the allocated ones, valid until the next alloc or product. */
+  scratch(bytes: number): number;
+}
+
+/**
+ * The pool, when more than one thread is set and a worker is up (starting the pool on the first call, so
+ * the first few calls may get null), for code that keeps its operands in the shared memory (the decode
+ * block's products, `decode-block-threads.ts`). Null: compute on one thread.
+ */
+export function sharedKernels(): SharedKernels | null {
+  if (getWasmThreads() < 2) return null;
+  if (!pool) pool = startPool(getWasmThreads());
+  const p = pool;
+  if (!p || Atomics.load(p.control, UP) === 0) return null;
+  return {
+    memory: p.memory,
+    k: p.exports as unknown as KernelExports,
+    alloc(bytes) {
+      const at = align(p.allocEnd);
+      if (!ensureShared(p, at + bytes)) return -1;
+      p.allocEnd = at + bytes;
+      return at;
+    },
+    reset() {
+      p.allocEnd = p.allocBase;
+    },
+    scratch(bytes) {
+      const at = align(p.allocEnd);
+      if (!ensureShared(p, at + bytes)) throw new Error('relign threads: the shared memory cannot grow');
+      return at;
+    },
+  };
+}
+
+/** Grows the pool's memory to at least `bytes`; false where that passes the cap. */
+function ensureShared(p: Pool, bytes: number): boolean {
+  const have = p.memory.buffer.byteLength;
+  if (bytes <= have) return true;
+  const pages = Math.ceil((bytes - have) / PAGE);
+  if (have / PAGE + pages > MAX_PAGES) return false;
+  p.memory.grow(pages);
   return true;
+}
+
+/**
+ * C (+)= A B on the pool with every operand in its shared memory (byte offsets): m rows of A (rows `aRs`
+ * apart), B read in place (k rows `bRs` apart, n a multiple of 8), C rows `cRs` apart. Column panels are
+ * split among the threads, each computed by the kernels and K blocks of the one-thread path (`gemm_s*`,
+ * exact row tiles), so the bits are those of `gemm` on one thread.
+ */
+export function sharedDirectGemm(
+  m: number,
+  n: number,
+  k: number,
+  a: number,
+  aRs: number,
+  b: number,
+  bRs: number,
+  c: number,
+  cRs: number,
+  accumulate: boolean,
+  kcMax: number,
+): void {
+  const p = pool;
+  if (!p) throw new Error('sharedDirectGemm: the thread pool is not running');
+  const units = n / NR;
+  const chunks = Math.min(units, (p.workers.length + 1) * threadTuning.directChunksPerThread);
+  runJob(
+    p,
+    [1, m, n, k, a, aRs, 4, 0, b, bRs, 4, 0, c, cRs, 0],
+    [accumulate ? 1 : 0, kcMax, 0, 3, units, NR, chunks],
+  );
 }
 
 /**

@@ -1,0 +1,130 @@
+/**
+ * The fused GPT-2 decode block (`decode-block-op.ts`) with its four products on every thread.
+ *
+ * The tfjs wasm backend's memory is not shared, so the workers cannot read its tensors. A decode step's
+ * products are small (1-16 rows) but their B, the block's weights, is large and the same at every step:
+ * copying it into the pool's shared memory per product would cost as much as the product. So the weights
+ * are copied there once and stay (resident, keyed by the tensor's data id: tfjs tensors are immutable
+ * and a changed weight, e.g. after an optimizer step, is a new tensor with a new data id), and the block
+ * runs in the shared memory: LayerNorms, GELU and residuals on this thread, each product split by columns
+ * among the threads (`sharedDirectGemm`). Only the activations cross between the memories: x in, q|k|v
+ * out (the KV cache and the attention over it stay in the backend's memory), the attention output in,
+ * the block's output out, a few KiB each.
+ *
+ * Same bits as the one-thread kernel: every element is computed by the same kernel with the same K
+ * blocks (see `sharedDirectGemm`), and the other steps are the same module functions on the same values.
+ */
+import { util, type DataId, type TensorInfo } from '@tensorflow/tfjs-core';
+import { gemmTuning, KC } from './gemm.js';
+import { NR } from './gemm-kernels.js';
+import { geluAt } from './fused-ops.js';
+import { offsetOf, type WasmBackendLike } from './state.js';
+import { sharedDirectGemm, sharedKernels, type SharedKernels } from './threads.js';
+
+/**
+ * Blocks with fewer multiply-adds than this (B * D * F, a quarter of the MLP's) stay on one thread: the
+ * products are too small to split (tests set it to 0 to reach the threaded path).
+ */
+export const decodeThreadTuning = { minMacs: 1 << 16 };
+
+/** What the kernel hands over: sizes, and byte offsets on the backend's heap. */
+export interface BlockOnHeap {
+  B: number;
+  D: number;
+  F: number;
+  eps: number;
+  /** The block's input and output [B, D]. */
+  x: number;
+  y: number;
+  /** [B, 3D]: where `attend` reads this step's q | k | v. */
+  qkv: number;
+  /** [B, D]: where `attend` leaves the attention output. */
+  att: number;
+  /** Writes k, v into the cache and runs the attention (on the backend's heap). */
+  attend: () => void;
+}
+
+/** Resident copies of weights in the pool's memory, by data id (the map is dropped with the pool). */
+let resident: { memory: WebAssembly.Memory; at: Map<DataId, number> } | undefined;
+
+/**
+ * Offset in the shared memory of a resident copy of `t` (copied on first use), or -1 where the shared
+ * memory cannot hold it. When a copy is needed and some resident tensor has since been disposed (a model
+ * updated by training, or freed), every copy is dropped and the live ones come back as they are used.
+ */
+function residentOffset(sk: SharedKernels, backend: WasmBackendLike, t: TensorInfo): number {
+  if (resident?.memory !== sk.memory) {
+    sk.reset();
+    resident = { memory: sk.memory, at: new Map() };
+  }
+  const known = resident.at.get(t.dataId as DataId);
+  if (known !== undefined) return known;
+  if ([...resident.at.keys()].some((id) => !backend.dataIdMap.has(id))) {
+    resident.at.clear();
+    sk.reset();
+  }
+  const bytes = 4 * util.sizeFromShape(t.shape);
+  const at = sk.alloc(bytes);
+  if (at < 0) return -1;
+  const src = offsetOf(backend, t.dataId as DataId);
+  new Uint8Array(sk.memory.buffer).set(backend.wasm.HEAPU8.subarray(src, src + bytes), at);
+  resident.at.set(t.dataId as DataId, at);
+  return at;
+}
+
+/**
+ * Runs the block with its products on the thread pool. Returns false (nothing done) where it should run on
+ * one thread: one thread set or no worker up yet, a block below `decodeThreadTuning.minMacs`, more rows
+ * than the one-thread path multiplies in place or widths that are not multiples of 8 (its panels: the
+ * bits would differ), or weights that do not fit the shared memory.
+ */
+export function threadedGpt2Block(
+  backend: WasmBackendLike,
+  weights: Record<string, TensorInfo>,
+  blk: BlockOnHeap,
+): boolean {
+  const { B, D, F, eps } = blk;
+  const fits = B <= gemmTuning.directMaxRows && D % NR === 0 && F % NR === 0;
+  if (!fits || B * D * F < decodeThreadTuning.minMacs) return false;
+  const sk = sharedKernels();
+  if (!sk) return false;
+  const w: Record<string, number> = {};
+  for (const [name, t] of Object.entries(weights)) {
+    w[name] = residentOffset(sk, backend, t);
+    if (w[name] < 0) return false;
+  }
+  // Working memory past the resident weights: x, ln, qkv, att, tmp, fc, y, and 16 bytes for GELU's tail.
+  const base = sk.scratch(4 * B * (9 * D + F) + 16);
+  const x = base;
+  const ln = x + 4 * B * D;
+  const qkv = ln + 4 * B * D;
+  const att = qkv + 12 * B * D;
+  const tmp = att + 4 * B * D;
+  const fc = tmp + 4 * B * D;
+  const y = fc + 4 * B * F;
+  const tile = y + 4 * B * D;
+  const shared = () => new Uint8Array(sk.memory.buffer);
+  const heap = () => backend.wasm.HEAPU8;
+  const k = sk.k;
+  /** C [m, n] = A [m, kk] W [kk, n] + bias, the bias written first as `_FusedMatMul` does. */
+  const linear = (c: number, a: number, wName: string, bName: string, m: number, kk: number, n: number) => {
+    k.copy2d(c, 4 * n, w[bName]!, 0, m, 4 * n);
+    sharedDirectGemm(m, n, kk, a, 4 * kk, w[wName]!, 4 * n, c, 4 * n, true, KC);
+  };
+
+  shared().set(heap().subarray(blk.x, blk.x + 4 * B * D), x);
+  k.layer_norm(ln, x, w['ln1g']!, w['ln1b']!, B, D, eps);
+  linear(qkv, ln, 'attnW', 'attnB', B, D, 3 * D);
+  heap().set(shared().subarray(qkv, qkv + 12 * B * D), blk.qkv);
+  blk.attend();
+  shared().set(heap().subarray(blk.att, blk.att + 4 * B * D), att);
+  linear(tmp, att, 'projW', 'projB', B, D, D);
+  k.add_f32(y, x, tmp, B * D);
+  k.layer_norm(ln, y, w['ln2g']!, w['ln2b']!, B, D, eps);
+  linear(fc, ln, 'fcW', 'fcB', B, D, F);
+  geluAt(k, () => new Float32Array(sk.memory.buffer), tile, fc, fc, B * F);
+  linear(tmp, fc, 'mlpProjW', 'mlpProjB', B, F, D);
+  k.add_f32(y, y, tmp, B * D);
+  heap().set(shared().subarray(y, y + 4 * B * D), blk.y);
+  return true;
+}
