@@ -13,6 +13,7 @@
  * the sum over the support, so `log p_y = (z_y − max)/τ − log Z` is the exact log-prob of the drawn token
  * under the distribution actually sampled from (0 for greedy).
  */
+import { drawFromLogits } from '@relign/tensor';
 import type { DistributionOptions } from './options.js';
 
 /** A logit row: `logits[offset .. offset + V)`. */
@@ -60,6 +61,12 @@ export class TokenDistribution {
     if (this.options.temperature === 0) return { token: this.argmax(logits, offset, max), logprob: 0 };
     const w = this.weights;
     const inv = this.invTemp;
+    if (!this.truncates && logits instanceof Float32Array) {
+      // The same weights, sum and walk as the loops below, in wasm (@relign/tensor's drawFromLogits: the
+      // fdlibm exp that Math.exp is, ~3x cheaper per logit).
+      const { token, Z } = drawFromLogits(logits, offset, V, max, inv, u);
+      return { token, logprob: (logits[offset + token]! - max) * inv - Math.log(Z) };
+    }
     let Z = 0;
     if (!this.truncates) {
       for (let i = 0; i < V; i++) {

@@ -23,6 +23,7 @@ export {
   writeRowsInPlace,
 } from './wasm/attention-ops.js';
 export { fusedGpt2DecodeBlock, type Gpt2BlockWeights } from './wasm/decode-block-op.js';
+export { drawFromLogits } from './wasm/host-sampler.js';
 export {
   getWasmThreads,
   setWasmThreads,

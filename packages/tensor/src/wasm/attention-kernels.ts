@@ -15,8 +15,9 @@
  *   r * bias_rs` of len floats (ignored when has_bias is 0); `scores` is len floats of scratch. One row
  *   at a time: pass 1 forms the scores 4 keys at a time (4 dot products over f32x4 of dh, finished
  *   together: lane sums by shuffles, then scale, bias, store and a running max as f32x4; the last len % 4
- *   keys one at a time), pass 2 their exp and sum and p = exp / sum, pass 3 sum_j p_j v_j (4 f32x4 of the
- *   output across all keys at a time, in key order). Every float is formed as by one key at a time.
+ *   keys one at a time), pass 2 their exp (4 independent f32x4 at a time, then one) and sum and
+ *   p = exp / sum, pass 3 sum_j p_j v_j (4 f32x4 of the output across all keys at a time, in key order).
+ *   Every float is formed as by one key at a time.
  */
 import { F32, Fn, I32, V128, type ValType } from './emit.js';
 import { emitExp, expConstants } from './fused-kernels.js';
@@ -75,9 +76,15 @@ function laneMax(f: Fn, vec: number): void {
   f.f32Max();
 }
 
+/** Independent f32x4 of a row whose exps are formed together. */
+const EXP_BLOCK = 4;
+
 /**
  * Emits the in-place softmax tail of a row of `bytes` at `row` whose max is in the v128 local `mxV`
- * (every lane): row = exp(row - max), then row /= sum. Leaves the sum splatted in `sumV`.
+ * (every lane): row = exp(row - max), then row /= sum. Leaves the sum splatted in `sumV`. The exp runs on
+ * EXP_BLOCK independent f32x4 (`zs`) per iteration, their exps formed before any is stored or added to
+ * the sum (the exp chains overlap), then one f32x4 at a time, then the tail: the same math per float and
+ * the same additions in the same order either way.
  */
 function emitExpNormalize(
   f: Fn,
@@ -88,6 +95,7 @@ function emitExpNormalize(
   regs: {
     e: number;
     z: number;
+    zs: number[];
     mxV: number;
     sumV: number;
     sumT: number;
@@ -95,16 +103,50 @@ function emitExpNormalize(
     t: [number, number, number];
   },
 ): void {
-  const { e, z, mxV, sumV, sumT, zero, t } = regs;
+  const { e, z, zs, mxV, sumV, sumT, zero, t } = regs;
   f.get(zero).set(sumV).get(zero).set(sumT);
-  forLanes(f, e, bytes4, bytes, (tail) => {
-    load(f, row, e, tail);
-    f.get(mxV).f32x4Sub().set(z);
-    emitExp(f, k, z, z, t);
-    store(f, row, e, tail, z);
-    const acc = tail ? sumT : sumV;
-    f.get(acc).get(z).f32x4Add().set(acc);
+  f.i32(0).set(e);
+  f.block().loop();
+  f.get(e)
+    .i32(16 * (EXP_BLOCK - 1))
+    .add()
+    .get(bytes4)
+    .geS()
+    .brIf(1);
+  zs.forEach((zi, i) => {
+    f.get(row)
+      .get(e)
+      .add()
+      .v128Load(16 * i);
+    f.get(mxV).f32x4Sub().set(zi);
   });
+  zs.forEach((zi) => emitExp(f, k, zi, zi, t));
+  zs.forEach((zi, i) => {
+    f.get(row)
+      .get(e)
+      .add()
+      .get(zi)
+      .v128Store(16 * i);
+    f.get(sumV).get(zi).f32x4Add().set(sumV);
+  });
+  f.incConst(e, 16 * EXP_BLOCK);
+  f.br(0);
+  f.end().end();
+  forLanes(
+    f,
+    e,
+    bytes4,
+    bytes,
+    (tail) => {
+      load(f, row, e, tail);
+      f.get(mxV).f32x4Sub().set(z);
+      emitExp(f, k, z, z, t);
+      store(f, row, e, tail, z);
+      const acc = tail ? sumT : sumV;
+      f.get(acc).get(z).f32x4Add().set(acc);
+    },
+    false,
+  );
   total(f, sumV, sumT);
   f.f32x4Splat().set(sumV);
   forLanes(f, e, bytes4, bytes, (tail) => {
@@ -121,6 +163,7 @@ export function maskedSoftmaxFn(): Fn {
   const [b, h, t, e, bytes, bytes4, br] = [0, 0, 0, 0, 0, 0, 0].map(() => f.local(I32)) as number[];
   const [z, mxV, sumV, sumT, zero] = [0, 0, 0, 0, 0].map(() => f.local(V128)) as number[];
   const tmp: [number, number, number] = [f.local(V128), f.local(V128), f.local(V128)];
+  const zs = Array.from({ length: EXP_BLOCK }, () => f.local(V128));
   const k = expConstants(f);
   f.get(n!).i32(4).mul().set(bytes!);
   f.get(n!).i32(-4).and().i32(4).mul().set(bytes4!);
@@ -148,6 +191,7 @@ export function maskedSoftmaxFn(): Fn {
   emitExpNormalize(f, k, out, bytes4!, bytes!, {
     e: e!,
     z: z!,
+    zs,
     mxV: mxV!,
     sumV: sumV!,
     sumT: sumT!,
@@ -263,7 +307,7 @@ export function prefixAttentionFn(): Fn {
   const kps = i32(KEY_BLOCK);
   const [s, mx] = [f.local(F32), f.local(F32)];
   const [z, qv, mxV, sumV, sumT, zero, scaleV] = v128(7) as number[];
-  const accs = v128(Math.max(KEY_BLOCK, COL_BLOCK));
+  const accs = v128(Math.max(KEY_BLOCK, COL_BLOCK, EXP_BLOCK));
   const tmp: [number, number, number] = [f.local(V128), f.local(V128), f.local(V128)];
   const kc = expConstants(f);
   f.get(scale!).f32x4Splat().set(scaleV!);
@@ -382,6 +426,7 @@ export function prefixAttentionFn(): Fn {
   emitExpNormalize(f, kc, scores!, len4b!, lenb!, {
     e: j!,
     z: z!,
+    zs: accs.slice(0, EXP_BLOCK),
     mxV: mxV!,
     sumV: sumV!,
     sumT: sumT!,

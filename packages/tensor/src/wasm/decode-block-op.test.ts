@@ -171,6 +171,7 @@ describe('fusedGpt2DecodeBlock', () => {
     const saved = { ...decodeThreadTuning };
     try {
       decodeThreadTuning.minMacs = 0;
+      decodeThreadTuning.minCores = 0;
       setWasmThreads(2);
       expect(await wasmThreadsReady()).toBe(2);
       const before = threadStats.products;

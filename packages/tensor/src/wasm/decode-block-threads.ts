@@ -19,13 +19,19 @@ import { gemmTuning, KC } from './gemm.js';
 import { NR } from './gemm-kernels.js';
 import { geluAt } from './fused-ops.js';
 import { offsetOf, type WasmBackendLike } from './state.js';
-import { sharedDirectGemm, sharedKernels, type SharedKernels } from './threads.js';
+import { hostCores, sharedDirectGemm, sharedKernels, type SharedKernels } from './threads.js';
 
 /**
- * Blocks with fewer multiply-adds than this (B * D * F, a quarter of the MLP's) stay on one thread: the
- * products are too small to split (tests set it to 0 to reach the threaded path).
+ * When the block's products go to the threads (tests lower both to reach the threaded path):
+ * - `minMacs`: blocks with fewer multiply-adds (B * D * F, a quarter of the MLP's) stay on one thread: the
+ *   products are too small to split;
+ * - `minCores`: only on machines with at least this many cores. A decode step hands the threads a product
+ *   every few tens of µs, so a worker must be running the moment one comes; with 2 cores, V8's own
+ *   threads (garbage collection, compilation) often take the worker's core, the calling thread then
+ *   waits for the worker's half, and decoding measured both slower and far more variable on 2 threads
+ *   than on 1 (2-core AMD EPYC: tiny-l4 75-135 ms per `generate` against 70-82 ms).
  */
-export const decodeThreadTuning = { minMacs: 1 << 16 };
+export const decodeThreadTuning = { minMacs: 1 << 16, minCores: 4 };
 
 /** What the kernel hands over: sizes, and byte offsets on the backend's heap. */
 export interface BlockOnHeap {
@@ -74,7 +80,7 @@ function residentOffset(sk: SharedKernels, backend: WasmBackendLike, t: TensorIn
 
 /**
  * Runs the block with its products on the thread pool. Returns false (nothing done) where it should run on
- * one thread: one thread set or no worker up yet, a block below `decodeThreadTuning.minMacs`, more rows
+ * one thread: one thread set or no worker up yet, a machine or block below `decodeThreadTuning`, more rows
  * than the one-thread path multiplies in place or widths that are not multiples of 8 (its panels: the
  * bits would differ), or weights that do not fit the shared memory.
  */
@@ -85,7 +91,8 @@ export function threadedGpt2Block(
 ): boolean {
   const { B, D, F, eps } = blk;
   const fits = B <= gemmTuning.directMaxRows && D % NR === 0 && F % NR === 0;
-  if (!fits || B * D * F < decodeThreadTuning.minMacs) return false;
+  if (!fits || B * D * F < decodeThreadTuning.minMacs || hostCores() < decodeThreadTuning.minCores)
+    return false;
   const sk = sharedKernels();
   if (!sk) return false;
   const w: Record<string, number> = {};

@@ -2,7 +2,7 @@
  * A minimal WebAssembly binary writer: enough to assemble the few SIMD kernels of `kernel-module.ts`
  * at run time, so the package ships no prebuilt `.wasm` file and needs no wasm toolchain to build.
  *
- * Only what those kernels use is here: i32/f32/v128 locals, structured control flow, loads and
+ * Only what those kernels use is here: i32/f32/v128 locals (f64/i64 ones for the host sampler's raw code), structured control flow, loads and
  * stores, i32 arithmetic, f32 and f32x4 arithmetic (with splat and lane extraction), and one
  * imported memory.
  */
@@ -10,7 +10,9 @@
 export const I32 = 0x7f;
 export const F32 = 0x7d;
 export const V128 = 0x7b;
-export type ValType = typeof I32 | typeof F32 | typeof V128;
+export const F64 = 0x7c;
+export const I64 = 0x7e;
+export type ValType = typeof I32 | typeof F32 | typeof V128 | typeof F64 | typeof I64;
 
 export function uleb(n: number): number[] {
   const out: number[] = [];
@@ -87,6 +89,10 @@ export class Fn {
   f32(v: number): this {
     const b = new Uint8Array(new Float32Array([v]).buffer);
     return this.raw(0x43, ...b);
+  }
+  f64(v: number): this {
+    const b = new Uint8Array(new Float64Array([v]).buffer);
+    return this.raw(0x44, ...b);
   }
 
   add(): this {
@@ -182,7 +188,8 @@ export class Fn {
     return this.raw(0x36, 2, ...uleb(offset));
   }
 
-  private simd(op: number, ...rest: number[]): this {
+  /** A SIMD instruction (0xfd prefix) by its opcode, then its immediates. */
+  simd(op: number, ...rest: number[]): this {
     return this.raw(0xfd, ...uleb(op), ...rest);
   }
   v128Load(offset = 0): this {

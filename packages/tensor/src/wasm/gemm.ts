@@ -54,6 +54,15 @@ function ncFor(kc: number, n: number): number {
  * (e.g. 16 -> [[4, 16]], 13 -> [[5, 5], [4, 8]], 64 -> [[5, 60], [4, 4]]).
  */
 export function rowRuns(m: number): [number, number][] {
+  let runs = rowRunsMemo[m];
+  if (runs === undefined) runs = rowRunsMemo[m] = splitRows(m);
+  return runs;
+}
+
+/** {@link rowRuns} by m: a decode step asks for the same few splits thousands of times. */
+const rowRunsMemo: [number, number][][] = [];
+
+function splitRows(m: number): [number, number][] {
   const tiles = Math.ceil(m / 5);
   const base = Math.floor(m / tiles);
   const extra = m % tiles;
@@ -95,7 +104,8 @@ export function gemm(
   cRs: number,
   accumulate = false,
 ): void {
-  gemmBatched(backend, state, 1, m, n, k, { ...a, bs: 0 }, { ...b, bs: 0 }, c, cRs, 0, accumulate);
+  const one = (o: Operand): BatchedOperand => ({ ptr: o.ptr, rs: o.rs, cs: o.cs, bs: 0 });
+  gemmBatched(backend, state, 1, m, n, k, one(a), one(b), c, cRs, 0, accumulate);
 }
 
 /**

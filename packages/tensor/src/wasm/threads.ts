@@ -23,7 +23,9 @@ import { kernelModuleBytes, MR, NR, type KernelExports } from './kernel-module.j
  * products with fewer than `minMacsPerCopied` multiply-adds per float copied in and out (a small K: the
  * copies would eat the gain; measured on attention-shaped 64 x [64x32 @ 32x64], 16 per float: slower); each
  * product is cut into `chunksPerThread` chunks per thread, so that a thread the OS does not schedule in
- * time (a loaded machine) leaves its chunks to the others.
+ * time (a loaded machine) leaves its chunks to the others. A decode step's products on operands already in
+ * the shared memory (`sharedDirectGemm`, a few µs each) take `directChunksPerThread`: more chunks cost
+ * more than they balance there.
  */
 export const threadTuning = {
   minMacs: 1 << 21,
@@ -275,6 +277,14 @@ export const threadStats = {
 };
 
 let requested: number | undefined;
+let cores: number | undefined;
+
+/** Cores where workers can run (`os.availableParallelism()`, `navigator.hardwareConcurrency`), else 1. */
+export function hostCores(): number {
+  cores ??= threadHost()?.cores ?? 1;
+  return cores;
+}
+
 let pool: Pool | null = null;
 let poolFailed = false;
 
