@@ -49,6 +49,28 @@ describe('TokenDistribution', () => {
     expect(k.sample(shifted, 4, 0.67)).toEqual(draw);
   });
 
+  it('draws the same token and log-prob bits from a Float32Array (wasm) as from a plain array (JS loop)', () => {
+    const rng = createRng(11);
+    for (const [V, spread, temperature] of [
+      [256, 8, 1],
+      [1024, 30, 0.7],
+      [5, 2, 1.3],
+    ] as const) {
+      const d = new TokenDistribution(V, { temperature, topK: 0, topP: 1 });
+      const rows = Float32Array.from({ length: 4 * V }, () => spread * (2 * rng.uniform() - 1));
+      rows[V + 3] = -Infinity; // a token without mass
+      const plain = Array.from(rows);
+      for (let r = 0; r < 4; r++) {
+        for (const u of [0, 0.5, 1 - 2 ** -53, rng.uniform(), rng.uniform(), rng.uniform()]) {
+          const wasm = d.sample(rows, r * V, u);
+          const js = d.sample(plain, r * V, u);
+          expect(wasm.token).toBe(js.token);
+          expect(Object.is(wasm.logprob, js.logprob)).toBe(true);
+        }
+      }
+    }
+  });
+
   it('draws with the frequencies of the truncated distribution', () => {
     const rng = createRng(11);
     const d = dist(0.8, 3, 0.9);

@@ -61,11 +61,14 @@ export class TokenDistribution {
     if (this.options.temperature === 0) return { token: this.argmax(logits, offset, max), logprob: 0 };
     const w = this.weights;
     const inv = this.invTemp;
-    if (!this.truncates && logits instanceof Float32Array) {
-      // The same weights, sum and walk as the loops below, in wasm (@relign/tensor's drawFromLogits: the
-      // fdlibm exp that Math.exp is, ~3x cheaper per logit).
-      const { token, Z } = drawFromLogits(logits, offset, V, max, inv, u);
-      return { token, logprob: (logits[offset + token]! - max) * inv - Math.log(Z) };
+    // The same weights, sum and walk as the loops below, in wasm where it runs (@relign/tensor's
+    // drawFromLogits: the fdlibm exp that Math.exp is, two logits at a time; same bits).
+    const drawn =
+      !this.truncates && logits instanceof Float32Array
+        ? drawFromLogits(logits, offset, V, max, inv, u)
+        : null;
+    if (drawn !== null) {
+      return { token: drawn.token, logprob: (logits[offset + drawn.token]! - max) * inv - Math.log(drawn.Z) };
     }
     let Z = 0;
     if (!this.truncates) {

@@ -7,7 +7,7 @@
  * `*_pdrop` fields are ignored and saved as 0).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedGpt2DecodeBlock } from '@relign/tensor';
+import { fusedGpt2DecodeBlock, type Gpt2BlockWeights } from '@relign/tensor';
 import { attend, mergeHeads, splitHeads, splitQkvHeads } from './attention.js';
 import type { Architecture, Backbone, StepContext } from './backbone.js';
 import type { GPT2Config } from './config.js';
@@ -15,20 +15,8 @@ import { extendKV, inPlaceLayer } from './kv-cache.js';
 import { gelu, layerNorm, linear, qkvProjection, withDelta } from './layers.js';
 import { parameterSpecs } from './params.js';
 
-interface Block {
-  ln1g: tf.Tensor1D;
-  ln1b: tf.Tensor1D;
-  attnW: tf.Tensor2D;
-  attnB: tf.Tensor1D;
-  projW: tf.Tensor2D;
-  projB: tf.Tensor1D;
-  ln2g: tf.Tensor1D;
-  ln2b: tf.Tensor1D;
-  fcW: tf.Tensor2D;
-  fcB: tf.Tensor1D;
-  mlpProjW: tf.Tensor2D;
-  mlpProjB: tf.Tensor1D;
-}
+/** One block's parameters (HF names: ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj). */
+type Block = Gpt2BlockWeights;
 
 /** Whether decode steps use the fused block kernel; tests switch it off to compare with the ops. */
 export const fusedDecode = { enabled: true };

@@ -19,6 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { DataId, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { geluAt } from './fused-ops.js';
 import { gemm } from './gemm.js';
+import { runGpt2Block, type BlockSteps, type BlockWeightName } from './decode-block-steps.js';
 import { threadedGpt2Block } from './decode-block-threads.js';
 import { kernelState, offsetOf, type KernelState, type WasmBackendLike } from './state.js';
 
@@ -46,7 +47,7 @@ export interface Gpt2BlockWeights {
   mlpProjB: tf.Tensor1D;
 }
 
-export const WEIGHT_NAMES = [
+const WEIGHT_NAMES: readonly BlockWeightName[] = [
   'ln1g',
   'ln1b',
   'attnW',
@@ -59,7 +60,7 @@ export const WEIGHT_NAMES = [
   'fcB',
   'mlpProjW',
   'mlpProjB',
-] as const;
+];
 
 interface Attrs {
   position: number;
@@ -108,7 +109,7 @@ export function gpt2DecodeBlockKernel({ inputs, backend, attrs }: KernelArgs): T
   const scratch = backend.makeOutput([B * (7 * D + F) + len], 'float32');
   // Offsets are read after the allocations (which may grow the heap; offsets stay valid).
   const p = (t: TensorInfo) => offsetOf(backend, t.dataId as DataId);
-  const w = (name: (typeof WEIGHT_NAMES)[number]) => p(inputs[name]!);
+  const w = (name: BlockWeightName) => p(inputs[name]!);
   const ln = p(scratch);
   const qkv = ln + 4 * B * D;
   const q = qkv + 12 * B * D;
@@ -147,18 +148,14 @@ export function gpt2DecodeBlockKernel({ inputs, backend, attrs }: KernelArgs): T
     attend,
   });
   if (!threaded) {
-    // Attention half: h = LN1(x); q|k|v = h Wqkv + b; k, v into the cache; x + proj(attention).
-    k.layer_norm(ln, xp, w('ln1g'), w('ln1b'), B, D, eps);
-    linearAt(backend, state, qkv, ln, w('attnW'), w('attnB'), B, D, 3 * D);
-    attend();
-    linearAt(backend, state, tmp, att, w('projW'), w('projB'), B, D, D);
-    k.add_f32(yp, xp, tmp, B * D);
-    // MLP half: y += proj(gelu(LN2(y) Wfc + b)).
-    k.layer_norm(ln, yp, w('ln2g'), w('ln2b'), B, D, eps);
-    linearAt(backend, state, fc, ln, w('fcW'), w('fcB'), B, D, F);
-    geluAt(k, () => backend.wasm.HEAPF32, state.tile, fc, fc, B * F);
-    linearAt(backend, state, tmp, fc, w('mlpProjW'), w('mlpProjB'), B, F, D);
-    k.add_f32(yp, yp, tmp, B * D);
+    const steps: BlockSteps = {
+      k,
+      w,
+      linear: (c, a, wName, bName, m, kk, n) => linearAt(backend, state, c, a, w(wName), w(bName), m, kk, n),
+      gelu: (at, n) => geluAt(k, () => backend.wasm.HEAPF32, state.tile, at, at, n),
+      attend,
+    };
+    runGpt2Block(steps, { x: xp, y: yp, ln, qkv, att, tmp, fc }, B, D, F, eps);
   }
   backend.disposeData(scratch.dataId as DataId);
   return out;

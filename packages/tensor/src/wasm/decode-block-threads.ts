@@ -19,6 +19,7 @@ import { gemmTuning, KC } from './gemm.js';
 import { NR } from './gemm-kernels.js';
 import { geluAt } from './fused-ops.js';
 import { offsetOf, type WasmBackendLike } from './state.js';
+import { runGpt2Block, type BlockSteps, type BlockWeightName } from './decode-block-steps.js';
 import { hostCores, sharedDirectGemm, sharedKernels, type SharedKernels } from './threads.js';
 
 /**
@@ -95,43 +96,45 @@ export function threadedGpt2Block(
     return false;
   const sk = sharedKernels();
   if (!sk) return false;
-  const w: Record<string, number> = {};
-  for (const [name, t] of Object.entries(weights)) {
+  const w = {} as Record<BlockWeightName, number>;
+  for (const [name, t] of Object.entries(weights) as [BlockWeightName, TensorInfo][]) {
     w[name] = residentOffset(sk, backend, t);
     if (w[name] < 0) return false;
   }
   // Working memory past the resident weights: x, ln, qkv, att, tmp, fc, y, and 16 bytes for GELU's tail.
-  const base = sk.scratch(4 * B * (9 * D + F) + 16);
-  const x = base;
-  const ln = x + 4 * B * D;
-  const qkv = ln + 4 * B * D;
-  const att = qkv + 12 * B * D;
-  const tmp = att + 4 * B * D;
-  const fc = tmp + 4 * B * D;
-  const y = fc + 4 * B * F;
+  const x = sk.scratch(4 * B * (9 * D + F) + 16);
+  const o = {
+    x,
+    ln: x + 4 * B * D,
+    qkv: x + 8 * B * D,
+    att: x + 20 * B * D,
+    tmp: x + 24 * B * D,
+    fc: x + 28 * B * D,
+  };
+  const y = o.fc + 4 * B * F;
   const tile = y + 4 * B * D;
   const shared = () => new Uint8Array(sk.memory.buffer);
   const heap = () => backend.wasm.HEAPU8;
-  const k = sk.k;
-  /** C [m, n] = A [m, kk] W [kk, n] + bias, the bias written first as `_FusedMatMul` does. */
-  const linear = (c: number, a: number, wName: string, bName: string, m: number, kk: number, n: number) => {
-    k.copy2d(c, 4 * n, w[bName]!, 0, m, 4 * n);
-    sharedDirectGemm(m, n, kk, a, 4 * kk, w[wName]!, 4 * n, c, 4 * n, true, KC);
+  /** `bytes` from `from` in one memory to `to` in the other. */
+  const move = (src: () => Uint8Array, from: number, dst: () => Uint8Array, to: number, bytes: number) =>
+    dst().set(src().subarray(from, from + bytes), to);
+  const steps: BlockSteps = {
+    k: sk.k,
+    w: (name) => w[name],
+    linear: (c, a, wName, bName, m, kk, n) => {
+      sk.k.copy2d(c, 4 * n, w[bName], 0, m, 4 * n);
+      sharedDirectGemm(m, n, kk, a, 4 * kk, w[wName], 4 * n, c, 4 * n, true, KC);
+    },
+    gelu: (at, n) => geluAt(sk.k, () => new Float32Array(sk.memory.buffer), tile, at, at, n),
+    // The KV cache is on the backend's heap: q|k|v there, the attention back.
+    attend: () => {
+      move(shared, o.qkv, heap, blk.qkv, 12 * B * D);
+      blk.attend();
+      move(heap, blk.att, shared, o.att, 4 * B * D);
+    },
   };
-
-  shared().set(heap().subarray(blk.x, blk.x + 4 * B * D), x);
-  k.layer_norm(ln, x, w['ln1g']!, w['ln1b']!, B, D, eps);
-  linear(qkv, ln, 'attnW', 'attnB', B, D, 3 * D);
-  heap().set(shared().subarray(qkv, qkv + 12 * B * D), blk.qkv);
-  blk.attend();
-  shared().set(heap().subarray(blk.att, blk.att + 4 * B * D), att);
-  linear(tmp, att, 'projW', 'projB', B, D, D);
-  k.add_f32(y, x, tmp, B * D);
-  k.layer_norm(ln, y, w['ln2g']!, w['ln2b']!, B, D, eps);
-  linear(fc, ln, 'fcW', 'fcB', B, D, F);
-  geluAt(k, () => new Float32Array(sk.memory.buffer), tile, fc, fc, B * F);
-  linear(tmp, fc, 'mlpProjW', 'mlpProjB', B, F, D);
-  k.add_f32(y, y, tmp, B * D);
-  heap().set(shared().subarray(y, y + 4 * B * D), blk.y);
+  move(heap, blk.x, shared, x, 4 * B * D);
+  runGpt2Block(steps, { ...o, y }, B, D, F, eps);
+  move(shared, y, heap, blk.y, 4 * B * D);
   return true;
 }

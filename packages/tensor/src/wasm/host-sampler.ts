@@ -463,7 +463,8 @@ const ROW = 16;
  * The draw of rollout's `TokenDistribution` over a whole row (no top-k/top-p): with
  * w_i = Math.exp((logits[offset + i] - max) * inv) and Z their sum in index order, the first token whose
  * running sum exceeds u * Z (the last token with mass if rounding leaves none; -1 if every w_i is 0).
- * Bit-identical to that JS loop, in wasm where WebAssembly runs.
+ * Bit-identical to that JS loop (rollout's tests compare them). Null where WebAssembly does not run: the
+ * caller keeps its loop.
  */
 export function drawFromLogits(
   logits: Float32Array,
@@ -472,9 +473,9 @@ export function drawFromLogits(
   max: number,
   inv: number,
   u: number,
-): { token: number; Z: number } {
+): { token: number; Z: number } | null {
   const s = instance();
-  if (s === null) return drawInJs(logits, offset, n, max, inv, u);
+  if (s === null) return null;
   const need = ROW + 12 * n + 8;
   const have = s.memory.buffer.byteLength;
   if (need > have) s.memory.grow(Math.ceil((need - have) / 65536));
@@ -483,39 +484,6 @@ export function drawFromLogits(
   const Z = new Float64Array(s.memory.buffer, 0, 1)[0]!;
   const token = new Int32Array(s.memory.buffer, 8, 1)[0]!;
   return { token, Z };
-}
-
-/** The JS loop {@link drawFromLogits} replaces (the reference its tests compare against). */
-export function drawInJs(
-  logits: ArrayLike<number>,
-  offset: number,
-  n: number,
-  max: number,
-  inv: number,
-  u: number,
-): { token: number; Z: number } {
-  const w = new Float64Array(n);
-  let Z = 0;
-  for (let i = 0; i < n; i++) {
-    const e = Math.exp((logits[offset + i]! - max) * inv);
-    w[i] = e;
-    Z += e;
-  }
-  const target = u * Z;
-  let acc = 0;
-  let token = -1;
-  let last = -1;
-  for (let i = 0; i < n; i++) {
-    const e = w[i]!;
-    if (e === 0) continue;
-    last = i;
-    acc += e;
-    if (acc > target) {
-      token = i;
-      break;
-    }
-  }
-  return { token: token < 0 ? last : token, Z };
 }
 
 /**
