@@ -36,10 +36,15 @@ export const threadTuning = {
 
 /**
  * How many times an idle worker looks at the claim word for the next job before it sleeps (about a
- * millisecond): a decode step posts a small product every few tens of µs, and waking a sleeping thread
- * costs about as much as such a product (measured: sleeping at once made 2 threads slower than 1).
+ * millisecond), on machines with at least SPIN_MIN_CORES cores: there a decode step posts a small product
+ * every few tens of µs (`decode-block-threads.ts`, whose `decodeThreadTuning.minCores` is the same 4), and
+ * waking a sleeping thread costs about as much as such a product (measured: sleeping at once made 2
+ * threads slower than 1). With fewer cores decoding stays on one thread, the products the pool gets are
+ * large enough for a wake-up not to matter, and a spinning worker only takes the core V8's own threads
+ * need (measured, 2 cores: sampling 3-15 % slower with the spin than without): it sleeps at once.
  */
 const SPINS = 100_000;
+const SPIN_MIN_CORES = 4;
 
 /** Per-thread region of the shared memory: packed B (KC x 256 floats) then a register-tile spill. */
 const SCRATCH_BYTES = 256 * 1024 + 1024;
@@ -125,12 +130,12 @@ const p = new Int32Array(control);
 const work = () => {${WORK_BODY}
 };
 Atomics.add(p, ${UP}, 1);
-// Watch the claim word as last seen: a new job (or a claim) changes it. Spin SPINS times first, then
-// sleep on it.
+// Watch the claim word as last seen: a new job (or a claim) changes it. Look \`spins\` times first (see
+// SPINS), then sleep on it.
 while (!Atomics.load(p, ${STOP})) {
   const seen = work();
   for (let i = 1; Atomics.load(p, ${CLAIM}) === seen; i++) {
-    if (i > ${SPINS}) {
+    if (i > spins) {
       Atomics.wait(p, ${CLAIM}, seen);
       break;
     }
@@ -141,14 +146,14 @@ while (!Atomics.load(p, ${STOP})) {
 /** Node: the pool's data comes as `workerData`. */
 const NODE_WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { module, memory, control, slot } = workerData;
+const { module, memory, control, slot, spins } = workerData;
 ${WORKER_LOOP}`;
 
 /** Browser (a Blob URL): the pool's data comes as the first message (the module and memory are shareable). */
 const WEB_WORKER_SOURCE = `
 self.onmessage = ({ data }) => {
   self.onmessage = null;
-  const { module, memory, control, slot } = data;
+  const { module, memory, control, slot, spins } = data;
 ${WORKER_LOOP}};
 `;
 
@@ -171,6 +176,7 @@ interface Host {
     memory: WebAssembly.Memory;
     control: SharedArrayBuffer;
     slot: number;
+    spins: number;
   }): WorkerLike;
   /** Releases what spawning needed (the Blob URL). */
   release(): void;
@@ -361,7 +367,8 @@ function startPool(threads: number): Pool | null {
     const work = new Function('w', 'p', 'slot', WORK_BODY) as Work;
     const workers: WorkerLike[] = [];
     for (let slot = 1; slot < threads; slot++) {
-      workers.push(host.spawn({ module, memory, control: control.buffer as SharedArrayBuffer, slot }));
+      const spins = host.cores >= SPIN_MIN_CORES ? SPINS : 0;
+      workers.push(host.spawn({ module, memory, control: control.buffer as SharedArrayBuffer, slot, spins }));
     }
     const allocBase = align(threads * SCRATCH_BYTES);
     return { memory, control, exports, work, workers, host, seq: 0, allocBase, allocEnd: allocBase };
