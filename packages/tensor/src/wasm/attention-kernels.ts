@@ -252,6 +252,11 @@ function loadOrZero(f: Fn, ptr: number, e: number, tail: boolean): void {
   else f.v128Load();
 }
 
+/** Pushes the address of float `index` (an i32 local) of the row at `base` (an i32 local). */
+function floatAt(f: Fn, base: number, index: number): Fn {
+  return f.get(base).get(index).i32(4).mul().add();
+}
+
 /** Pushes the f32 sum of a v128 local's lanes, (l0 + l1) + (l2 + l3). */
 function hsum(f: Fn, vec: number): void {
   f.get(vec).f32x4ExtractLane(0).get(vec).f32x4ExtractLane(1).f32Add();
@@ -367,21 +372,13 @@ export function prefixAttentionFn(): Fn {
       hsum4(f, accs.slice(g, g + 4), z!, tmp[0]);
       f.get(z!).get(scaleV!).f32x4Mul().set(z!);
       f.get(hasBias!).if();
-      f.get(z!)
-        .get(br!)
-        .get(j!)
-        .i32(4)
-        .mul()
-        .add()
+      f.get(z!);
+      floatAt(f, br!, j!)
         .v128Load(4 * g)
         .f32x4Add()
         .set(z!);
       f.end();
-      f.get(scores!)
-        .get(j!)
-        .i32(4)
-        .mul()
-        .add()
+      floatAt(f, scores!, j!)
         .get(z!)
         .v128Store(4 * g);
       f.get(mxV!).get(z!).raw(0xfd, 0xeb, 0x01).set(mxV!); // f32x4.pmax
@@ -390,21 +387,13 @@ export function prefixAttentionFn(): Fn {
       hsum(f, accs[i]!);
       f.get(scale!).f32Mul().set(s);
       f.get(hasBias!).if();
-      f.get(s)
-        .get(br!)
-        .get(j!)
-        .i32(4)
-        .mul()
-        .add()
+      f.get(s);
+      floatAt(f, br!, j!)
         .f32Load(4 * i)
         .f32Add()
         .set(s);
       f.end();
-      f.get(scores!)
-        .get(j!)
-        .i32(4)
-        .mul()
-        .add()
+      floatAt(f, scores!, j!)
         .get(s)
         .f32Store(4 * i);
       f.get(mx).get(s).f32Max().set(mx);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertNoLeaks } from '../testing/index.js';
 import { fusedPrefixAttention, writeRowsInPlace } from './attention-ops.js';
-import { fusedGpt2DecodeBlock, type Gpt2BlockWeights } from './decode-block-op.js';
+import { fusedGpt2DecodeBlock, gpt2BlockShapes, type Gpt2BlockWeights } from './decode-block-op.js';
 import { fusedGelu, fusedLayerNorm } from './fused-ops.js';
 import { activate, seeded } from './test-helpers.js';
 import { decodeThreadTuning } from './decode-block-threads.js';
@@ -12,20 +12,7 @@ const bits = (t: tf.Tensor) => Array.from(new Uint32Array((t.dataSync() as Float
 
 /** Random block weights for width D and MLP width F (LayerNorm gains around 1). */
 async function weights(D: number, F: number, seed: number): Promise<Gpt2BlockWeights> {
-  const shapes: [keyof Gpt2BlockWeights, number[]][] = [
-    ['ln1g', [D]],
-    ['ln1b', [D]],
-    ['attnW', [D, 3 * D]],
-    ['attnB', [3 * D]],
-    ['projW', [D, D]],
-    ['projB', [D]],
-    ['ln2g', [D]],
-    ['ln2b', [D]],
-    ['fcW', [D, F]],
-    ['fcB', [F]],
-    ['mlpProjW', [F, D]],
-    ['mlpProjB', [D]],
-  ];
+  const shapes = gpt2BlockShapes(D, F);
   const w: Partial<Record<keyof Gpt2BlockWeights, tf.Tensor>> = {};
   for (const [i, [name, shape]] of shapes.entries()) {
     const data = await seeded(shape, seed + i);

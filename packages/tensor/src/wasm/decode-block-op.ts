@@ -47,20 +47,25 @@ export interface Gpt2BlockWeights {
   mlpProjB: tf.Tensor1D;
 }
 
-const WEIGHT_NAMES: readonly BlockWeightName[] = [
-  'ln1g',
-  'ln1b',
-  'attnW',
-  'attnB',
-  'projW',
-  'projB',
-  'ln2g',
-  'ln2b',
-  'fcW',
-  'fcB',
-  'mlpProjW',
-  'mlpProjB',
-];
+const WEIGHT_NAMES: readonly BlockWeightName[] = gpt2BlockShapes(0, 0).map(([name]) => name);
+
+/** Each weight of a GPT-2 block of width D and MLP width F with its shape, in the HF layout. */
+export function gpt2BlockShapes(D: number, F: number): [BlockWeightName, number[]][] {
+  return [
+    ['ln1g', [D]],
+    ['ln1b', [D]],
+    ['attnW', [D, 3 * D]],
+    ['attnB', [3 * D]],
+    ['projW', [D, D]],
+    ['projB', [D]],
+    ['ln2g', [D]],
+    ['ln2b', [D]],
+    ['fcW', [D, F]],
+    ['fcB', [F]],
+    ['mlpProjW', [F, D]],
+    ['mlpProjB', [D]],
+  ];
+}
 
 interface Attrs {
   position: number;
@@ -191,18 +196,7 @@ export function fusedGpt2DecodeBlock(
   const shapes: [string, number[], number[]][] = [
     ['keys', keys.shape, [B, H, cap, dh]],
     ['values', values.shape, [B, H, cap, dh]],
-    ['ln1g', w.ln1g.shape, [D]],
-    ['ln1b', w.ln1b.shape, [D]],
-    ['attnW', w.attnW.shape, [D, 3 * D]],
-    ['attnB', w.attnB.shape, [3 * D]],
-    ['projW', w.projW.shape, [D, D]],
-    ['projB', w.projB.shape, [D]],
-    ['ln2g', w.ln2g.shape, [D]],
-    ['ln2b', w.ln2b.shape, [D]],
-    ['fcW', w.fcW.shape, [D, F]],
-    ['fcB', w.fcB.shape, [F]],
-    ['mlpProjW', w.mlpProjW.shape, [F, D]],
-    ['mlpProjB', w.mlpProjB.shape, [D]],
+    ...gpt2BlockShapes(D, F).map(([n, want]): [string, number[], number[]] => [n, w[n].shape, want]),
   ];
   const bad = shapes.find(([, got, want]) => !tf.util.arraysEqual(got, want));
   if (kb !== B || H * dh !== D || bad) {

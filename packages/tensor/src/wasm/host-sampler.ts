@@ -105,18 +105,18 @@ function emitExp(f: Fn, x: number, out: number, t: { f: number[]; i: number[] })
       f.get(x).set(out).br(2);
     }
     f.end();
-    f.get(x)
-      .f64(O_THRESHOLD)
-      .raw(...op.f64Gt)
-      .if();
-    f.f64(Infinity).set(out).br(2);
-    f.end();
-    f.get(x)
-      .f64(U_THRESHOLD)
-      .raw(...op.f64Lt)
-      .if();
-    f.f64(0).set(out).br(2);
-    f.end();
+    // x > o_threshold: +inf; x < u_threshold: 0.
+    for (const [bound, cmp, value] of [
+      [O_THRESHOLD, op.f64Gt, Infinity],
+      [U_THRESHOLD, op.f64Lt, 0],
+    ] as const) {
+      f.get(x)
+        .f64(bound)
+        .raw(...cmp)
+        .if();
+      f.f64(value).set(out).br(2);
+      f.end();
+    }
   }
   f.end();
   f.get(x).set(xr);
